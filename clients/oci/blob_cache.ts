@@ -1,0 +1,158 @@
+/**
+ * A content-addressed blob cache (`<root>/sha256/<hex>`) shared by every pull. Only verified blobs
+ * are ever named by their digest (the transfer engine downloads to `.partial` and renames after the
+ * digest check), so a file present is a file correct.
+ *
+ * Two processes pulling the same blob cooperate through a lock file next to it (created with
+ * O_EXCL): one downloads, the others wait and reuse. The holder touches the lock every few seconds,
+ * and a lock not touched for `staleMs` is taken over (a crashed holder), which also resumes its
+ * `.partial`.
+ * @module
+ */
+
+import { join } from "node:path";
+import { InterruptedError, UsageError } from "../../core/errors.ts";
+import type { Logger } from "../../core/log.ts";
+
+/** Options of {@link openBlobCache}. */
+export interface BlobCacheOptions {
+  /** Logger for waits and takeovers. */
+  log?: Logger;
+  /** A lock untouched this long is stale (default 30 s). */
+  staleMs?: number;
+  /** How often a waiter looks again (default 100 ms). */
+  pollMs?: number;
+  /** How often the holder touches its lock (default 2 s). */
+  heartbeatMs?: number;
+}
+
+/** The outcome of {@link BlobCache.ensure}. */
+export interface EnsureResult {
+  /** The blob's path. */
+  path: string;
+  /** `hit`: already there; `waited`: another process fetched it; `fetched`: this one did. */
+  source: "hit" | "waited" | "fetched";
+}
+
+/** The cache. */
+export interface BlobCache {
+  /** The root folder. */
+  readonly root: string;
+  /** Where a digest's blob lives (whether present or not). */
+  path(digest: string): string;
+  /** Whether a blob is present (with the given size, when known). */
+  has(digest: string, size?: number): boolean;
+  /**
+   * Make sure a blob is present: return it, wait for a peer fetching it, or call `fetch(dest)`, which
+   * must leave a verified file at `dest`.
+   */
+  ensure(
+    digest: string,
+    size: number | undefined,
+    fetch: (dest: string) => Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<EnsureResult>;
+}
+
+const DIGEST = /^sha256:([a-f0-9]{64})$/;
+
+/** Open (and create) a blob cache under `root`. */
+export function openBlobCache(root: string, options: BlobCacheOptions = {}): BlobCache {
+  const staleMs = options.staleMs ?? 30_000;
+  const pollMs = options.pollMs ?? 100;
+  const heartbeatMs = options.heartbeatMs ?? 2_000;
+  const dir = join(root, "sha256");
+
+  const path = (digest: string) => {
+    const m = DIGEST.exec(digest);
+    if (!m) throw new UsageError(`Digest ${JSON.stringify(digest)} is not sha256:<64 hex digits>`);
+    return join(dir, m[1]);
+  };
+  const has = (digest: string, size?: number) => {
+    try {
+      const st = Deno.statSync(path(digest));
+      return st.isFile && (size === undefined || size < 0 || st.size === size);
+    } catch {
+      return false;
+    }
+  };
+
+  async function sleep(ms: number, signal?: AbortSignal) {
+    if (signal?.aborted) throw signal.reason ?? new InterruptedError("Interrupted");
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(t);
+        reject(signal?.reason ?? new InterruptedError("Interrupted"));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  return {
+    root,
+    path,
+    has,
+    async ensure(digest, size, fetch, signal) {
+      const dest = path(digest);
+      const lock = `${dest}.lock`;
+      let waited = false;
+      await Deno.mkdir(dir, { recursive: true });
+      for (;;) {
+        if (has(digest, size)) return { path: dest, source: waited ? "waited" : "hit" };
+        let file: Deno.FsFile | undefined;
+        try {
+          file = await Deno.open(lock, { write: true, createNew: true, mode: 0o644 });
+        } catch (e) {
+          if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+        }
+        if (file) {
+          try {
+            await file.write(
+              new TextEncoder().encode(
+                JSON.stringify({ pid: Deno.pid, time: new Date().toISOString() }) + "\n",
+              ),
+            );
+          } finally {
+            file.close();
+          }
+          const beat = setInterval(() => {
+            const now = new Date();
+            Deno.utime(lock, now, now).catch(() => {});
+          }, heartbeatMs);
+          try {
+            // A peer may have finished between our check and our lock.
+            if (!has(digest, size)) await fetch(dest);
+          } finally {
+            clearInterval(beat);
+            await Deno.remove(lock).catch(() => {});
+          }
+          return { path: dest, source: "fetched" };
+        }
+        if (!waited) options.log?.verbose(`Waiting for another process downloading ${digest}`);
+        waited = true;
+        for (;;) {
+          await sleep(pollMs, signal);
+          if (has(digest, size)) return { path: dest, source: "waited" };
+          let st: Deno.FileInfo;
+          try {
+            st = await Deno.stat(lock);
+          } catch {
+            break; // the holder finished (or failed): look again
+          }
+          const age = Date.now() - (st.mtime?.getTime() ?? 0);
+          if (age > staleMs) {
+            options.log?.warning(
+              `Lock ${lock} is stale (untouched for ${Math.round(age / 1000)} s); taking over`,
+            );
+            await Deno.remove(lock).catch(() => {});
+            break;
+          }
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,187 @@
+/**
+ * What a command runs with: settings, secrets, output, the catalog (opened on first use) and the
+ * client registry. Built once per process by main.ts; tests build their own with injected IO.
+ * @module
+ */
+
+import type { Client, ClientFactory, Context } from "../clients/types.ts";
+import { FACTORIES, findFactory, resolveClientName } from "../clients/mod.ts";
+import { openCatalog } from "../db/catalog.ts";
+import type { Catalog, Metadata } from "../db/types.ts";
+import { ConfigError } from "./errors.ts";
+import { createHttp, type Http } from "./http.ts";
+import {
+  createLogger,
+  createOutput,
+  Level,
+  type Logger,
+  type Output,
+  streamSink,
+  type TextSink,
+} from "./log.ts";
+import { clientSettings, openSecrets, type Secrets } from "./secrets.ts";
+import { type Env, processEnv, readSettings, type Settings } from "./settings.ts";
+
+/** Options of {@link createApp}. */
+export interface AppOptions {
+  /** Environment (default: the process's). */
+  env?: Env;
+  /** --debug. */
+  debug?: boolean;
+  /** --quiet: no progress bars and only warnings and errors. */
+  quiet?: boolean;
+  /** --json: data as JSON on stdout, errors as JSON on stderr. */
+  json?: boolean;
+  /** Where data goes (default stdout). */
+  stdout?: TextSink;
+  /** Where messages go (default stderr). */
+  stderr?: TextSink;
+  /** The fetch used by every client (tests inject one). */
+  fetch?: typeof fetch;
+  /** Aborted on Ctrl-C. */
+  signal?: AbortSignal;
+  /** The registered clients (default: clients/mod.ts); tests add their own. */
+  factories?: readonly ClientFactory[];
+  /** How an image file's own metadata is read (native SIF reader by default). */
+  readMetadata?: (file: string) => Promise<Metadata>;
+}
+
+/** A chosen client with its context. */
+export interface ClientHandle {
+  /** The client. */
+  client: Client;
+  /** Its context. */
+  ctx: Context;
+  /** Its factory (description, settings). */
+  factory: ClientFactory;
+}
+
+/** Everything a command needs. */
+export interface App {
+  /** Global settings. */
+  readonly settings: Settings;
+  /** Environment. */
+  readonly env: Env;
+  /** Messages. */
+  readonly log: Logger;
+  /** Data. */
+  readonly out: Output;
+  /** --json was given. */
+  readonly json: boolean;
+  /** --quiet was given. */
+  readonly quiet: boolean;
+  /** Progress bars may be drawn. */
+  readonly progress: boolean;
+  /** The secrets file. */
+  readonly secrets: Secrets;
+  /** Aborted on Ctrl-C. */
+  readonly signal: AbortSignal;
+  /** The catalog; throws a ConfigError when the database is disabled. */
+  catalog(): Catalog;
+  /** The catalog, or undefined when the database is disabled. */
+  maybeCatalog(): Catalog | undefined;
+  /** Pick the client for an image or URI (scheme, SREGISTRY_CLIENT, secrets, hub) and build it. */
+  getClient(image?: string): ClientHandle;
+  /** Read an image file's metadata for the catalog. */
+  readMetadata(file: string): Promise<Metadata>;
+  /** The registered clients. */
+  readonly factories: readonly ClientFactory[];
+  /** Close what was opened. */
+  close(): void;
+}
+
+/** Build the app. */
+export function createApp(options: AppOptions = {}): App {
+  const env = options.env ?? processEnv;
+  const settings = readSettings(env);
+  const stderr = options.stderr ?? streamSink(Deno.stderr);
+  const stdout = options.stdout ?? streamSink(Deno.stdout);
+  let level = settings.messageLevel;
+  if (options.quiet) level = Math.min(level, Level.WARNING);
+  if (options.debug) level = Level.DEBUG;
+  const color = settings.noColor ? false : settings.colorize ?? stderr.isTerminal;
+  const log = createLogger({ level, sink: stderr, color });
+  for (const w of settings.warnings) log.warning(w);
+  const out = createOutput(stdout);
+  const secrets = openSecrets(settings.secretsPath);
+  const signal = options.signal ?? new AbortController().signal;
+  let catalog: Catalog | undefined;
+  const readMetadata = options.readMetadata ?? defaultReadMetadata;
+
+  const app: App = {
+    settings,
+    env,
+    log,
+    out,
+    json: options.json ?? false,
+    quiet: options.quiet ?? false,
+    progress: stderr.isTerminal && !options.quiet && !options.json,
+    secrets,
+    signal,
+    factories: options.factories ?? FACTORIES,
+    catalog() {
+      const c = app.maybeCatalog();
+      if (!c) {
+        throw new ConfigError(
+          "The local catalog is disabled (SREGISTRY_DISABLE or SINGULARITY_DISABLE_CACHE is set); unset it to use this command",
+        );
+      }
+      return c;
+    },
+    maybeCatalog() {
+      if (settings.disableDatabase) return undefined;
+      catalog ??= openCatalog({
+        databaseDir: settings.databaseDir,
+        storage: settings.storage,
+        readMetadata,
+        log,
+      });
+      return catalog;
+    },
+    getClient(image) {
+      const factories = app.factories;
+      const name = resolveClientName(image, { env: settings.client, secrets, log, factories });
+      const factory = findFactory(name, factories);
+      let client: Client | undefined;
+      const http: Http = createHttp({
+        log,
+        fetch: options.fetch,
+        insecure: settings.httpsNoVerify,
+        caFile: settings.caFile,
+        updateToken: (res) => client?.updateToken?.(res) ?? Promise.resolve(false),
+      });
+      const ctx: Context = {
+        name: factory.scheme,
+        http,
+        settings,
+        clientSettings: clientSettings(secrets, factory.scheme, env),
+        secrets,
+        get catalog() {
+          return app.maybeCatalog();
+        },
+        log,
+        out,
+        progress: app.progress,
+        signal,
+        env,
+      };
+      client = factory.create(ctx);
+      return { client, ctx, factory };
+    },
+    readMetadata,
+    close() {
+      catalog?.close();
+      catalog = undefined;
+    },
+  };
+  return app;
+}
+
+async function defaultReadMetadata(file: string): Promise<Metadata> {
+  // Loaded lazily so commands that never read an image do not pay for the SIF reader.
+  const { readImageMetadata, flattenForCatalog } = await import("./metadata.ts");
+  return flattenForCatalog(await readImageMetadata(file));
+}
+
+/** Runs a command's action with the app, mapping errors to exit codes (main.ts supplies it). */
+export type RunWithApp = (action: (app: App) => Promise<void>) => Promise<void>;

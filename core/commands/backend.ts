@@ -1,0 +1,205 @@
+/**
+ * `sregistry backend`: manage the secrets file (active client, per-client settings). Same actions
+ * as sregistry-cli, with its bugs fixed: `rm` upper-cases the variable, `status` does not count the
+ * active-client key as a client nor rewrite the file, backend names are validated and lower-cased,
+ * missing arguments are usage errors, and values that look like credentials are never printed.
+ * @module
+ */
+
+import type { Command } from "@commander-js/extra-typings";
+import { findFactory } from "../../clients/mod.ts";
+import type { App, RunWithApp } from "../app.ts";
+import { NotFoundError, UsageError } from "../errors.ts";
+import type { SecretsData } from "../secrets.ts";
+
+const SECRET_KEY = /token|password|passwd|secret|key|credential/i;
+
+/** A copy of a client section with credential-looking values masked. */
+export function maskSettings(section: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(section).map(([k, v]) => [k, SECRET_KEY.test(k) && v ? "********" : v]),
+  );
+}
+
+function clientsIn(data: SecretsData): string[] {
+  return Object.keys(data).filter((k) => k !== "SREGISTRY_CLIENT").sort();
+}
+
+function section(data: SecretsData, name: string): Record<string, unknown> {
+  const s = data[name];
+  return s && typeof s === "object" && !Array.isArray(s) ? s as Record<string, unknown> : {};
+}
+
+/** The full variable name `backend add/rm` uses: `SREGISTRY_<CLIENT>_<VAR>`, upper-cased. */
+export function variableName(client: string, variable: string): string {
+  const prefix = `SREGISTRY_${client.toUpperCase().replaceAll("-", "_")}_`;
+  const v = variable.toUpperCase();
+  return v.startsWith(prefix) ? v : `${prefix}${v}`;
+}
+
+function need(value: string | undefined, usage: string): string {
+  if (!value) throw new UsageError(`Missing argument: usage: sregistry backend ${usage}`);
+  return value;
+}
+
+/** Run one `backend` action. */
+export function backendCommand(
+  app: App,
+  action: string | undefined,
+  args: string[],
+  opts: { force?: boolean },
+): Promise<void> {
+  const { secrets, out, log } = app;
+  const print = (text: string, json: unknown) => app.json ? out.json(json) : out.line(text);
+  switch (action) {
+    case undefined:
+      throw new UsageError(
+        "Missing action: use one of ls, status, activate, deactivate, add, rm, delete (see sregistry backend --help)",
+      );
+    case "ls":
+    case "list": {
+      const data = secrets.read();
+      const name = args[0];
+      if (name !== undefined) {
+        if (!(name in data) || name === "SREGISTRY_CLIENT") {
+          throw new NotFoundError(
+            `${name} is not a configured client; configured: ${
+              clientsIn(data).join(", ") || "none"
+            }`,
+          );
+        }
+        const masked = maskSettings(section(data, name));
+        print(`${name}\n${JSON.stringify(masked, null, 4)}`, { name, settings: masked });
+        break;
+      }
+      const active = data.SREGISTRY_CLIENT;
+      const rows = app.factories.map((f) => ({
+        client: f.scheme,
+        configured: f.scheme in data,
+        active: active === f.scheme,
+        description: f.description,
+      }));
+      if (app.json) out.json(rows);
+      else {
+        out.table(
+          rows.map((r) => [
+            r.active ? `${r.client} *` : r.client,
+            r.configured ? "yes" : "",
+            r.description,
+          ]),
+          ["CLIENT", "CONFIGURED", "DESCRIPTION"],
+        );
+      }
+      break;
+    }
+    case "status": {
+      const data = secrets.read();
+      const clients = clientsIn(data);
+      const active = typeof data.SREGISTRY_CLIENT === "string" ? data.SREGISTRY_CLIENT : undefined;
+      print(
+        `[backend status]\nThere are ${clients.length} clients found in secrets.\n${
+          active ? `active: ${active}` : "There is no active client."
+        }`,
+        { secrets: secrets.path, clients, active: active ?? null },
+      );
+      break;
+    }
+    case "activate": {
+      const name = findFactory(need(args[0], "activate <client>"), app.factories).scheme;
+      const data = secrets.read();
+      data.SREGISTRY_CLIENT = name;
+      secrets.write(data);
+      print(`[activate] ${name}`, { active: name });
+      break;
+    }
+    case "deactivate": {
+      const data = secrets.read();
+      if (data.SREGISTRY_CLIENT === undefined) {
+        log.info("There is no active client.");
+      } else {
+        delete data.SREGISTRY_CLIENT;
+        secrets.write(data);
+      }
+      print("[deactivated]", { active: null });
+      break;
+    }
+    case "delete": {
+      const name = need(args[0], "delete <client>");
+      const data = secrets.read();
+      if (!(name in data) || name === "SREGISTRY_CLIENT") {
+        throw new NotFoundError(`${name} is not a configured client; see "sregistry backend ls"`);
+      }
+      delete data[name];
+      if (data.SREGISTRY_CLIENT === name) delete data.SREGISTRY_CLIENT;
+      secrets.write(data);
+      print(`[delete] ${name}`, { deleted: name });
+      break;
+    }
+    case "add": {
+      const usage = "add <client> <variable> <value>";
+      const client = findFactory(need(args[0], usage), app.factories).scheme;
+      const variable = variableName(client, need(args[1], usage));
+      const value = need(args[2], usage);
+      const data = secrets.read();
+      const sec = section(data, client);
+      if (variable in sec && !opts.force) {
+        throw new UsageError(`${variable} is already set; use --force to override`);
+      }
+      data[client] = { ...sec, [variable]: value };
+      secrets.write(data);
+      log.addSecret(SECRET_KEY.test(variable) ? value : undefined);
+      const shown = SECRET_KEY.test(variable) ? "********" : value;
+      print(`[add] ${client}\n${variable} ${shown}`, { client, variable, value: shown });
+      break;
+    }
+    case "rm":
+    case "remove": {
+      const usage = "rm <client> <variable>";
+      const client = findFactory(need(args[0], usage), app.factories).scheme;
+      const variable = variableName(client, need(args[1], usage));
+      const data = secrets.read();
+      const sec = section(data, client);
+      // Old files may hold the short name (token) rather than the full one.
+      const key = [variable, args[1], args[1].toUpperCase()].find((k) => k in sec);
+      if (key === undefined) {
+        throw new NotFoundError(
+          `${variable} is not set for ${client}; see "sregistry backend ls ${client}"`,
+        );
+      }
+      delete sec[key];
+      data[client] = sec;
+      secrets.write(data);
+      print(`[remove] ${key}`, { client, removed: key });
+      break;
+    }
+    default:
+      throw new UsageError(
+        `${
+          JSON.stringify(action)
+        } is not a backend action: use ls, status, activate, deactivate, add, rm or delete`,
+      );
+  }
+  return Promise.resolve();
+}
+
+/** Register `backend`. */
+export function registerBackendCommand(program: Command, run: RunWithApp): void {
+  program
+    .command("backend")
+    .description("manage clients in the secrets file (active client, settings)")
+    .argument(
+      "[action]",
+      "ls [client] | status | activate <client> | deactivate | delete <client> | add <client> <var> <value> | rm <client> <var>",
+    )
+    .argument("[args...]", "arguments of the action")
+    .option("-f, --force", "with add: replace an existing value")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  sregistry backend add oras NOHTTPS true      # stores SREGISTRY_ORAS_NOHTTPS
+  sregistry backend activate docker
+  sregistry backend ls docker --json`,
+    )
+    .action((action, args, opts) => run((app) => backendCommand(app, action, args, opts)));
+}

@@ -1,0 +1,502 @@
+/**
+ * The only caller of `fetch`: retries with backoff, 401 token refresh, safe redirects, TLS options,
+ * proxies, a User-Agent and redacted debug logging.
+ *
+ * Why redirects are followed by hand: `fetch` keeps `Authorization` when a registry redirects a blob
+ * to a storage host (S3, a CDN), which leaks the registry token and breaks presigned URLs. Here every
+ * hop is checked and credential headers only go to the origin the caller addressed.
+ *
+ * Why there is no total timeout: large images take as long as they take. A stall is detected by lack
+ * of progress (no response headers, or no body bytes, for {@link Http.stallTimeoutMs}).
+ * @module
+ */
+
+import { request as httpsRequest } from "node:https";
+import {
+  AuthError,
+  InterruptedError,
+  NetworkError,
+  NotFoundError,
+  SregistryError,
+} from "./errors.ts";
+import type { Logger } from "./log.ts";
+import { type Env, processEnv } from "./settings.ts";
+import { USER_AGENT } from "./version.ts";
+
+/** Called on a 401: refresh credentials and return true to retry, false to give up. */
+export type TokenUpdater = (response: Response) => Promise<boolean>;
+
+export { USER_AGENT };
+
+/** The warning printed when TLS verification is off (the original's wording). */
+export const NOVERIFY_WARNING = "Verify of certificates disabled! ::TESTING USE ONLY::";
+
+/** Headers that carry credentials: never forwarded to another origin on a redirect. */
+export const CREDENTIAL_HEADERS: readonly string[] = [
+  "authorization",
+  "cookie",
+  "proxy-authorization",
+  "x-auth-token",
+  "x-storage-token",
+  "private-token",
+  "job-token",
+  "x-registry-auth",
+  "x-amz-security-token",
+];
+
+/** Options of one request. */
+export interface RequestOptions {
+  /** HTTP method (default GET). */
+  method?: string;
+  /** Extra headers for this request. */
+  headers?: HeadersInit;
+  /** The body. A stream body cannot be re-sent, so such a request is not retried; use `bodyFactory`. */
+  body?: BodyInit | null;
+  /** Builds a fresh body for each attempt (streams can then be retried). Wins over `body`. */
+  bodyFactory?: () => BodyInit | null | Promise<BodyInit | null>;
+  /** Cancels the request. */
+  signal?: AbortSignal;
+  /** Overrides the client's token updater for this request. */
+  updateToken?: TokenUpdater;
+  /** Statuses returned to the caller instead of throwing (default: all 2xx; 3xx are followed). */
+  accept?: (status: number) => boolean;
+  /** Maximum retries on network errors, 408, 429 and 5xx (default from the client). */
+  retries?: number;
+  /** Do not send the client's default headers (for token endpoints on another host). */
+  noDefaultHeaders?: boolean;
+  /** Do not follow redirects: 3xx answers are returned (when accepted) or raised. */
+  noRedirect?: boolean;
+}
+
+/** A configured HTTP client: retries, auth refresh, TLS, proxies, User-Agent, redaction. */
+export interface Http {
+  /** Send a request; throws a typed error (NetworkError, AuthError, NotFoundError) on failure. */
+  request(url: string | URL, options?: RequestOptions): Promise<Response>;
+  /** GET (or the given method) and parse JSON. */
+  json<T = unknown>(url: string | URL, options?: RequestOptions): Promise<T>;
+  /** Default headers sent with every request (Authorization lives here); dropped on cross-origin redirects. */
+  readonly headers: Headers;
+  /** The logger (redacted). */
+  readonly log: Logger;
+  /** A body or response that makes no progress for this long is treated as a dropped connection. */
+  readonly stallTimeoutMs: number;
+  /** The retry budget for network errors, 408, 429 and 5xx. */
+  readonly retries: number;
+  /** Wait before retry number `attempt` (1-based), honouring a Retry-After header when given. */
+  backoff(attempt: number, retryAfter?: string | null, signal?: AbortSignal): Promise<void>;
+}
+
+/** Options of {@link createHttp}. */
+export interface HttpOptions {
+  /** Logger for debug lines (redacted). */
+  log: Logger;
+  /** The fetch to use (tests inject one). */
+  fetch?: typeof fetch;
+  /** Called on a 401 before retrying. */
+  updateToken?: TokenUpdater;
+  /** Skip TLS verification (SREGISTRY_HTTPS_NOVERIFY). */
+  insecure?: boolean;
+  /** PEM CA bundle file added to the trusted roots. */
+  caFile?: string;
+  /** Retry budget (default 5, or SREGISTRY_HTTP_RETRIES). */
+  retries?: number;
+  /** Environment for proxies and tuning (default: the process's). */
+  env?: Env;
+  /** Stall detection in ms (default 60 s, or SREGISTRY_STALL_TIMEOUT in seconds). */
+  stallTimeoutMs?: number;
+  /** Base backoff delay in ms (default 500; doubled per attempt with full jitter, capped). */
+  backoffBaseMs?: number;
+  /** Backoff cap in ms (default 30 s); a longer Retry-After is capped at 120 s. */
+  backoffMaxMs?: number;
+  /** Sleeps (tests inject a fast one). */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Random numbers in [0, 1) for jitter. */
+  random?: () => number;
+  /** Consecutive 401s tolerated within one request (default 3). */
+  maxAuthRetries?: number;
+  /** Maximum redirect hops (default 10). */
+  maxRedirects?: number;
+}
+
+/** Sleep that ends early (rejecting) when the signal aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Parse Retry-After (seconds or an HTTP date) into milliseconds, or undefined. */
+export function parseRetryAfter(
+  value: string | null | undefined,
+  now = Date.now(),
+): number | undefined {
+  if (!value) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : Math.max(0, t - now);
+}
+
+/** Whether a status is worth retrying. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || (status >= 500 && status <= 599 && status !== 501);
+}
+
+/** Whether the host of `url` is excluded from proxying by a NO_PROXY list. */
+export function noProxyMatches(url: URL, noProxy: string | undefined): boolean {
+  if (!noProxy) return false;
+  const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  for (const raw of noProxy.split(/[,\s]+/)) {
+    const entry = raw.trim().toLowerCase();
+    if (!entry) continue;
+    if (entry === "*") return true;
+    const [h, p] = entry.includes(":") && !entry.includes("]") && entry.split(":").length === 2
+      ? entry.split(":")
+      : [entry, undefined];
+    if (p && p !== port) continue;
+    const bare = h.replace(/^\*?\./, "");
+    if (host === bare || host.endsWith(`.${bare}`)) return true;
+  }
+  return false;
+}
+
+/** The proxy URL for a request, from HTTP(S)_PROXY / ALL_PROXY and NO_PROXY, or undefined. */
+export function proxyFor(url: URL, env: Env): string | undefined {
+  const get = (n: string) => env.get(n) || env.get(n.toLowerCase()) || undefined;
+  if (noProxyMatches(url, get("NO_PROXY"))) return undefined;
+  const p = url.protocol === "https:" ? get("HTTPS_PROXY") : get("HTTP_PROXY");
+  return p ?? get("ALL_PROXY");
+}
+
+/** A one-line description of a fetch failure, with TLS problems named as such. */
+export function describeFetchError(error: unknown, url: URL): { message: string; tls: boolean } {
+  const parts: string[] = [];
+  let e: unknown = error;
+  for (let i = 0; e && i < 6; i++) {
+    const m = e instanceof Error ? e.message : String(e);
+    if (m && !parts.includes(m)) parts.push(m);
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  const all = parts.join(": ");
+  const tlsMatch = all.match(
+    /(invalid peer certificate[^\n]*|certificate[^\n]*(?:verify|expired|unknown|self[- ]signed|issuer)[^\n]*|self[- ]signed certificate[^\n]*|unable to (?:get|verify)[^\n]*certificate[^\n]*|CaUsedAsEndEntity|UnknownIssuer|NotValidForName|DEPTH_ZERO_SELF_SIGNED_CERT|ERR_TLS_CERT[^\n]*)/i,
+  );
+  if (tlsMatch) {
+    const reason = tlsMatch[1].replace(/^.*invalid peer certificate:\s*/i, "");
+    return {
+      tls: true,
+      message:
+        `TLS verification failed for ${url.host}: ${reason}; trust its CA with SREGISTRY_CA_FILE=<ca.pem> (SREGISTRY_HTTPS_NOVERIFY=true only for testing)`,
+    };
+  }
+  const last = parts.at(-1) ?? "unknown error";
+  return { tls: false, message: `Cannot reach ${url.host}: ${last.replace(/\s+/g, " ")}` };
+}
+
+function readNumber(env: Env, name: string): number | undefined {
+  const v = env.get(name);
+  if (v === undefined || v.trim() === "") return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
+}
+
+/**
+ * A `fetch` over `node:https` with certificate checks off. Deno's `fetch` cannot skip verification at
+ * run time (only the `--unsafely-ignore-certificate-errors` flag can, and a compiled binary's flags are
+ * fixed), while `node:https` honours `rejectUnauthorized: false` under `deno run` and in a compiled
+ * binary alike, with no extra permission.
+ */
+export function insecureFetch(base: typeof fetch = fetch): typeof fetch {
+  return async (input, init) => {
+    const req = new Request(input, init);
+    const url = new URL(req.url);
+    if (url.protocol !== "https:") return base(req, { redirect: init?.redirect ?? "follow" });
+    const body = req.body ? new Uint8Array(await req.arrayBuffer()) : undefined;
+    const headers: Record<string, string> = {};
+    req.headers.forEach((v, k) => headers[k] = v);
+    if (body) headers["content-length"] = String(body.byteLength);
+    return await new Promise<Response>((resolve, reject) => {
+      const signal = init?.signal ?? undefined;
+      const r = httpsRequest({
+        protocol: "https:",
+        hostname: url.hostname.replace(/^\[|\]$/g, ""),
+        port: url.port ? Number(url.port) : 443,
+        path: url.pathname + url.search,
+        method: req.method,
+        headers,
+        rejectUnauthorized: false,
+      }, (res) => {
+        const out = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) {
+          if (Array.isArray(v)) v.forEach((x) => out.append(k, x));
+          else if (v !== undefined) out.set(k, String(v));
+        }
+        const status = res.statusCode ?? 502;
+        const nullBody = req.method === "HEAD" || status === 204 || status === 304;
+        let closed = false;
+        const stream = nullBody ? null : new ReadableStream<Uint8Array>({
+          start(controller) {
+            // After a cancel node may still emit buffered data: drop it instead of enqueueing.
+            res.on("data", (c: Uint8Array) => {
+              if (closed) return;
+              controller.enqueue(new Uint8Array(c));
+              if ((controller.desiredSize ?? 1) <= 0) res.pause();
+            });
+            res.on("end", () => {
+              if (!closed) controller.close();
+              closed = true;
+            });
+            res.on("error", (e: Error) => {
+              if (!closed) controller.error(e);
+              closed = true;
+            });
+          },
+          pull() {
+            res.resume();
+          },
+          cancel() {
+            closed = true;
+            res.destroy();
+          },
+        }, { highWaterMark: 16 });
+        if (nullBody) res.resume();
+        resolve(new Response(stream, { status, statusText: res.statusMessage, headers: out }));
+      });
+      r.on(
+        "error",
+        (e: Error) => reject(new TypeError(`fetch failed: ${e.message}`, { cause: e })),
+      );
+      signal?.addEventListener("abort", () => r.destroy(signal.reason), { once: true });
+      if (body) r.write(body);
+      r.end();
+    });
+  };
+}
+
+/** Create an HTTP client. */
+export function createHttp(options: HttpOptions): Http {
+  const env = options.env ?? processEnv;
+  const log = options.log;
+  const retries = options.retries ?? readNumber(env, "SREGISTRY_HTTP_RETRIES") ?? 5;
+  const stallTimeoutMs = options.stallTimeoutMs ??
+    (readNumber(env, "SREGISTRY_STALL_TIMEOUT") ?? 60) * 1000;
+  const baseMs = options.backoffBaseMs ?? readNumber(env, "SREGISTRY_BACKOFF_MS") ?? 500;
+  const maxMs = options.backoffMaxMs ?? 30_000;
+  const doSleep = options.sleep ?? sleep;
+  const random = options.random ?? Math.random;
+  const maxAuth = options.maxAuthRetries ?? 3;
+  const maxRedirects = options.maxRedirects ?? 10;
+  const headers = new Headers();
+  let warned = false;
+
+  // Clients with a custom CA or an explicit proxy are built lazily, one per proxy, and reused.
+  const clients = new Map<string, Deno.HttpClient>();
+  let caPem: string | undefined;
+  function clientFor(url: URL): Deno.HttpClient | undefined {
+    if (!options.caFile) return undefined;
+    caPem ??= Deno.readTextFileSync(options.caFile);
+    const proxy = proxyFor(url, env);
+    const key = proxy ?? "";
+    let c = clients.get(key);
+    if (!c) {
+      c = Deno.createHttpClient({ caCerts: [caPem], ...(proxy ? { proxy: { url: proxy } } : {}) });
+      clients.set(key, c);
+    }
+    return c;
+  }
+  const baseFetch: typeof fetch = options.fetch ?? fetch;
+  const transport: typeof fetch = options.insecure ? insecureFetch(baseFetch) : baseFetch;
+
+  async function backoff(attempt: number, retryAfter?: string | null, signal?: AbortSignal) {
+    const ra = parseRetryAfter(retryAfter);
+    const ms = ra !== undefined
+      ? Math.min(ra, 120_000)
+      : Math.min(maxMs, baseMs * 2 ** (attempt - 1)) * (0.5 + random() / 2);
+    await doSleep(ms, signal);
+  }
+
+  function interrupted(signal: AbortSignal | undefined, error: unknown): unknown {
+    if (signal?.aborted) {
+      const r = signal.reason;
+      return r instanceof SregistryError ? r : new InterruptedError("Interrupted");
+    }
+    return error;
+  }
+
+  async function send(url: URL, init: RequestInit, signal?: AbortSignal): Promise<Response> {
+    // The stall timer covers the wait for response headers; transfer.ts covers the body.
+    const ctl = new AbortController();
+    const onAbort = () => ctl.abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let stalled = false;
+    const timer = setTimeout(() => {
+      stalled = true;
+      ctl.abort(new NetworkError(`No answer from ${url.host} for ${stallTimeoutMs / 1000} s`));
+    }, stallTimeoutMs);
+    try {
+      const client = options.insecure ? undefined : clientFor(url);
+      return await transport(url, {
+        ...init,
+        signal: ctl.signal,
+        redirect: "manual",
+        ...(client ? { client } : {}),
+      } as RequestInit);
+    } catch (e) {
+      if (stalled) throw ctl.signal.reason;
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  const http: Http = {
+    headers,
+    log,
+    stallTimeoutMs,
+    retries,
+    backoff,
+    async request(input, opts = {}) {
+      if (options.insecure && !warned) {
+        warned = true;
+        log.warning(NOVERIFY_WARNING);
+      }
+      let url = new URL(input);
+      const origin0 = url.origin;
+      let method = (opts.method ?? "GET").toUpperCase();
+      const budget = opts.retries ?? retries;
+      const accept = opts.accept ?? ((s: number) => s >= 200 && s < 300);
+      const updateToken = opts.updateToken ?? options.updateToken;
+      let dropBody = false;
+      let attempt = 0;
+      let authFailures = 0;
+      let hops = 0;
+      const streamBody = !opts.bodyFactory && opts.body instanceof ReadableStream;
+      for (;;) {
+        if (opts.signal?.aborted) throw interrupted(opts.signal, undefined);
+        // Rebuilt each attempt: updateToken may have changed the default headers.
+        const h = new Headers();
+        h.set("user-agent", USER_AGENT);
+        if (!opts.noDefaultHeaders) headers.forEach((v, k) => h.set(k, v));
+        new Headers(opts.headers).forEach((v, k) => h.set(k, v));
+        if (url.origin !== origin0) { for (const k of CREDENTIAL_HEADERS) h.delete(k); }
+        const body = dropBody
+          ? null
+          : opts.bodyFactory
+          ? await opts.bodyFactory()
+          : opts.body ?? null;
+        if (dropBody) h.delete("content-type");
+        let res: Response;
+        try {
+          res = await send(url, { method, headers: h, body }, opts.signal);
+        } catch (e) {
+          const err = interrupted(opts.signal, e);
+          if (err !== e || e instanceof SregistryError && !(e instanceof NetworkError)) throw err;
+          const { message, tls } = e instanceof NetworkError
+            ? { message: e.message, tls: false }
+            : describeFetchError(e, url);
+          log.debug(`${method} ${url} failed (attempt ${attempt + 1}): ${message}`);
+          if (tls || streamBody || attempt >= budget) {
+            throw e instanceof NetworkError ? e : new NetworkError(message, { cause: e });
+          }
+          attempt++;
+          await backoff(attempt, undefined, opts.signal).catch((x) => {
+            throw interrupted(opts.signal, x);
+          });
+          continue;
+        }
+        log.debug(`${method} ${url} -> ${res.status} (attempt ${attempt + 1})`);
+        const status = res.status;
+        if (
+          !opts.noRedirect && [301, 302, 303, 307, 308].includes(status) &&
+          res.headers.has("location")
+        ) {
+          await res.body?.cancel();
+          if (++hops > maxRedirects) {
+            throw new NetworkError(`Too many redirects (over ${maxRedirects}) from ${origin0}`, {
+              status,
+            });
+          }
+          url = new URL(res.headers.get("location")!, url);
+          if (status === 303 || ((status === 301 || status === 302) && method === "POST")) {
+            method = method === "HEAD" ? "HEAD" : "GET";
+            dropBody = true;
+          }
+          continue;
+        }
+        if (accept(status)) return res;
+        if (status === 401 && updateToken && authFailures < maxAuth) {
+          authFailures++;
+          let ok = false;
+          try {
+            ok = await updateToken(res);
+          } finally {
+            await res.body?.cancel().catch(() => {});
+          }
+          if (ok && !streamBody) continue;
+        }
+        const text = await res.text().catch(() => "");
+        const detail = summarize(text);
+        const where = `${method} ${redactUrl(url)}`;
+        if (status === 401 || status === 403) {
+          throw new AuthError(
+            `${
+              status === 401 ? "Authentication failed" : "Permission denied"
+            } (${status} ${res.statusText}) for ${where}${detail}; check the credentials for ${url.host}`,
+          );
+        }
+        if (status === 404) {
+          throw new NotFoundError(`Not found (404) at ${where}${detail}; check the name and URL`);
+        }
+        if (isRetryableStatus(status) && !streamBody && attempt < budget) {
+          attempt++;
+          await backoff(attempt, res.headers.get("retry-after"), opts.signal).catch((x) => {
+            throw interrupted(opts.signal, x);
+          });
+          continue;
+        }
+        throw new NetworkError(
+          `The server answered ${status} ${res.statusText} to ${where}${detail}${
+            isRetryableStatus(status) ? ` after ${attempt + 1} attempts; try again later` : ""
+          }`,
+          { status },
+        );
+      }
+    },
+    async json<T>(url: string | URL, opts?: RequestOptions): Promise<T> {
+      const h = new Headers(opts?.headers);
+      if (!h.has("accept")) h.set("accept", "application/json");
+      const res = await http.request(url, { ...opts, headers: h });
+      const text = await res.text();
+      try {
+        return JSON.parse(text) as T;
+      } catch {
+        throw new NetworkError(
+          `The server at ${new URL(url).host} returned a malformed JSON answer${summarize(text)}`,
+          { status: res.status },
+        );
+      }
+    },
+  };
+  return http;
+}
+
+/** A URL without its query string (presigned URLs carry signatures there). */
+export function redactUrl(url: URL): string {
+  return url.search ? `${url.origin}${url.pathname}?…` : `${url.origin}${url.pathname}`;
+}
+
+function summarize(text: string): string {
+  const t = text.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim();
+  return t ? ` (${t.length > 120 ? `${t.slice(0, 117)}...` : t})` : "";
+}

@@ -1,0 +1,865 @@
+/**
+ * Every byte sregistry moves goes through here.
+ *
+ * Downloads stream to `<dest>.partial`, hash with `node:crypto` while writing, verify size and digest,
+ * fsync and rename, so a final name never holds a partial or corrupt file. The validator (ETag,
+ * Last-Modified, expected digest) and, for parallel downloads, each part's progress are saved in
+ * `<dest>.partial.json`; the next run (after Ctrl-C, kill -9 or a dropped connection) continues with a
+ * Range request when the validator still matches, and starts over otherwise.
+ *
+ * Uploads stream from the file; chunked (OCI PATCH) and multipart (S3) helpers read one part at a time
+ * so memory stays bounded by the part size times the concurrency.
+ * @module
+ */
+
+import { createHash, type Hash } from "node:crypto";
+import { dirname } from "node:path";
+import { IntegrityError, InterruptedError, NetworkError, SregistryError } from "./errors.ts";
+import type { Http, TokenUpdater } from "./http.ts";
+import { pool } from "./pool.ts";
+import { type Bar, createProgress, type Progress } from "./progress.ts";
+
+/** Options of {@link download}. */
+export interface DownloadOptions {
+  /** Extra request headers (auth comes from the Http's default headers / updateToken). */
+  headers?: HeadersInit;
+  /** `sha256:<hex>`; a mismatch is an IntegrityError (exit 6) and leaves no final file. */
+  expectedDigest?: string;
+  /** A mismatch is an IntegrityError. */
+  expectedSize?: number;
+  /** Continue from `<dest>.partial` when its saved validator still matches (default true). */
+  resume?: boolean;
+  /** Ranged streams for large objects when the server supports ranges (default: 1 below
+   * {@link PARALLEL_THRESHOLD}, else SREGISTRY_WORKERS capped at {@link MAX_STREAMS}). */
+  parallel?: number;
+  /** Objects at least this large are fetched in parallel ranges (default {@link PARALLEL_THRESHOLD}). */
+  parallelThreshold?: number;
+  /** Draw a bar on stderr (callers pass ctx.progress). */
+  progress?: boolean;
+  /** Bar label. */
+  label?: string;
+  /** Cancels the download (the partial file is kept for a later resume). */
+  signal?: AbortSignal;
+  /** Per-request override of the 401 hook. */
+  updateToken?: TokenUpdater;
+  /** Verify against a sha-256 the server announces (Repr-Digest, Digest, X-Checksum-Sha256) when no
+   * expectedDigest is given (default true). */
+  serverDigest?: boolean;
+  /** Called with the number of bytes written so far (tests and callers that report progress). */
+  onProgress?: (bytes: number, total: number | undefined) => void;
+}
+
+/** The outcome of {@link download}. */
+export interface DownloadResult {
+  /** The final file. */
+  path: string;
+  /** Its size in bytes. */
+  size: number;
+  /** `sha256:<hex>` of the whole file. */
+  digest: string;
+  /** Bytes that were already on disk from an earlier attempt (0 for a fresh download). */
+  resumedFrom: number;
+  /** The URL requested. */
+  url: string;
+  /** The server's ETag, if any. */
+  etag?: string;
+  /** The server's Last-Modified, if any. */
+  lastModified?: string;
+  /** How many ranged streams were used. */
+  streams: number;
+}
+
+/** Objects at least this large may be fetched with parallel ranged streams. */
+export const PARALLEL_THRESHOLD = 256 * 1024 * 1024;
+/** The most parallel ranged streams per object (peers use 3 to 8). */
+export const MAX_STREAMS = 4;
+/** Write buffer size: fewer, larger writes keep syscall overhead low. */
+const WRITE_BUFFER = 4 * 1024 * 1024;
+
+interface Part {
+  start: number;
+  end: number;
+  pos: number;
+}
+
+interface PartialMeta {
+  version: 1;
+  url: string;
+  etag?: string;
+  lastModified?: string;
+  digest?: string;
+  size?: number;
+  parts?: Part[];
+}
+
+/** The validator the server gave, to send back in If-Range (weak ETags cannot be used). */
+function ifRange(meta: PartialMeta): string | undefined {
+  if (meta.etag && !meta.etag.startsWith("W/")) return meta.etag;
+  return meta.lastModified;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function removeQuietly(...paths: string[]) {
+  for (const p of paths) await Deno.remove(p).catch(() => {});
+}
+
+async function readMeta(path: string): Promise<PartialMeta | undefined> {
+  try {
+    const m = JSON.parse(await Deno.readTextFile(path));
+    return m && m.version === 1 && typeof m.url === "string" ? m as PartialMeta : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeMeta(path: string, meta: PartialMeta) {
+  // Written via a temp file and rename so a kill mid-write never leaves half a JSON document.
+  const tmp = `${path}.tmp`;
+  Deno.writeTextFileSync(tmp, JSON.stringify(meta));
+  Deno.renameSync(tmp, path);
+}
+
+function parseContentRange(
+  v: string | null,
+): { start: number; end: number; total?: number } | undefined {
+  const m = v?.match(/^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/i);
+  if (!m) return undefined;
+  return { start: Number(m[1]), end: Number(m[2]), total: m[3] === "*" ? undefined : Number(m[3]) };
+}
+
+function unsatisfiedTotal(v: string | null): number | undefined {
+  const m = v?.match(/^bytes\s+\*\/(\d+)$/i);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** The sha-256 a server announces for the whole representation, as `sha256:<hex>`, if any. */
+export function announcedDigest(headers: Headers): string | undefined {
+  for (const name of ["repr-digest", "digest"]) {
+    const m = headers.get(name)?.match(/sha-?256=:?([A-Za-z0-9+/=]+):?/i);
+    if (m) {
+      try {
+        const bytes = Uint8Array.from(atob(m[1]), (c) => c.charCodeAt(0));
+        if (bytes.length === 32) {
+          return `sha256:${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+        }
+      } catch { /* not base64: ignore the header */ }
+    }
+  }
+  const x = headers.get("x-checksum-sha256")?.trim().toLowerCase();
+  return x && /^[0-9a-f]{64}$/.test(x) ? `sha256:${x}` : undefined;
+}
+
+function contentLength(res: Response): number | undefined {
+  const v = res.headers.get("content-length");
+  return v && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
+/** Hash the first `limit` bytes of a file into `hash`. */
+async function hashInto(path: string, hash: Hash, limit = Infinity, onBytes?: (n: number) => void) {
+  using f = await Deno.open(path, { read: true });
+  const buf = new Uint8Array(WRITE_BUFFER);
+  let left = limit;
+  while (left > 0) {
+    const n = await f.read(left < buf.length ? buf.subarray(0, left) : buf);
+    if (n === null) break;
+    hash.update(buf.subarray(0, n));
+    onBytes?.(n);
+    left -= n;
+  }
+  return limit === Infinity ? undefined : limit - left;
+}
+
+/** Streaming sha256 of a file: `{ digest: "sha256:<hex>", size }`. */
+export async function hashFile(path: string): Promise<{ digest: string; size: number }> {
+  const h = createHash("sha256");
+  let size = 0;
+  await hashInto(path, h, Infinity, (n) => size += n);
+  return { digest: `sha256:${h.digest("hex")}`, size };
+}
+
+/** Why a ranged attempt must start over from zero. */
+class RestartSignal extends Error {}
+
+/**
+ * Read a body, calling `sink` with batches of at most {@link WRITE_BUFFER} bytes. A stream that
+ * yields nothing for `stallMs` is cancelled and reported as a NetworkError, which callers retry.
+ */
+async function pump(
+  body: ReadableStream<Uint8Array>,
+  stallMs: number,
+  limit: number,
+  sink: (chunk: Uint8Array) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<number> {
+  const reader = body.getReader();
+  let last = Date.now();
+  let stalled = false;
+  const timer = setInterval(() => {
+    if (Date.now() - last > stallMs) {
+      stalled = true;
+      reader.cancel().catch(() => {});
+    }
+  }, Math.max(50, Math.min(1000, stallMs / 4)));
+  const onAbort = () => reader.cancel().catch(() => {});
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const buf = new Uint8Array(WRITE_BUFFER);
+  let used = 0;
+  let total = 0;
+  const flush = async () => {
+    if (used === 0) return;
+    const out = buf.subarray(0, used);
+    // The sink has finished with the bytes once it resolves (writes and hashing are done), so the
+    // same buffer is reused: allocating one per flush made the peak memory grow with the file size.
+    await sink(out);
+    used = 0;
+  };
+  try {
+    while (total < limit) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      last = Date.now();
+      let chunk = value;
+      if (total + chunk.length > limit) chunk = chunk.subarray(0, limit - total);
+      total += chunk.length;
+      if (chunk.length >= WRITE_BUFFER) {
+        await flush();
+        await sink(chunk);
+      } else {
+        if (used + chunk.length > buf.length) await flush();
+        buf.set(chunk, used);
+        used += chunk.length;
+      }
+      if (stalled) break;
+    }
+    await flush();
+    if (signal?.aborted) throw signal.reason;
+    if (stalled) throw new NetworkError(`The transfer stalled: no data for ${stallMs / 1000} s`);
+    return total;
+  } catch (e) {
+    // Keep what arrived: it is valid data and the resume starts after it.
+    await flush().catch(() => {});
+    if (signal?.aborted) throw signal.reason;
+    if (stalled) throw new NetworkError(`The transfer stalled: no data for ${stallMs / 1000} s`);
+    throw e;
+  } finally {
+    clearInterval(timer);
+    signal?.removeEventListener("abort", onAbort);
+    if (total >= limit) await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+}
+
+function toInterrupted(signal: AbortSignal | undefined, e: unknown): unknown {
+  if (signal?.aborted) {
+    return signal.reason instanceof SregistryError
+      ? signal.reason
+      : new InterruptedError("Interrupted");
+  }
+  return e;
+}
+
+/**
+ * Download `url` to `dest` through `<dest>.partial`, verifying size and digest.
+ * @throws {IntegrityError} on a size or digest mismatch (no final file is left).
+ * @throws {NetworkError} when the retries are used up (the partial file is kept for a resume).
+ * @throws {InterruptedError} when `signal` aborts (the partial file is kept).
+ */
+export async function download(
+  http: Http,
+  url: string | URL,
+  dest: string,
+  options: DownloadOptions = {},
+): Promise<DownloadResult> {
+  const href = String(url);
+  const partial = `${dest}.partial`;
+  const metaPath = `${partial}.json`;
+  const signal = options.signal;
+  await Deno.mkdir(dirname(dest), { recursive: true });
+  const progress = createProgress({
+    sink: http.log.sink,
+    enabled: options.progress ?? false,
+    label: options.label ?? dest.split("/").at(-1) ?? "download",
+    total: options.expectedSize,
+  });
+  try {
+    return await downloadOnce(http, href, dest, partial, metaPath, options, progress, true);
+  } catch (e) {
+    if (e instanceof RestartSignal) {
+      http.log.verbose(`${e.message}; starting over`);
+      await removeQuietly(partial, metaPath);
+      return await downloadOnce(http, href, dest, partial, metaPath, options, progress, false);
+    }
+    throw toInterrupted(signal, e);
+  } finally {
+    progress.done();
+  }
+}
+
+async function downloadOnce(
+  http: Http,
+  href: string,
+  dest: string,
+  partial: string,
+  metaPath: string,
+  options: DownloadOptions,
+  progress: Progress,
+  allowResume: boolean,
+): Promise<DownloadResult> {
+  const signal = options.signal;
+  let expected = options.expectedDigest?.toLowerCase();
+  if (expected && !/^sha256:[0-9a-f]{64}$/.test(expected)) {
+    throw new IntegrityError(
+      `Cannot verify against digest "${options.expectedDigest}": only sha256:<64 hex> is supported`,
+    );
+  }
+  let meta: PartialMeta | undefined;
+  if ((options.resume ?? true) && allowResume && await exists(partial)) {
+    meta = await readMeta(metaPath);
+    const usable = meta &&
+      (expected
+        ? meta.digest === expected || (!meta.digest && meta.url === href)
+        : meta.url === href) &&
+      (ifRange(meta) || meta.digest);
+    if (!usable) meta = undefined;
+  }
+  if (!meta) await removeQuietly(partial, metaPath);
+
+  const parallelWanted = Math.max(1, Math.min(options.parallel ?? MAX_STREAMS, 64));
+  const threshold = options.parallelThreshold ?? PARALLEL_THRESHOLD;
+  if (meta?.parts && meta.size !== undefined) {
+    return await parallelDownload(
+      http,
+      href,
+      dest,
+      partial,
+      metaPath,
+      meta,
+      options,
+      progress,
+      parallelWanted,
+    );
+  }
+
+  let offset = meta ? (await Deno.stat(partial)).size : 0;
+  const resumedFrom = offset;
+  let hash = createHash("sha256");
+  if (offset > 0) {
+    const got = await hashInto(partial, hash, offset);
+    if (got !== offset) offset = 0;
+  }
+  using file = await Deno.open(partial, { create: true, write: true, read: false });
+  await file.truncate(offset);
+  await file.seek(offset, Deno.SeekMode.Start);
+  let total: number | undefined = options.expectedSize;
+  let failures = 0;
+  let etag = meta?.etag, lastModified = meta?.lastModified;
+  const bar = progress.total;
+  bar.set(offset);
+  for (;;) {
+    const headers = new Headers(options.headers);
+    if (offset > 0) {
+      headers.set("range", `bytes=${offset}-`);
+      const v = meta ? ifRange(meta) : undefined;
+      if (v) headers.set("if-range", v);
+    }
+    let res: Response;
+    try {
+      res = await http.request(href, {
+        headers,
+        signal,
+        updateToken: options.updateToken,
+        accept: (s) => s === 200 || s === 206 || s === 416,
+      });
+    } catch (e) {
+      throw toInterrupted(signal, e);
+    }
+    if (res.status === 416) {
+      await res.body?.cancel();
+      const t = unsatisfiedTotal(res.headers.get("content-range"));
+      if (offset > 0 && t === offset) {
+        total = t;
+        break;
+      }
+      throw new RestartSignal(`The server refused to resume at byte ${offset}`);
+    }
+    if (res.status === 206) {
+      const cr = parseContentRange(res.headers.get("content-range"));
+      if (!cr || cr.start !== offset) {
+        await res.body?.cancel();
+        throw new RestartSignal(
+          `The server sent an unexpected range (${res.headers.get("content-range")})`,
+        );
+      }
+      total = cr.total ?? total;
+    } else {
+      if (offset > 0) {
+        http.log.verbose(
+          `The remote file changed or the server ignores ranges: starting ${href} over`,
+        );
+        offset = 0;
+        hash = createHash("sha256");
+        await file.truncate(0);
+        await file.seek(0, Deno.SeekMode.Start);
+        bar.set(0);
+      }
+      total = contentLength(res) ?? total;
+    }
+    if (!options.expectedDigest && (options.serverDigest ?? true)) {
+      expected = announcedDigest(res.headers) ?? expected;
+    }
+    etag = res.headers.get("etag") ?? undefined;
+    lastModified = res.headers.get("last-modified") ?? undefined;
+    if (
+      options.expectedSize !== undefined && total !== undefined && total !== options.expectedSize
+    ) {
+      await res.body?.cancel();
+      await removeQuietly(partial, metaPath);
+      throw new IntegrityError(
+        `Size mismatch for ${href}: the server offers ${total} bytes, expected ${options.expectedSize}; nothing was kept`,
+      );
+    }
+    bar.setTotal(total);
+    meta = { version: 1, url: href, etag, lastModified, digest: expected, size: total };
+    writeMeta(metaPath, meta);
+
+    const acceptRanges = res.status === 206 ||
+      /bytes/i.test(res.headers.get("accept-ranges") ?? "");
+    if (
+      offset === 0 && res.status === 200 && total !== undefined && total >= threshold &&
+      parallelWanted > 1 && acceptRanges && (etag || lastModified || expected)
+    ) {
+      await res.body?.cancel();
+      const n = Math.min(parallelWanted, Math.ceil(total / (16 * 1024 * 1024)));
+      const size = Math.ceil(total / n);
+      meta.parts = Array.from({ length: n }, (_, i) => {
+        const start = i * size;
+        return { start, end: Math.min(total!, start + size), pos: start };
+      });
+      writeMeta(metaPath, meta);
+      file.close();
+      return await parallelDownload(
+        http,
+        href,
+        dest,
+        partial,
+        metaPath,
+        meta,
+        options,
+        progress,
+        parallelWanted,
+      );
+    }
+    if (!res.body) break;
+    const before = offset;
+    try {
+      await pump(res.body, http.stallTimeoutMs, Infinity, async (chunk) => {
+        hash.update(chunk);
+        let w = 0;
+        while (w < chunk.length) w += await file.write(chunk.subarray(w));
+        offset += chunk.length;
+        bar.add(chunk.length);
+        options.onProgress?.(offset, total);
+      }, signal);
+      if (total === undefined || offset >= total) break;
+      throw new NetworkError(`The connection closed at byte ${offset} of ${total}`);
+    } catch (e) {
+      const err = toInterrupted(signal, e);
+      if (err !== e || !(e instanceof NetworkError || e instanceof TypeError)) throw err;
+      failures = offset > before ? 1 : failures + 1;
+      if (failures > http.retries) {
+        throw new NetworkError(
+          `Download of ${href} failed at byte ${offset}${total ? ` of ${total}` : ""}: ${
+            (e as Error).message
+          }; run the command again to resume`,
+        );
+      }
+      http.log.debug(`Body of ${href} broke at byte ${offset} (${(e as Error).message}); resuming`);
+      if (!acceptRanges && !etag && !lastModified) {
+        // No way to resume safely: start over rather than stitch unrelated bytes.
+        offset = 0;
+        hash = createHash("sha256");
+        await file.truncate(0);
+        await file.seek(0, Deno.SeekMode.Start);
+        bar.set(0);
+      }
+      await http.backoff(failures, undefined, signal).catch((x) => {
+        throw toInterrupted(signal, x);
+      });
+    }
+  }
+  const digest = `sha256:${hash.digest("hex")}`;
+  await finish(file, partial, metaPath, dest, href, offset, total, options, digest, expected);
+  return {
+    path: dest,
+    size: offset,
+    digest,
+    resumedFrom,
+    url: href,
+    etag,
+    lastModified,
+    streams: 1,
+  };
+}
+
+async function finish(
+  file: Deno.FsFile | undefined,
+  partial: string,
+  metaPath: string,
+  dest: string,
+  href: string,
+  size: number,
+  total: number | undefined,
+  options: DownloadOptions,
+  digest: string,
+  expected: string | undefined,
+) {
+  const fail = async (msg: string) => {
+    file?.close();
+    await removeQuietly(partial, metaPath);
+    throw new IntegrityError(msg);
+  };
+  if (total !== undefined && size !== total) {
+    await fail(
+      `Size mismatch for ${href}: received ${size} bytes, the server announced ${total}; nothing was kept, try again`,
+    );
+  }
+  if (options.expectedSize !== undefined && size !== options.expectedSize) {
+    await fail(
+      `Size mismatch for ${href}: received ${size} bytes, expected ${options.expectedSize}; nothing was kept`,
+    );
+  }
+  if (expected && digest !== expected) {
+    await fail(
+      `Digest mismatch for ${href}: expected ${expected}, got ${digest}; nothing was kept, try again`,
+    );
+  }
+  if (file) {
+    await file.sync();
+    file.close();
+  } else {
+    using f = await Deno.open(partial, { read: true, write: true });
+    await f.sync();
+  }
+  await Deno.rename(partial, dest);
+  await removeQuietly(metaPath);
+}
+
+async function parallelDownload(
+  http: Http,
+  href: string,
+  dest: string,
+  partial: string,
+  metaPath: string,
+  meta: PartialMeta,
+  options: DownloadOptions,
+  progress: Progress,
+  streams: number,
+): Promise<DownloadResult> {
+  const signal = options.signal;
+  const total = meta.size!;
+  const parts = meta.parts!;
+  const resumedFrom = parts.reduce((a, p) => a + (p.pos - p.start), 0);
+  {
+    using f = await Deno.open(partial, { create: true, write: true });
+    // A sparse file of the final size: each stream writes its own range in place.
+    if ((await f.stat()).size !== total) await f.truncate(total);
+  }
+  progress.total.setTotal(total);
+  progress.total.set(resumedFrom);
+  let done = resumedFrom;
+  const saver = setInterval(() => {
+    try {
+      writeMeta(metaPath, meta);
+    } catch { /* the next tick or the end writes it */ }
+  }, 500);
+  const validator = ifRange(meta);
+  try {
+    await pool(parts, streams, async (part, i, poolSignal) => {
+      if (part.pos >= part.end) return;
+      const bar: Bar & { done(): void } = progress.stream(
+        `part ${i + 1}/${parts.length}`,
+        part.end - part.start,
+      );
+      bar.set(part.pos - part.start);
+      using f = await Deno.open(partial, { write: true });
+      let failures = 0;
+      try {
+        while (part.pos < part.end) {
+          const headers = new Headers(options.headers);
+          headers.set("range", `bytes=${part.pos}-${part.end - 1}`);
+          if (validator) headers.set("if-range", validator);
+          const res = await http.request(href, {
+            headers,
+            signal: poolSignal,
+            updateToken: options.updateToken,
+          });
+          const cr = parseContentRange(res.headers.get("content-range"));
+          if (res.status !== 206 || !cr || cr.start !== part.pos || (cr.total ?? total) !== total) {
+            await res.body?.cancel();
+            throw new RestartSignal(
+              `The remote object changed during a ranged download of ${href}`,
+            );
+          }
+          await f.seek(part.pos, Deno.SeekMode.Start);
+          const before = part.pos;
+          try {
+            await pump(res.body!, http.stallTimeoutMs, part.end - part.pos, async (chunk) => {
+              let w = 0;
+              while (w < chunk.length) w += await f.write(chunk.subarray(w));
+              part.pos += chunk.length;
+              done += chunk.length;
+              bar.add(chunk.length);
+              options.onProgress?.(done, total);
+            }, poolSignal);
+            if (part.pos < part.end) {
+              throw new NetworkError(`The connection closed at byte ${part.pos}`);
+            }
+          } catch (e) {
+            if (poolSignal.aborted || !(e instanceof NetworkError || e instanceof TypeError)) {
+              throw e;
+            }
+            failures = part.pos > before ? 1 : failures + 1;
+            if (failures > http.retries) {
+              throw new NetworkError(
+                `Download of ${href} failed at byte ${part.pos}: ${
+                  (e as Error).message
+                }; run the command again to resume`,
+              );
+            }
+            await http.backoff(failures, undefined, poolSignal);
+          }
+        }
+      } finally {
+        bar.done();
+      }
+    }, signal);
+  } catch (e) {
+    throw toInterrupted(signal, e);
+  } finally {
+    clearInterval(saver);
+    try {
+      writeMeta(metaPath, meta);
+    } catch { /* best effort */ }
+  }
+  // Parts finish out of order, so the digest is computed once from the page cache.
+  const { digest, size } = await hashFile(partial);
+  await finish(undefined, partial, metaPath, dest, href, size, total, options, digest, meta.digest);
+  return {
+    path: dest,
+    size,
+    digest,
+    resumedFrom,
+    url: href,
+    etag: meta.etag,
+    lastModified: meta.lastModified,
+    streams: Math.min(streams, parts.length),
+  };
+}
+
+/** Options of {@link upload} and the chunked helpers. */
+export interface UploadOptions {
+  /** HTTP method (default PUT). */
+  method?: string;
+  /** Extra request headers. */
+  headers?: HeadersInit;
+  /** Content-Type (default application/octet-stream). */
+  contentType?: string;
+  /** Draw a bar on stderr. */
+  progress?: boolean;
+  /** Bar label. */
+  label?: string;
+  /** Cancels the upload. */
+  signal?: AbortSignal;
+  /** Statuses the caller accepts (default 2xx). */
+  accept?: (status: number) => boolean;
+}
+
+/** A ReadableStream over a file region that reports progress; the file closes when it ends. */
+function fileStream(
+  path: string,
+  start: number,
+  length: number,
+  bar: Bar,
+): ReadableStream<Uint8Array> {
+  let f: Deno.FsFile | undefined;
+  let left = length;
+  return new ReadableStream<Uint8Array>({
+    async start() {
+      f = await Deno.open(path, { read: true });
+      await f.seek(start, Deno.SeekMode.Start);
+    },
+    async pull(controller) {
+      if (left <= 0) {
+        f?.close();
+        f = undefined;
+        controller.close();
+        return;
+      }
+      const buf = new Uint8Array(Math.min(1024 * 1024, left));
+      const n = await f!.read(buf);
+      if (n === null) {
+        f?.close();
+        f = undefined;
+        controller.error(
+          new IntegrityError(`The file "${path}" shrank while it was being uploaded`),
+        );
+        return;
+      }
+      left -= n;
+      bar.add(n);
+      controller.enqueue(buf.subarray(0, n));
+    },
+    cancel() {
+      f?.close();
+      f = undefined;
+    },
+  }, { highWaterMark: 2 });
+}
+
+/**
+ * Upload a file as a streaming request body (retried with a fresh stream on 5xx/network errors).
+ * Deno sends stream bodies with chunked transfer encoding (no Content-Length); for servers that
+ * require a length use {@link uploadChunked} or {@link multipartUpload}, whose parts are buffers.
+ */
+export async function upload(
+  http: Http,
+  url: string | URL,
+  file: string,
+  options: UploadOptions = {},
+): Promise<Response> {
+  const size = (await Deno.stat(file)).size;
+  const progress = createProgress({
+    sink: http.log.sink,
+    enabled: options.progress ?? false,
+    label: options.label ?? file.split("/").at(-1) ?? "upload",
+    total: size,
+  });
+  const headers = new Headers(options.headers);
+  if (!headers.has("content-type")) {
+    headers.set("content-type", options.contentType ?? "application/octet-stream");
+  }
+  try {
+    return await http.request(url, {
+      method: options.method ?? "PUT",
+      headers,
+      signal: options.signal,
+      accept: options.accept,
+      bodyFactory: () => {
+        progress.total.set(0);
+        return fileStream(file, 0, size, progress.total);
+      },
+    });
+  } catch (e) {
+    throw toInterrupted(options.signal, e);
+  } finally {
+    progress.done();
+  }
+}
+
+/**
+ * OCI-style chunked upload: PATCH `chunkSize` pieces with Content-Range to the session URL, following
+ * the Location of each answer. The caller finishes with `PUT <location>?digest=<digest>`.
+ */
+export async function uploadChunked(
+  http: Http,
+  startUrl: string | URL,
+  file: string,
+  options: UploadOptions & { chunkSize: number },
+): Promise<{ location: string; size: number; digest: string }> {
+  const size = (await Deno.stat(file)).size;
+  const progress = createProgress({
+    sink: http.log.sink,
+    enabled: options.progress ?? false,
+    label: options.label ?? file.split("/").at(-1) ?? "upload",
+    total: size,
+  });
+  const hash = createHash("sha256");
+  let location = new URL(startUrl);
+  try {
+    using f = await Deno.open(file, { read: true });
+    const chunkSize = Math.max(1, options.chunkSize);
+    let offset = 0;
+    while (offset < size) {
+      const len = Math.min(chunkSize, size - offset);
+      const buf = new Uint8Array(len);
+      let got = 0;
+      while (got < len) {
+        const n = await f.read(buf.subarray(got));
+        if (n === null) {
+          throw new IntegrityError(`The file "${file}" shrank while it was being uploaded`);
+        }
+        got += n;
+      }
+      hash.update(buf);
+      const headers = new Headers(options.headers);
+      headers.set("content-type", options.contentType ?? "application/octet-stream");
+      headers.set("content-range", `${offset}-${offset + len - 1}`);
+      headers.set("content-length", String(len));
+      const res = await http.request(location, {
+        method: options.method ?? "PATCH",
+        headers,
+        body: buf,
+        signal: options.signal,
+        accept: options.accept,
+      });
+      await res.body?.cancel();
+      const loc = res.headers.get("location");
+      if (loc) location = new URL(loc, location);
+      offset += len;
+      progress.total.add(len);
+    }
+  } catch (e) {
+    throw toInterrupted(options.signal, e);
+  } finally {
+    progress.done();
+  }
+  return { location: location.href, size, digest: `sha256:${hash.digest("hex")}` };
+}
+
+/**
+ * Multipart upload helper (S3 style): splits the file into `partSize` parts and calls `uploadPart`
+ * for each, `concurrency` at a time, fail-fast. Returns the parts' ETags in order.
+ */
+export async function multipartUpload(
+  file: string,
+  options: {
+    partSize: number;
+    concurrency: number;
+    uploadPart: (
+      part: { index: number; offset: number; size: number; body: Uint8Array },
+    ) => Promise<string>;
+    signal?: AbortSignal;
+  },
+): Promise<string[]> {
+  const size = (await Deno.stat(file)).size;
+  const partSize = Math.max(1, options.partSize);
+  const count = Math.max(1, Math.ceil(size / partSize));
+  const indexes = Array.from({ length: count }, (_, i) => i);
+  return await pool(indexes, options.concurrency, async (index) => {
+    const offset = index * partSize;
+    const len = Math.min(partSize, size - offset);
+    const body = new Uint8Array(len);
+    {
+      // One handle per part: parts are read concurrently at different offsets.
+      using f = await Deno.open(file, { read: true });
+      await f.seek(offset, Deno.SeekMode.Start);
+      let got = 0;
+      while (got < len) {
+        const n = await f.read(body.subarray(got));
+        if (n === null) {
+          throw new IntegrityError(`The file "${file}" shrank while it was being uploaded`);
+        }
+        got += n;
+      }
+    }
+    return await options.uploadPart({ index, offset, size: len, body });
+  }, options.signal);
+}

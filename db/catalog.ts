@@ -1,0 +1,715 @@
+/**
+ * The local catalog: sregistry-cli's SQLite database (`<databaseDir>/sregistry.db`) over node:sqlite
+ * plus the storage tree of image files.
+ *
+ * Several sregistry processes may write at once (parallel pulls in CI): the database runs in WAL mode
+ * with a busy timeout, every write is one `BEGIN IMMEDIATE` transaction, and file renames happen inside
+ * that transaction and are undone if it fails, so a failure leaves neither a row without its file nor
+ * a file without its row. Files are only ever renamed into their final name once complete.
+ *
+ * Fixes over sregistry-cli: caller metadata is kept, no pseudo-URL is invented, a name without a tag
+ * matches any tag, and not-found is an error (exit 3) for every command.
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { DatabaseSync } from "node:sqlite";
+import { basename, dirname, join, relative, resolve } from "node:path";
+import { NotFoundError, UsageError } from "../core/errors.ts";
+import type { Logger } from "../core/log.ts";
+import { type ParsedName, parseImageName, removeUri, storagePath } from "../core/names.ts";
+import { migrate } from "./schema.ts";
+import type { AddOptions, AddResult, Catalog, ContainerRow, LabelHit, Metadata } from "./types.ts";
+
+/** Options of {@link openCatalog}. */
+export interface CatalogOptions {
+  /** The folder holding `sregistry.db` (created when missing). */
+  databaseDir: string;
+  /** The storage root for image files. */
+  storage: string;
+  /** Reads an image file's own metadata; failures are warned about and the add goes on. */
+  readMetadata?: (file: string) => Promise<Metadata>;
+  /** Where warnings go. */
+  log?: Logger;
+  /** The clock for `created_at` (tests inject one). */
+  clock?: () => Date;
+  /** How long a writer waits for another one's lock, in ms (default 10 s). */
+  busyTimeoutMs?: number;
+}
+
+/** The database file name inside the database folder, as in sregistry-cli. */
+export const DATABASE_FILE = "sregistry.db";
+
+/**
+ * The collection name a parsed name is catalogued under: the collection, prefixed by the registry
+ * when there is one, so `docker.io/library/ubuntu` and `library/ubuntu` stay different images
+ * (the original dropped the registry and mixed them up).
+ */
+export function collectionName(names: ParsedName): string {
+  const collection = names.collection || "library";
+  return names.registry ? `${names.registry}/${collection}` : collection;
+}
+
+/** `created_at` as SQLAlchemy's `func.now()` writes it in SQLite: UTC `YYYY-MM-DD HH:MM:SS`. */
+export function sqlTimestamp(date: Date): string {
+  return date.toISOString().slice(0, 19).replace("T", " ");
+}
+
+/** The sha256 (hex) of a file, streamed so large images do not fill memory. */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(path, { read: true });
+  const buf = new Uint8Array(1 << 20);
+  while (true) {
+    const n = await file.read(buf);
+    if (n === null) break;
+    hash.update(buf.subarray(0, n));
+  }
+  return hash.digest("hex");
+}
+
+/** Parse a stored `metrics` value; rows from other writers may hold anything. */
+export function parseMetrics(text: string | null | undefined): Metadata {
+  if (!text) return {};
+  try {
+    const v = JSON.parse(text);
+    return v && typeof v === "object" && !Array.isArray(v) ? v : { value: v };
+  } catch {
+    return { raw: text };
+  }
+}
+
+/**
+ * The labels of a row's metadata: its top-level scalar keys (sregistry flattens image labels there)
+ * and the entries of a `labels` object when there is one.
+ */
+export function metadataLabels(metadata: Metadata): [string, string][] {
+  const out: [string, string][] = [];
+  const text = (v: unknown) => typeof v === "string" ? v : JSON.stringify(v);
+  for (const [k, v] of Object.entries(metadata)) {
+    if (k === "labels" && v && typeof v === "object" && !Array.isArray(v)) {
+      for (const [lk, lv] of Object.entries(v)) {
+        if (lv === null || typeof lv !== "object") out.push([lk, text(lv)]);
+      }
+    } else if (v === null || typeof v !== "object" || Array.isArray(v)) {
+      if (v !== null && v !== undefined) out.push([k, text(v)]);
+    }
+  }
+  return out;
+}
+
+interface RawRow {
+  id: number;
+  created_at: string | null;
+  metrics?: string | null;
+  name: string;
+  tag: string;
+  image: string | null;
+  url: string | null;
+  uri: string | null;
+  client: string;
+  version: string | null;
+  collection_id: number;
+  size: number | null;
+  digest: string | null;
+  collection: string | null;
+}
+
+const COLUMNS = `c.id, c.created_at, c.name, c.tag, c.image, c.url, c.uri, c.client, c.version,
+  c.collection_id, c.size, c.digest, k.name AS collection`;
+const FROM = "FROM container c LEFT JOIN collection k ON k.id = c.collection_id";
+/** Every column, metrics included. */
+const SELECT_ROWS = `SELECT c.metrics, ${COLUMNS} ${FROM}`;
+/** Every column but metrics, which is the bulk of a row: listings load it only when asked. */
+const SELECT_LIST = `SELECT ${COLUMNS} ${FROM}`;
+
+function toRow(r: RawRow, loadMetrics?: (id: number) => string | null): ContainerRow {
+  const version = r.version ?? "";
+  const collection = r.collection ?? "";
+  let metadata: Metadata | undefined;
+  const metrics = r.metrics;
+  return {
+    id: Number(r.id),
+    collection,
+    collectionId: Number(r.collection_id),
+    name: r.name,
+    tag: r.tag,
+    version,
+    image: r.image,
+    url: r.url,
+    // Rebuilt like the original's Container.get_uri(): the stored column may lack the version.
+    uri: `${collection}/${r.name}:${r.tag}${version ? `@${version}` : ""}`,
+    client: r.client,
+    createdAt: r.created_at ?? "",
+    // Parsed on first use: listing 10,000 images should not parse 10,000 JSON documents.
+    get metadata(): Metadata {
+      return metadata ??= parseMetrics(
+        metrics === undefined ? loadMetrics?.(Number(r.id)) : metrics,
+      );
+    },
+    size: r.size === null || r.size === undefined ? null : Number(r.size),
+    digest: r.digest,
+  };
+}
+
+/** The JSON shape of a row: sregistry-cli's `inspect` field names plus `size` and `digest`. */
+export function rowToJson(row: ContainerRow, withMetrics = true): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    client: row.client,
+    collection: row.collection,
+    collection_id: row.collectionId,
+    created_at: row.createdAt,
+    digest: row.digest,
+    id: row.id,
+    image: row.image,
+  };
+  if (withMetrics) out.metrics = row.metadata;
+  Object.assign(out, {
+    name: row.name,
+    size: row.size,
+    tag: row.tag,
+    uri: row.uri,
+    url: row.url,
+    version: row.version,
+  });
+  return out;
+}
+
+function escapeLike(q: string): string {
+  return `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+function isDir(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function tempNameNear(dest: string, suffix: string): string {
+  return join(dirname(dest), `.${basename(dest)}.${crypto.randomUUID().slice(0, 8)}.${suffix}`);
+}
+
+async function copyDurable(src: string, dest: string): Promise<void> {
+  await Deno.copyFile(src, dest);
+  using f = await Deno.open(dest, { read: true, write: true });
+  await f.sync();
+}
+
+/** A file prepared next to its destination, waiting for the transaction's final rename. */
+interface Staged {
+  /** The temp path (same folder as the destination, so the final rename is atomic). */
+  tmp: string;
+  /** The source was renamed (not copied) to `tmp`: undoing means renaming it back. */
+  renamed: boolean;
+  /** The source must be removed once the transaction commits (a move across devices). */
+  removeSourceAfter: boolean;
+}
+
+async function stage(src: string, dest: string, copy: boolean): Promise<Staged> {
+  await Deno.mkdir(dirname(dest), { recursive: true });
+  const tmp = tempNameNear(dest, "tmp");
+  if (!copy) {
+    try {
+      await Deno.rename(src, tmp);
+      return { tmp, renamed: true, removeSourceAfter: false };
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) throw e;
+      // EXDEV (another filesystem) and friends: fall back to a durable copy.
+    }
+  }
+  try {
+    await copyDurable(src, tmp);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+  return { tmp, renamed: false, removeSourceAfter: !copy };
+}
+
+function unstage(staged: Staged, src: string): void {
+  try {
+    if (staged.renamed) Deno.renameSync(staged.tmp, src);
+    else Deno.removeSync(staged.tmp);
+  } catch {
+    // Best effort: the original error is the one worth reporting.
+  }
+}
+
+/**
+ * Open (creating when needed) the catalog. The database folder is created, the original tables are
+ * created when missing and pending migrations are applied.
+ */
+export function openCatalog(options: CatalogOptions): Catalog {
+  const { databaseDir, log } = options;
+  const storage = resolve(options.storage);
+  const clock = options.clock ?? (() => new Date());
+  Deno.mkdirSync(databaseDir, { recursive: true });
+  const path = join(databaseDir, DATABASE_FILE);
+  const db = new DatabaseSync(path);
+  try {
+    db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 10_000}`);
+    db.exec("PRAGMA journal_mode = WAL");
+    const applied = migrate(db);
+    if (applied.length) log?.debug(`Catalog ${path}: applied migrations ${applied.join(", ")}`);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  const readMetadata = options.readMetadata;
+
+  function transaction<T>(fn: () => T): T {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = fn();
+      db.exec("COMMIT");
+      return result;
+    } catch (e) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      throw e;
+    }
+  }
+
+  function loadMetrics(id: number): string | null {
+    const r = db.prepare("SELECT metrics FROM container WHERE id = ?").get(id) as
+      | { metrics: string | null }
+      | undefined;
+    return r?.metrics ?? null;
+  }
+
+  function byId(id: number): ContainerRow {
+    const r = db.prepare(`${SELECT_ROWS} WHERE c.id = ?`).get(id) as RawRow | undefined;
+    if (!r) throw new NotFoundError(`Image with id ${id} vanished from the catalog`);
+    return toRow(r);
+  }
+
+  function collectionId(name: string): number {
+    // INSERT OR IGNORE + SELECT: two processes creating one collection both end with its one id.
+    db.prepare("INSERT OR IGNORE INTO collection (name, token, created_at) VALUES (?, ?, ?)")
+      .run(name, crypto.randomUUID(), sqlTimestamp(clock()));
+    const row = db.prepare("SELECT id FROM collection WHERE name = ?").get(name) as { id: number };
+    return Number(row.id);
+  }
+
+  function findForWrite(
+    collId: number,
+    name: string,
+    tag: string,
+    version: string,
+  ): RawRow | undefined {
+    if (version) {
+      return db.prepare(
+        `${SELECT_ROWS} WHERE c.collection_id = ? AND c.name = ? AND c.tag = ? AND c.version = ?
+         ORDER BY c.id LIMIT 1`,
+      ).get(collId, name, tag, version) as RawRow | undefined;
+    }
+    // Without a version (a record), update the version-less row first, else the newest one, as the
+    // original's falsy-version lookup did ("record after pull keeps the image").
+    return db.prepare(
+      `${SELECT_ROWS} WHERE c.collection_id = ? AND c.name = ? AND c.tag = ?
+       ORDER BY (c.version IS NULL OR c.version = '') DESC, c.created_at DESC, c.id DESC LIMIT 1`,
+    ).get(collId, name, tag) as RawRow | undefined;
+  }
+
+  function mustGet(query: string): ContainerRow {
+    const row = catalog.get(query);
+    if (!row) {
+      throw new NotFoundError(
+        `Image ${JSON.stringify(query)} is not in the catalog: see "sregistry images" for what is`,
+      );
+    }
+    return row;
+  }
+
+  function insideStorage(p: string): boolean {
+    const rel = relative(storage, p);
+    return rel !== "" && !rel.startsWith("..") && !rel.startsWith("/");
+  }
+
+  /** Remove folders left empty under storage, from `dir` up to (not including) the root. */
+  function pruneEmpty(dir: string): void {
+    let d = resolve(dir);
+    while (insideStorage(d)) {
+      try {
+        Deno.removeSync(d); // fails unless empty
+      } catch {
+        return;
+      }
+      d = dirname(d);
+    }
+  }
+
+  async function addImpl(opts: AddOptions, withFile: boolean): Promise<AddResult> {
+    const file = withFile && opts.file ? resolve(opts.file) : undefined;
+    let stat: Deno.FileInfo | undefined;
+    if (file) {
+      try {
+        stat = await Deno.stat(file);
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) {
+          throw new NotFoundError(`Cannot find ${JSON.stringify(opts.file)}: check the path`);
+        }
+        throw e;
+      }
+      if (!stat.isFile) {
+        throw new UsageError(`${JSON.stringify(opts.file)} is not a file: give an image file`);
+      }
+    }
+    const bare = removeUri(opts.uri);
+    let names = parseImageName(bare);
+
+    let imageMeta: Metadata = {};
+    if (file && readMetadata) {
+      try {
+        imageMeta = await readMetadata(file);
+      } catch (e) {
+        log?.warning(
+          `Cannot read the metadata of ${JSON.stringify(file)} (${message(e)}); adding it without`,
+        );
+      }
+    }
+    const sha = file ? (opts.sha256?.toLowerCase() ?? await sha256File(file)) : undefined;
+    const version = names.version ?? sha ?? "";
+    if (version && !names.version) names = parseImageName(bare, { version });
+
+    const metadata: Metadata = {
+      collection: names.collection,
+      image: names.image,
+      tag: names.tag,
+      version,
+      uri: names.uri,
+      ...(names.registry ? { registry: names.registry } : {}),
+      type: "container",
+      ...imageMeta,
+      ...(opts.metadata ?? {}),
+    };
+
+    const dest = file ? (opts.dest ? resolve(opts.dest) : storagePath(names, storage)) : undefined;
+    const sameFile = file !== undefined && dest === file;
+    if (file && dest && !sameFile && exists(dest) && !opts.force) {
+      const old = await Deno.stat(dest);
+      const same = old.isFile && old.size === stat!.size && await sha256File(dest) === sha;
+      if (!same) {
+        throw new UsageError(
+          `${JSON.stringify(dest)} already exists with other content: use --force to replace it`,
+        );
+      }
+    }
+    const staged = file && dest && !sameFile
+      ? await stage(file, dest, opts.copy ?? false)
+      : undefined;
+
+    const coll = collectionName(names);
+    let backup: string | undefined;
+    let placed = false;
+    try {
+      const result = transaction(() => {
+        const collId = collectionId(coll);
+        const existing = findForWrite(collId, names.image, names.tag, version);
+        let id: number;
+        if (existing) {
+          const merged = { ...parseMetrics(existing.metrics), ...metadata };
+          db.prepare(
+            `UPDATE container SET metrics = ?, url = COALESCE(?, url), client = ?,
+             image = COALESCE(?, image), size = COALESCE(?, size), digest = COALESCE(?, digest),
+             uri = ? WHERE id = ?`,
+          ).run(
+            JSON.stringify(merged),
+            opts.url ?? null,
+            opts.client,
+            dest ?? null,
+            stat ? stat.size : null,
+            sha ? `sha256:${sha}` : null,
+            names.uri,
+            existing.id,
+          );
+          id = Number(existing.id);
+        } else {
+          const res = db.prepare(
+            `INSERT INTO container (created_at, metrics, name, tag, image, url, uri, client, version,
+             collection_id, size, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          ).run(
+            sqlTimestamp(clock()),
+            JSON.stringify(metadata),
+            names.image,
+            names.tag,
+            dest ?? null,
+            opts.url ?? null,
+            names.uri,
+            opts.client,
+            version,
+            collId,
+            stat ? stat.size : null,
+            sha ? `sha256:${sha}` : null,
+          );
+          id = Number(res.lastInsertRowid);
+        }
+        if (staged && dest) {
+          if (exists(dest)) {
+            backup = tempNameNear(dest, "old");
+            Deno.renameSync(dest, backup);
+          }
+          Deno.renameSync(staged.tmp, dest);
+          placed = true;
+        }
+        return { container: byId(id), created: !existing };
+      });
+      if (backup) await Deno.remove(backup).catch(() => {});
+      if (staged?.removeSourceAfter && file) {
+        await Deno.remove(file).catch((e) =>
+          log?.warning(`Copied ${JSON.stringify(file)} but cannot remove it: ${message(e)}`)
+        );
+      }
+      return result;
+    } catch (e) {
+      if (staged && dest && file) {
+        try {
+          if (placed) Deno.renameSync(dest, staged.tmp);
+          if (backup) Deno.renameSync(backup, dest);
+        } catch {
+          // Best effort; the original error matters more.
+        }
+        unstage(staged, file);
+      }
+      throw e;
+    }
+  }
+
+  /** Move a row's file to `target` and update the row, as one transaction. */
+  async function relocate(
+    row: ContainerRow,
+    target: string,
+    update: (image: string | null) => void,
+  ): Promise<void> {
+    const src = row.image;
+    if (!src || src === target) {
+      transaction(() => update(src && target));
+      return;
+    }
+    if (exists(target)) {
+      throw new UsageError(
+        `${JSON.stringify(target)} already exists: remove it or choose another path`,
+      );
+    }
+    const staged = await stage(src, target, false);
+    let placed = false;
+    try {
+      transaction(() => {
+        update(target);
+        Deno.renameSync(staged.tmp, target);
+        placed = true;
+      });
+    } catch (e) {
+      try {
+        if (placed) Deno.renameSync(target, staged.tmp);
+      } catch {
+        // Best effort.
+      }
+      unstage(staged, src);
+      throw e;
+    }
+    if (staged.removeSourceAfter) await Deno.remove(src).catch(() => {});
+    if (insideStorage(src)) pruneEmpty(dirname(src));
+  }
+
+  function requireFile(row: ContainerRow, what: string): string {
+    if (!row.image) {
+      throw new NotFoundError(
+        `Image ${
+          JSON.stringify(row.uri)
+        } is a record without a file: pull it before you ${what} it`,
+      );
+    }
+    if (!exists(row.image)) {
+      throw new NotFoundError(
+        `The file of ${
+          JSON.stringify(row.uri)
+        } is missing (${row.image}): pull it again, then ${what} it`,
+      );
+    }
+    return row.image;
+  }
+
+  const catalog: Catalog = {
+    path,
+    storage,
+
+    add(opts) {
+      return addImpl(opts, true);
+    },
+
+    record(opts) {
+      return addImpl(opts, false);
+    },
+
+    get(query) {
+      const n = parseImageName(removeUri(query), { defaults: false });
+      const where = ["k.name = ?", "c.name = ?"];
+      const params: string[] = [collectionName(n), n.image];
+      if (n.tag) {
+        where.push("c.tag = ?");
+        params.push(n.tag);
+      }
+      if (n.version) {
+        where.push("c.version = ?");
+        params.push(n.version);
+      }
+      // No tag given: any tag, `latest` first (the original only looked at `latest`); then newest.
+      const r = db.prepare(
+        `${SELECT_ROWS} WHERE ${where.join(" AND ")}
+         ORDER BY (c.tag = 'latest') DESC, c.created_at DESC, c.id DESC LIMIT 1`,
+      ).get(...params) as RawRow | undefined;
+      return r ? toRow(r) : undefined;
+    },
+
+    images(queries = []) {
+      const qs = queries.length ? queries : ["*"];
+      const all = qs.some((q) => q === "" || q === "*");
+      const params: string[] = [];
+      let where = "";
+      if (!all) {
+        where = " WHERE " + qs.map((q) => {
+          const like = escapeLike(q);
+          params.push(q, like, like, like, like);
+          return `(c.name = ? OR c.tag LIKE ? ESCAPE '\\' OR c.uri LIKE ? ESCAPE '\\'
+            OR c.name LIKE ? ESCAPE '\\' OR k.name LIKE ? ESCAPE '\\')`;
+        }).join(" OR ");
+      }
+      const rows = db.prepare(`${SELECT_LIST}${where} ORDER BY c.id`).all(
+        ...params,
+      ) as unknown as RawRow[];
+      return rows.map((r) => toRow(r, loadMetrics));
+    },
+
+    async mv(query, path) {
+      const row = mustGet(query);
+      const src = requireFile(row, "move");
+      let target = resolve(path);
+      if (isDir(target)) target = join(target, basename(src));
+      if (!isDir(dirname(target))) {
+        throw new NotFoundError(
+          `Folder ${JSON.stringify(dirname(target))} does not exist: create it first`,
+        );
+      }
+      await relocate(row, target, (image) => {
+        db.prepare("UPDATE container SET image = ? WHERE id = ?").run(image, row.id);
+      });
+      return byId(row.id);
+    },
+
+    async rename(query, newName) {
+      const row = mustGet(query);
+      const bare = removeUri(newName);
+      const names = parseImageName(bare, row.version ? { version: row.version } : {});
+      if (row.image && !exists(row.image)) requireFile(row, "rename");
+      const target = row.image ? storagePath(names, storage) : null;
+      const coll = collectionName(names);
+      try {
+        await relocate(row, target ?? "", (image) => {
+          const collId = collectionId(coll);
+          // The names kept in the metadata follow the new name; everything else stays.
+          const metrics = JSON.stringify({
+            ...row.metadata,
+            collection: names.collection,
+            image: names.image,
+            tag: names.tag,
+            uri: names.uri,
+          });
+          db.prepare(
+            `UPDATE container SET name = ?, tag = ?, collection_id = ?, uri = ?, image = ?, metrics = ?
+             WHERE id = ?`,
+          ).run(names.image, names.tag, collId, names.uri, image, metrics, row.id);
+        });
+      } catch (e) {
+        if (e instanceof Error && /UNIQUE constraint/.test(e.message)) {
+          throw new UsageError(
+            `An image named ${
+              JSON.stringify(names.uri)
+            } is already in the catalog: remove it first or choose another name`,
+          );
+        }
+        throw e;
+      }
+      return byId(row.id);
+    },
+
+    async rm(query) {
+      const row = mustGet(query);
+      const file = row.image;
+      let trash: string | undefined;
+      if (file && !exists(file)) {
+        log?.warning(`Image file ${JSON.stringify(file)} does not exist; removing the record only`);
+      }
+      try {
+        transaction(() => {
+          db.prepare("DELETE FROM container WHERE id = ?").run(row.id);
+          if (file && exists(file)) {
+            // Renamed aside (not deleted) inside the transaction so a failed commit can put it back.
+            trash = tempNameNear(file, "rm");
+            Deno.renameSync(file, trash);
+          }
+        });
+      } catch (e) {
+        if (trash && file) {
+          try {
+            Deno.renameSync(trash, file);
+          } catch {
+            // Best effort.
+          }
+        }
+        throw e;
+      }
+      if (trash) await Deno.remove(trash);
+      if (file && insideStorage(file)) pruneEmpty(dirname(file));
+      return trash && file ? { container: row, removedFile: file } : { container: row };
+    },
+
+    labels({ key, value }) {
+      const k = key?.toLowerCase();
+      const v = value?.toLowerCase();
+      const rows = db.prepare(`${SELECT_ROWS} ORDER BY c.id`).all() as unknown as RawRow[];
+      const hits: LabelHit[] = [];
+      for (const r of rows) {
+        const row = toRow(r);
+        for (const [lk, lv] of metadataLabels(row.metadata)) {
+          if (k !== undefined && !lk.toLowerCase().includes(k)) continue;
+          if (v !== undefined && !lv.toLowerCase().includes(v)) continue;
+          hits.push({ key: lk, value: lv, container: row });
+        }
+      }
+      return hits;
+    },
+
+    storagePath(names) {
+      return storagePath(names, storage);
+    },
+
+    stagingPath(names) {
+      // Stable for one name so an interrupted download resumes; hidden so it is never a final name.
+      const id = createHash("sha256").update(names.uri).digest("hex").slice(0, 32);
+      const dir = join(storage, ".staging");
+      Deno.mkdirSync(dir, { recursive: true });
+      return join(dir, `${id}.sif`);
+    },
+
+    close() {
+      if (db.isOpen) db.close();
+    },
+  };
+  return catalog;
+}

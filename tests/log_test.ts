@@ -1,0 +1,64 @@
+import { assert, assertEquals } from "./_assert.ts";
+import { createLogger, createOutput, Level, memorySink, redact } from "../core/log.ts";
+
+Deno.test("log: levels filter, prefixes, no colour off a TTY", () => {
+  const sink = memorySink();
+  const log = createLogger({ level: Level.INFO, sink });
+  log.error("bad");
+  log.warning("careful");
+  log.info("hello");
+  log.verbose("detail");
+  log.debug("debugging");
+  assertEquals(sink.text(), "ERROR bad\nWARNING careful\nhello\n");
+  log.level = Level.DEBUG;
+  log.debug("now");
+  assert(sink.text().endsWith("DEBUG now\n"));
+  assert(log.debugEnabled);
+});
+
+Deno.test("log: QUIET still shows errors (the original hid them)", () => {
+  const sink = memorySink();
+  const log = createLogger({ level: Level.QUIET, sink });
+  log.info("x");
+  log.warning("y");
+  log.error("z");
+  assertEquals(sink.text(), "ERROR z\n");
+});
+
+Deno.test("log: colours only on request or on a TTY", () => {
+  const tty = memorySink(true);
+  createLogger({ sink: tty }).error("x");
+  assertEquals(tty.text(), "\x1b[91mERROR\x1b[0m x\n");
+  const forcedOff = memorySink(true);
+  createLogger({ sink: forcedOff, color: false }).error("x");
+  assertEquals(forcedOff.text(), "ERROR x\n");
+});
+
+Deno.test("log: tokens and passwords are redacted, debug included", () => {
+  const sink = memorySink();
+  const log = createLogger({ level: Level.DEBUG, sink });
+  log.addSecret("s3cr3t-value");
+  log.debug("GET https://user:hunter22@host/x with password s3cr3t-value");
+  log.debug("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc.def");
+  log.debug('{"token": "abcdefgh12345", "other": 1}');
+  log.debug("https://h/x?X-Amz-Signature=deadbeefcafe&y=1");
+  log.debug("Authorization: Basic dXNlcjpwYXNz");
+  const text = sink.text();
+  for (const leaked of ["s3cr3t-value", "hunter22", "eyJhbGciOiJIUzI1NiJ9", "abcdefgh12345", "deadbeefcafe", "dXNlcjpwYXNz"]) {
+    assert(!text.includes(leaked), `${leaked} leaked in ${text}`);
+  }
+  assert(text.includes("other"), "non-secret content stays");
+  assertEquals(redact("nothing to hide here"), "nothing to hide here");
+});
+
+Deno.test("output: lines, JSON, aligned tables", () => {
+  const sink = memorySink();
+  const out = createOutput(sink);
+  out.line("a");
+  out.json({ b: 1 });
+  out.table([["x", "long value", "z"], ["xyz", "v", ""]], ["H1", "H2", "H3"]);
+  assertEquals(
+    sink.text(),
+    'a\n{\n  "b": 1\n}\nH1   H2          H3\nx    long value  z\nxyz  v           \n',
+  );
+});

@@ -1,0 +1,359 @@
+import assert, { equal as assertEquals, match as assertMatch } from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { IN_CI, runCli as runCliRaw, tempHome } from "./_cli.ts";
+import {
+  digestOf,
+  fakeSif,
+  makeLayer,
+  onPath,
+  pushImage,
+  pushIndex,
+  REGISTRY_BIN,
+  startRegistry,
+  tokenFor,
+} from "./servers/registry.ts";
+
+// The CLI runs with a clean environment and a temporary HOME: point it at the real Deno cache so
+// it does not try to download its npm dependencies again.
+const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
+function runCli(args: string[], opts: { env?: Record<string, string> } = {}) {
+  return runCliRaw(args, { ...opts, env: { DENO_DIR, ...opts.env } });
+}
+
+const available = onPath(REGISTRY_BIN) && onPath("htpasswd") && onPath("openssl");
+if (!available && IN_CI) {
+  throw new Error(`${REGISTRY_BIN}, htpasswd and openssl are required in CI`);
+}
+if (!available) {
+  console.warn(`skipping OCI e2e tests: ${REGISTRY_BIN}/htpasswd/openssl not on PATH`);
+}
+const ignore = !available;
+
+async function layers(n: number, tag: string): Promise<Uint8Array[]> {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    out.push(await makeLayer({ [`file-${tag}-${i}.txt`]: `layer ${i} of ${tag}\n` }));
+  }
+  return out;
+}
+
+Deno.test(
+  { name: "docker pull: anonymous registry, layers, metadata, cache reuse", ignore },
+  async () => {
+    const reg = await startRegistry();
+    const home = await tempHome();
+    try {
+      const img = await pushImage({ url: reg.url }, "test/hello", "v1", await layers(3, "a"), {
+        config: {
+          Env: ["PATH=/usr/bin:/bin", "FOO=bar"],
+          Entrypoint: ["/bin/echo"],
+          Cmd: ["hi"],
+          Labels: { maintainer: "tester", "org.example.version": "1.2" },
+        },
+      });
+      const r = await runCli(["--json", "pull", `docker://${reg.host}/test/hello:v1`], {
+        env: home.env,
+      });
+      assertEquals(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      assertMatch(out.path, /\.oci\.tar$/);
+      assert(existsSync(out.path));
+      assertMatch(r.stderr, /oci-archive:/);
+      // every blob is in the cache, content-addressed
+      for (const d of [...img.layers, img.config]) {
+        assert(existsSync(join(home.env.SREGISTRY_STORAGE, ".blobs", "sha256", d.slice(7))), d);
+      }
+      // the archive is a valid OCI layout tar naming the manifest
+      const tar = await new Deno.Command("tar", { args: ["-tf", out.path], stdout: "piped" })
+        .output();
+      const list = new TextDecoder().decode(tar.stdout);
+      assertMatch(list, /index\.json/);
+      assertMatch(list, new RegExp(img.digest.slice(7)));
+      // metadata recorded: inspect works without singularity
+      const ins = await runCli(["--json", "inspect", `${reg.host}/test/hello:v1`], {
+        env: home.env,
+      });
+      assertEquals(ins.code, 0, ins.stderr);
+      assertMatch(ins.stdout, new RegExp(img.digest));
+      assertMatch(ins.stdout, /org\.example\.version/);
+      assertMatch(ins.stdout, /FOO=bar/);
+      // a second pull to a file reuses the cache: stop the registry to prove it needs only the manifest
+      const again = await runCli(
+        [
+          "pull",
+          "--no-cache",
+          "--file",
+          join(home.dir, "out.oci.tar"),
+          `docker://${reg.host}/test/hello@${img.digest}`,
+        ],
+        { env: { ...home.env, MESSAGELEVEL: "VERBOSE" } },
+      );
+      assertEquals(again.code, 0, again.stderr);
+      assertMatch(again.stderr, /Fetched 0 bytes/);
+      assert(existsSync(join(home.dir, "out.oci.tar")));
+    } finally {
+      await reg.stop();
+      await home.cleanup();
+    }
+  },
+);
+
+Deno.test({
+  name:
+    "docker pull: multi-platform index, --platform, missing platform, missing repo, lying registry",
+  ignore,
+}, async () => {
+  const reg = await startRegistry();
+  const home = await tempHome();
+  try {
+    const idx = await pushIndex({ url: reg.url }, "test/multi", "v1", [
+      { os: "linux", architecture: "amd64", layers: await layers(2, "amd64") },
+      { os: "linux", architecture: "arm64", variant: "v8", layers: await layers(2, "arm64") },
+    ]);
+    const arm = await runCli([
+      "--json",
+      "pull",
+      "--platform",
+      "linux/arm64",
+      `docker://${reg.host}/test/multi:v1`,
+    ], {
+      env: home.env,
+    });
+    assertEquals(arm.code, 0, arm.stderr);
+    const meta = await runCli(["--json", "inspect", `${reg.host}/test/multi:v1`], {
+      env: home.env,
+    });
+    assertMatch(meta.stdout, new RegExp(idx.images[1].digest));
+    assertMatch(meta.stdout, /linux\/arm64/);
+
+    const none = await runCli([
+      "pull",
+      "--platform",
+      "linux/s390x",
+      `docker://${reg.host}/test/multi:v1`,
+    ], { env: home.env });
+    assertEquals(none.code, 3, none.stderr);
+    assertMatch(none.stderr, /linux\/amd64, linux\/arm64\/v8/);
+
+    const missing = await runCli(["pull", `docker://${reg.host}/test/nothere:v1`], {
+      env: home.env,
+    });
+    assertEquals(missing.code, 3, missing.stderr);
+    assertMatch(missing.stderr, /not found/i);
+
+    // pinned digest that the registry does not serve under that name -> wrong digest: we ask
+    // for a digest, a lying proxy answers other bytes
+    const lie = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+      const u = new URL(req.url);
+      const res = await fetch(`${reg.url}${u.pathname}${u.search}`, {
+        headers: req.headers,
+        method: req.method,
+      });
+      if (u.pathname.includes("/blobs/") && req.method === "GET") {
+        const body = new Uint8Array(await res.arrayBuffer());
+        body[body.length - 1] ^= 0xff; // flip one byte
+        return new Response(body, { status: res.status, headers: res.headers });
+      }
+      return res;
+    });
+    try {
+      const bad = await runCli([
+        "pull",
+        "--no-cache",
+        "--file",
+        join(home.dir, "bad.tar"),
+        `docker://127.0.0.1:${lie.addr.port}/test/multi:v1`,
+      ], {
+        env: home.env,
+      });
+      assertEquals(bad.code, 6, bad.stderr);
+      assert(!existsSync(join(home.dir, "bad.tar")));
+    } finally {
+      await lie.shutdown();
+    }
+  } finally {
+    await reg.stop();
+    await home.cleanup();
+  }
+});
+
+Deno.test(
+  { name: "docker pull: htpasswd basic auth, wrong password, docker config.json", ignore },
+  async () => {
+    const reg = await startRegistry({ mode: "htpasswd" });
+    const home = await tempHome();
+    try {
+      const auth = `Basic ${btoa("testuser:testpass")}`;
+      await pushImage(
+        { url: reg.url, authorization: auth },
+        "test/private",
+        "v1",
+        await layers(2, "p"),
+      );
+      const anon = await runCli(["pull", `docker://${reg.host}/test/private:v1`], {
+        env: home.env,
+      });
+      assertEquals(anon.code, 4, anon.stderr);
+      const wrong = await runCli(["pull", `docker://${reg.host}/test/private:v1`], {
+        env: {
+          ...home.env,
+          SREGISTRY_DOCKER_USERNAME: "testuser",
+          SREGISTRY_DOCKER_PASSWORD: "nope-wrong",
+        },
+      });
+      assertEquals(wrong.code, 4, wrong.stderr);
+      assert(!wrong.stderr.includes("nope-wrong"));
+      const ok = await runCli(["--debug", "pull", `docker://${reg.host}/test/private:v1`], {
+        env: {
+          ...home.env,
+          SREGISTRY_DOCKER_USERNAME: "testuser",
+          SREGISTRY_DOCKER_PASSWORD: "testpass",
+        },
+      });
+      assertEquals(ok.code, 0, ok.stderr);
+      assert(!ok.stderr.includes("testpass"), "password printed");
+      assert(!ok.stderr.includes(btoa("testuser:testpass")), "basic header printed");
+      // credentials from ~/.docker/config.json
+      await Deno.mkdir(join(home.dir, ".docker"));
+      await Deno.writeTextFile(
+        join(home.dir, ".docker", "config.json"),
+        JSON.stringify({ auths: { [reg.host]: { auth: btoa("testuser:testpass") } } }),
+      );
+      const cfg = await runCli(["pull", "--force", `docker://${reg.host}/test/private:v1`], {
+        env: home.env,
+      });
+      assertEquals(cfg.code, 0, cfg.stderr);
+    } finally {
+      await reg.stop();
+      await home.cleanup();
+    }
+  },
+);
+
+Deno.test({ name: "docker pull: token auth, refresh, expired tokens", ignore }, async () => {
+  const reg = await startRegistry({ mode: "token" });
+  const home = await tempHome();
+  try {
+    const tok = await tokenFor(
+      reg.tokens!.realm,
+      "testuser",
+      "testpass",
+      "repository:test/tok:pull,push",
+    );
+    await pushImage(
+      { url: reg.url, authorization: `Bearer ${tok}` },
+      "test/tok",
+      "v1",
+      await layers(4, "t"),
+    );
+    const env = {
+      ...home.env,
+      SREGISTRY_DOCKER_USERNAME: "testuser",
+      SREGISTRY_DOCKER_PASSWORD: "testpass",
+    };
+    // tokens that live 1 s: with one worker and several blobs, the pull outlives them
+    reg.tokens!.setExpiresIn(1);
+    const before = reg.tokens!.issued;
+    const ok = await runCli(["pull", `docker://${reg.host}/test/tok:v1`], {
+      env: { ...env, SREGISTRY_WORKERS: "1" },
+    });
+    assertEquals(ok.code, 0, ok.stderr);
+    assert(reg.tokens!.issued > before, "no token was issued");
+    const wrong = await runCli(["pull", `docker://${reg.host}/test/tok:v1`], {
+      env: { ...home.env, SREGISTRY_DOCKER_USERNAME: "testuser", SREGISTRY_DOCKER_PASSWORD: "bad" },
+    });
+    assertEquals(wrong.code, 4, wrong.stderr);
+    // every token is already expired (beyond the registry's leeway): exit 4 after one refresh
+    reg.tokens!.setExpiresIn(-3600);
+    const expired = await runCli(["pull", "--force", `docker://${reg.host}/test/tok:v1`], { env });
+    assertEquals(expired.code, 4, expired.stderr);
+  } finally {
+    await reg.stop();
+    await home.cleanup();
+  }
+});
+
+Deno.test(
+  { name: "docker pull: TLS registry with a test CA; search catalog and tags", ignore },
+  async () => {
+    const reg = await startRegistry({ mode: "tls" });
+    const home = await tempHome();
+    const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(reg.caFile!)] });
+    try {
+      await pushImage({ url: reg.url, client }, "test/secure", "v1", await layers(1, "s"));
+      await pushImage({ url: reg.url, client }, "test/secure", "v2", await layers(1, "s2"));
+      const env = { ...home.env, SREGISTRY_DOCKER_NOHTTPS: "false" };
+      const noCa = await runCli(["pull", `docker://${reg.host}/test/secure:v1`], { env });
+      assertEquals(noCa.code, 5, noCa.stderr);
+      const ok = await runCli(["pull", `docker://${reg.host}/test/secure:v1`], {
+        env: { ...env, SREGISTRY_CA_FILE: reg.caFile! },
+      });
+      assertEquals(ok.code, 0, ok.stderr);
+      const tags = await runCli(["--json", "search", `docker://${reg.host}/test/secure`], {
+        env: { ...env, SREGISTRY_CA_FILE: reg.caFile! },
+      });
+      assertEquals(tags.code, 0, tags.stderr);
+      assertMatch(tags.stdout, /test\/secure:v1/);
+      assertMatch(tags.stdout, /test\/secure:v2/);
+      const cat = await runCli(["search", `docker://${reg.host}`], {
+        env: { ...env, SREGISTRY_CA_FILE: reg.caFile! },
+      });
+      assertEquals(cat.code, 0, cat.stderr);
+      assertMatch(cat.stdout, /test\/secure/);
+    } finally {
+      client.close();
+      await reg.stop();
+      await home.cleanup();
+    }
+  },
+);
+
+Deno.test({
+  name: "oras: push (monolithic and chunked), pull, non-SIF media type, delete, search",
+  ignore,
+}, async () => {
+  const reg = await startRegistry();
+  const home = await tempHome();
+  try {
+    const sif = join(home.dir, "test.sif");
+    const bytes = fakeSif(3 * 1024 * 1024 + 17);
+    await Deno.writeFile(sif, bytes);
+    const push = await runCli(["--json", "push", "--name", `oras://${reg.host}/test/sif:v1`, sif], {
+      env: home.env,
+    });
+    assertEquals(push.code, 0, push.stderr);
+    const chunked = await runCli(["push", "--name", `oras://${reg.host}/test/sifc:v1`, sif], {
+      env: { ...home.env, SREGISTRY_ORAS_CHUNK_SIZE: "1M" },
+    });
+    assertEquals(chunked.code, 0, chunked.stderr);
+    // the manifest is the ORAS SIF layout
+    const m = await (await fetch(`${reg.url}/v2/test/sifc/manifests/v1`, {
+      headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+    })).json();
+    assertEquals(m.layers[0].mediaType, "application/vnd.sylabs.sif.layer.v1.sif");
+    assertEquals(m.config.mediaType, "application/vnd.sylabs.sif.config.v1+json");
+    assertEquals(m.layers[0].digest, digestOf(bytes));
+
+    const pull = await runCli(["--json", "pull", `oras://${reg.host}/test/sifc:v1`], {
+      env: home.env,
+    });
+    assertEquals(pull.code, 0, pull.stderr);
+    const path = JSON.parse(pull.stdout).path;
+    assertEquals(digestOf(await Deno.readFile(path)), digestOf(bytes));
+
+    const s = await runCli(["search", `oras://${reg.host}/test/sif`], { env: home.env });
+    assertEquals(s.code, 0, s.stderr);
+    assertMatch(s.stdout, /test\/sif:v1/);
+
+    const del = await runCli(["delete", "--force", `oras://${reg.host}/test/sif:v1`], {
+      env: home.env,
+    });
+    assertEquals(del.code, 0, del.stderr);
+    const gone = await runCli(["pull", `oras://${reg.host}/test/sif:v1`], { env: home.env });
+    assertEquals(gone.code, 3, gone.stderr);
+  } finally {
+    await reg.stop();
+    await home.cleanup();
+  }
+});
