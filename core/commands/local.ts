@@ -12,6 +12,7 @@ import type { App, RunWithApp } from "../app.ts";
 import { NotFoundError, UsageError } from "../errors.ts";
 import { getUri } from "../names.ts";
 import { rowToJson } from "../../db/catalog.ts";
+import { inspectFile, inspectObjects } from "./inspect_file.ts";
 import type { ContainerRow, Metadata } from "../../db/types.ts";
 
 const MONTHS = [
@@ -98,11 +99,11 @@ export function clientFor(name: string): string {
   return getUri(name) ?? "local";
 }
 
-/** Options of {@link inspectCommand}; the lead adds `file`/`objects` for raw SIF files. */
+/** Options of {@link inspectCommand}. */
 export interface InspectOptions {
-  /** Reserved for `--file <path>` (inspect a SIF file directly). */
+  /** Read this image file directly instead of a catalog entry. */
   file?: string;
-  /** Reserved for `--objects` (list the SIF's objects). */
+  /** List the SIF's header and data objects instead of the metadata. */
   objects?: boolean;
 }
 
@@ -111,11 +112,24 @@ export interface InspectOptions {
  * original it does not print the path line first, so the output is valid JSON.
  * @throws {NotFoundError} when nothing matches.
  */
-export function inspectCommand(app: App, query: string, _opts: InspectOptions = {}): Promise<void> {
+export async function inspectCommand(
+  app: App,
+  query: string | undefined,
+  opts: InspectOptions = {},
+): Promise<void> {
+  if (opts.file !== undefined) {
+    return await (opts.objects ? inspectObjects(app, opts.file) : inspectFile(app, opts.file));
+  }
+  if (query === undefined) {
+    throw new UsageError("Missing image: give a catalog name, or --file <path> for an image file");
+  }
   const row = app.catalog().get(query);
   if (!row) throw notFoundError(query);
+  if (opts.objects) {
+    if (!row.image) throw new NotFoundError(`${row.uri} has no stored file to list objects of`);
+    return await inspectObjects(app, row.image);
+  }
   app.out.json(rowToJson(row));
-  return Promise.resolve();
 }
 
 function notFoundError(query: string): NotFoundError {
@@ -161,16 +175,20 @@ Examples:
 
   program
     .command("inspect")
-    .description("print an image's catalog entry and metadata as JSON")
-    .argument("<query>", "image name: collection/image[:tag][@version]")
+    .description("print an image's catalog entry and metadata as JSON, or read any SIF file")
+    .argument("[query]", "image name: collection/image[:tag][@version]")
+    .option("--file <path>", "read this image file directly (no catalog, no Singularity needed)")
+    .option("--objects", "list the SIF header and data objects, like siftool")
     .addHelpText(
       "after",
       `
 Examples:
   sregistry inspect vsoch/hello-world
-  sregistry inspect vsoch/hello-world:latest@<version> | jq .metrics`,
+  sregistry inspect vsoch/hello-world:latest@<version> | jq .metrics
+  sregistry inspect --file ./hello.sif | jq .labels
+  sregistry inspect --file ./hello.sif --objects`,
     )
-    .action((query) => run((app) => inspectCommand(app, query)));
+    .action((query, opts) => run((app) => inspectCommand(app, query, opts)));
 
   program
     .command("get")

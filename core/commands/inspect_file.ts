@@ -1,0 +1,52 @@
+/**
+ * `sregistry inspect --file <path>` and `--objects`: read any image file directly, with the native SIF
+ * reader (no Singularity needed), and print its metadata or its data objects the way `siftool` does.
+ * @module
+ */
+
+import type { App } from "../app.ts";
+import { NotFoundError } from "../errors.ts";
+import { flattenForCatalog, readImageMetadata } from "../metadata.ts";
+import { formatHeader, formatObjectList, listRows, openSif } from "../sif.ts";
+
+/** Print the metadata of an image file: JSON (the catalog's flat form under `catalog`). */
+export async function inspectFile(app: App, path: string): Promise<void> {
+  await assertFile(path);
+  const meta = await readImageMetadata(path);
+  for (const note of meta.notes) app.log.verbose(note);
+  if (meta.missing.length) {
+    app.log.warning(
+      `${path}: no ${meta.missing.join(", ")} in the image; install singularity or apptainer to read them from older images`,
+    );
+  }
+  app.out.json({ ...meta, catalog: flattenForCatalog(meta) });
+}
+
+/** Print a SIF file's header and object listing (JSON with --json). */
+export async function inspectObjects(app: App, path: string): Promise<void> {
+  await assertFile(path);
+  const image = await openSif(path);
+  try {
+    if (app.json) {
+      app.out.json({ ...image.toJSON(), rows: listRows(image.objects) });
+      return;
+    }
+    app.out.line(formatHeader(image.header).trimEnd());
+    app.out.line("");
+    app.out.line(formatObjectList(image.objects).trimEnd());
+  } finally {
+    image.close();
+  }
+}
+
+async function assertFile(path: string): Promise<void> {
+  try {
+    const st = await Deno.stat(path);
+    if (!st.isFile) throw new NotFoundError(`${JSON.stringify(path)} is not a file`);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new NotFoundError(`Image file ${JSON.stringify(path)} does not exist`);
+    }
+    throw e;
+  }
+}
