@@ -12,7 +12,7 @@ import { type App, type AppOptions, createApp, type RunWithApp } from "./core/ap
 import { registerBackendCommand } from "./core/commands/backend.ts";
 import { registerLocalCommands } from "./core/commands/local.ts";
 import { registerRemoteCommands } from "./core/commands/remote.ts";
-import { exitCodeOf, ExitCode, InterruptedError, kindOf } from "./core/errors.ts";
+import { ExitCode, exitCodeOf, InterruptedError, kindOf } from "./core/errors.ts";
 import { redact, streamSink, type TextSink } from "./core/log.ts";
 import { VERSION } from "./core/version.ts";
 
@@ -82,12 +82,19 @@ export function buildProgram(run: RunWithApp, stdout: TextSink, stderr: TextSink
 }
 
 /** Print an error as one line (or JSON) and return its exit code. */
-export function reportError(error: unknown, stderr: TextSink, json: boolean, debug = false): number {
+export function reportError(
+  error: unknown,
+  stderr: TextSink,
+  json: boolean,
+  debug = false,
+): number {
   const code = exitCodeOf(error);
   const message = redact(error instanceof Error ? error.message : String(error))
     .replace(/\s*\n\s*/g, " ");
   if (json) {
-    stderr.write(`${JSON.stringify({ error: { kind: kindOf(error), message, exitCode: code } })}\n`);
+    stderr.write(
+      `${JSON.stringify({ error: { kind: kindOf(error), message, exitCode: code } })}\n`,
+    );
   } else {
     stderr.write(`ERROR ${message}\n`);
     if (debug && error instanceof Error && error.stack) stderr.write(`${redact(error.stack)}\n`);

@@ -25,7 +25,10 @@ export {
 export { type Env, envFrom, readSettings, type Settings } from "./core/settings.ts";
 export { openSecrets, type Secrets, type SecretsData } from "./core/secrets.ts";
 export * from "./core/errors.ts";
-export { openCatalog } from "./db/catalog.ts";
+export { type CatalogOptions, openCatalog } from "./db/catalog.ts";
+export type { Logger, Output, TextSink } from "./core/log.ts";
+export type { Http, HttpOptions, RequestOptions, TokenUpdater } from "./core/http.ts";
+export type { ClientSettings } from "./core/secrets.ts";
 export type {
   AddOptions,
   AddResult,

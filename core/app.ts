@@ -142,13 +142,14 @@ export function createApp(options: AppOptions = {}): App {
       const factories = app.factories;
       const name = resolveClientName(image, { env: settings.client, secrets, log, factories });
       const factory = findFactory(name, factories);
-      let client: Client | undefined;
+      // core/http calls the client's updateToken, but the client is built after its http.
+      const built: { client?: Client } = {};
       const http: Http = createHttp({
         log,
         fetch: options.fetch,
         insecure: settings.httpsNoVerify,
         caFile: settings.caFile,
-        updateToken: (res) => client?.updateToken?.(res) ?? Promise.resolve(false),
+        updateToken: (res) => built.client?.updateToken?.(res) ?? Promise.resolve(false),
       });
       const ctx: Context = {
         name: factory.scheme,
@@ -165,7 +166,7 @@ export function createApp(options: AppOptions = {}): App {
         signal,
         env,
       };
-      client = factory.create(ctx);
+      const client = built.client = factory.create(ctx);
       return { client, ctx, factory };
     },
     readMetadata,

@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { NotFoundError, UsageError } from "../core/errors.ts";
+import { hashFile } from "../core/transfer.ts";
 import type { Logger } from "../core/log.ts";
 import { type ParsedName, parseImageName, removeUri, storagePath } from "../core/names.ts";
 import { migrate } from "./schema.ts";
@@ -57,15 +58,7 @@ export function sqlTimestamp(date: Date): string {
 
 /** The sha256 (hex) of a file, streamed so large images do not fill memory. */
 export async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  using file = await Deno.open(path, { read: true });
-  const buf = new Uint8Array(1 << 20);
-  while (true) {
-    const n = await file.read(buf);
-    if (n === null) break;
-    hash.update(buf.subarray(0, n));
-  }
-  return hash.digest("hex");
+  return (await hashFile(path)).digest.slice("sha256:".length);
 }
 
 /** Parse a stored `metrics` value; rows from other writers may hold anything. */

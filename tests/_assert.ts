@@ -47,5 +47,8 @@ export async function assertRejects<E extends Error>(
 
 /** Assert `text` contains `part`. */
 export function assertIncludes(text: string, part: string): void {
-  assertStrict.ok(text.includes(part), `expected ${JSON.stringify(text)} to include ${JSON.stringify(part)}`);
+  assertStrict.ok(
+    text.includes(part),
+    `expected ${JSON.stringify(text)} to include ${JSON.stringify(part)}`,
+  );
 }

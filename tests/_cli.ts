@@ -49,7 +49,13 @@ function command(args: string[], opts: CliOptions): Deno.Command {
     ],
     cwd: opts.cwd,
     clearEnv: true,
-    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", NO_COLOR: "1", ...opts.env },
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      NO_COLOR: "1",
+      // A test's own HOME would otherwise move Deno's module cache, and the CLI would start cold.
+      DENO_DIR: Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno"),
+      ...opts.env,
+    },
     stdin: opts.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

@@ -5,10 +5,7 @@ import { requirement, runCli, spawnCli, tempHome } from "./_cli.ts";
 import { makeData, startFaultServer } from "./servers/fault_server.ts";
 import { nginxAvailable, startNginx } from "./servers/nginx.ts";
 
-// With a temp HOME the CLI would look for its npm cache there and go online: point it at ours.
-const DENO_DIR = Deno.env.get("DENO_DIR") ??
-  join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
-const FAST = { SREGISTRY_BACKOFF_MS: "10", SREGISTRY_STALL_TIMEOUT: "1", DENO_DIR };
+const FAST = { SREGISTRY_BACKOFF_MS: "10", SREGISTRY_STALL_TIMEOUT: "1" };
 
 function sha(data: Uint8Array): string {
   return `sha256:${createHash("sha256").update(data).digest("hex")}`;

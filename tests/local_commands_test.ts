@@ -3,11 +3,6 @@ import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { type CliResult, runCli, tempHome } from "./_cli.ts";
 
-// tempHome moves HOME, and with it Deno's default cache; keep the host's cache so each spawned CLI
-// does not fetch and compile its npm dependencies again.
-const DENO_DIR = Deno.env.get("DENO_DIR") ??
-  join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
-
 interface Home {
   dir: string;
   env: Record<string, string>;
@@ -17,7 +12,7 @@ interface Home {
 
 async function withHome(fn: (h: Home) => Promise<void>): Promise<void> {
   const home = await tempHome();
-  const env = { ...home.env, DENO_DIR };
+  const env = home.env;
   const h: Home = {
     dir: home.dir,
     env,

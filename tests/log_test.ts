@@ -44,7 +44,16 @@ Deno.test("log: tokens and passwords are redacted, debug included", () => {
   log.debug("https://h/x?X-Amz-Signature=deadbeefcafe&y=1");
   log.debug("Authorization: Basic dXNlcjpwYXNz");
   const text = sink.text();
-  for (const leaked of ["s3cr3t-value", "hunter22", "eyJhbGciOiJIUzI1NiJ9", "abcdefgh12345", "deadbeefcafe", "dXNlcjpwYXNz"]) {
+  for (
+    const leaked of [
+      "s3cr3t-value",
+      "hunter22",
+      "eyJhbGciOiJIUzI1NiJ9",
+      "abcdefgh12345",
+      "deadbeefcafe",
+      "dXNlcjpwYXNz",
+    ]
+  ) {
     assert(!text.includes(leaked), `${leaked} leaked in ${text}`);
   }
   assert(text.includes("other"), "non-secret content stays");

@@ -2,13 +2,7 @@ import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import fc from "fast-check";
 import { isAbsolute, relative, resolve } from "node:path";
 import { UsageError } from "../core/errors.ts";
-import {
-  getRecipeTag,
-  getUri,
-  parseImageName,
-  removeUri,
-  storagePath,
-} from "../core/names.ts";
+import { getRecipeTag, getUri, parseImageName, removeUri, storagePath } from "../core/names.ts";
 
 // sregistry/tests/test_utils.py vectors.
 for (const input of ["ubuntu", "ubuntu:latest", "library/ubuntu:latest"]) {
@@ -35,23 +29,104 @@ Deno.test("parseImageName: version vector", () => {
 
 // The verified extra vectors of reference/sregistry-core.md §7.1:
 // [input, registry, collection, image, tag, version, uri]
-const VECTORS: [string, string | undefined, string, string, string, string | undefined, string][] = [
-  ["vsoch/hello-world", undefined, "vsoch", "hello-world", "latest", undefined, "vsoch/hello-world:latest"],
-  ["vsoch/Hello-World:V1.0@ABC123", undefined, "vsoch", "hello-world", "v1.0", "abc123", "vsoch/hello-world:v1.0@abc123"],
-  ["docker.io/library/ubuntu:18.04", "docker.io", "library", "ubuntu", "18.04", undefined, "docker.io/library/ubuntu:18.04"],
-  ["quay.io/vanessa/sregistry-cli", "quay.io", "vanessa", "sregistry-cli", "latest", undefined, "quay.io/vanessa/sregistry-cli:latest"],
-  ["localhost:5000/myimage:tag", "localhost:5000", "library", "myimage", "tag", undefined, "localhost:5000/library/myimage:tag"],
-  ["registry.com/repo", "registry.com", "library", "repo", "latest", undefined, "registry.com/library/repo:latest"],
-  ["a/b/c/d:tag", "a", "b/c", "d", "tag", undefined, "a/b/c/d:tag"],
-  ["myimage.sif", undefined, "library", "myimage", "latest", undefined, "library/myimage:latest"],
-  ["vsoch/hello-world:latest.simg", undefined, "vsoch", "hello-world", "latest", undefined, "vsoch/hello-world:latest"],
-  ["foo@sha256:abcdef", undefined, "library", "foo", "latest", "sha256:abcdef", "library/foo:latest@sha256:abcdef"],
-  ["collection/name:tag@version.sif", undefined, "collection", "name", "tag", "version", "collection/name:tag@version"],
-  ["a:b/c:d", "a:b", "library", "c", "d", undefined, "a:b/library/c:d"],
-  // Fixed: the original read these as image "localhost" with tag "5000/a/b".
-  ["localhost:5000/a/b", "localhost:5000", "a", "b", "latest", undefined, "localhost:5000/a/b:latest"],
-  ["127.0.0.1:5000/a/b:1", "127.0.0.1:5000", "a", "b", "1", undefined, "127.0.0.1:5000/a/b:1"],
-];
+const VECTORS: [string, string | undefined, string, string, string, string | undefined, string][] =
+  [
+    [
+      "vsoch/hello-world",
+      undefined,
+      "vsoch",
+      "hello-world",
+      "latest",
+      undefined,
+      "vsoch/hello-world:latest",
+    ],
+    [
+      "vsoch/Hello-World:V1.0@ABC123",
+      undefined,
+      "vsoch",
+      "hello-world",
+      "v1.0",
+      "abc123",
+      "vsoch/hello-world:v1.0@abc123",
+    ],
+    [
+      "docker.io/library/ubuntu:18.04",
+      "docker.io",
+      "library",
+      "ubuntu",
+      "18.04",
+      undefined,
+      "docker.io/library/ubuntu:18.04",
+    ],
+    [
+      "quay.io/vanessa/sregistry-cli",
+      "quay.io",
+      "vanessa",
+      "sregistry-cli",
+      "latest",
+      undefined,
+      "quay.io/vanessa/sregistry-cli:latest",
+    ],
+    [
+      "localhost:5000/myimage:tag",
+      "localhost:5000",
+      "library",
+      "myimage",
+      "tag",
+      undefined,
+      "localhost:5000/library/myimage:tag",
+    ],
+    [
+      "registry.com/repo",
+      "registry.com",
+      "library",
+      "repo",
+      "latest",
+      undefined,
+      "registry.com/library/repo:latest",
+    ],
+    ["a/b/c/d:tag", "a", "b/c", "d", "tag", undefined, "a/b/c/d:tag"],
+    ["myimage.sif", undefined, "library", "myimage", "latest", undefined, "library/myimage:latest"],
+    [
+      "vsoch/hello-world:latest.simg",
+      undefined,
+      "vsoch",
+      "hello-world",
+      "latest",
+      undefined,
+      "vsoch/hello-world:latest",
+    ],
+    [
+      "foo@sha256:abcdef",
+      undefined,
+      "library",
+      "foo",
+      "latest",
+      "sha256:abcdef",
+      "library/foo:latest@sha256:abcdef",
+    ],
+    [
+      "collection/name:tag@version.sif",
+      undefined,
+      "collection",
+      "name",
+      "tag",
+      "version",
+      "collection/name:tag@version",
+    ],
+    ["a:b/c:d", "a:b", "library", "c", "d", undefined, "a:b/library/c:d"],
+    // Fixed: the original read these as image "localhost" with tag "5000/a/b".
+    [
+      "localhost:5000/a/b",
+      "localhost:5000",
+      "a",
+      "b",
+      "latest",
+      undefined,
+      "localhost:5000/a/b:latest",
+    ],
+    ["127.0.0.1:5000/a/b:1", "127.0.0.1:5000", "a", "b", "1", undefined, "127.0.0.1:5000/a/b:1"],
+  ];
 
 for (const [input, registry, collection, image, tag, version, uri] of VECTORS) {
   Deno.test(`parseImageName: ${input}`, () => {
@@ -64,10 +139,16 @@ for (const [input, registry, collection, image, tag, version, uri] of VECTORS) {
 }
 
 Deno.test("parseImageName: keywords", () => {
-  assertEquals(parseImageName("Vsoch/Hello-World:V1", { lowercase: false }).uri, "Vsoch/Hello-World:V1");
+  assertEquals(
+    parseImageName("Vsoch/Hello-World:V1", { lowercase: false }).uri,
+    "Vsoch/Hello-World:V1",
+  );
   assertEquals(parseImageName("vsoch/x:v1", { tag: "v2" }).tag, "v2");
   assertEquals(parseImageName("vsoch/x", { version: "XyZ" }).version, "xyz");
-  assertEquals(parseImageName("https://myreg.org/api/vsoch/x", { base: "https://myreg.org/api" }).uri, "vsoch/x:latest");
+  assertEquals(
+    parseImageName("https://myreg.org/api/vsoch/x", { base: "https://myreg.org/api" }).uri,
+    "vsoch/x:latest",
+  );
   assertEquals(parseImageName("vsoch/x@1", { ext: "img" }).storage, "vsoch/x:latest@1.img");
 });
 
@@ -102,8 +183,14 @@ for (
 
 Deno.test("storagePath: the original's layout, registry-qualified names fixed", () => {
   const S = "/s";
-  assertEquals(storagePath(parseImageName("vsoch/hello-world"), S), "/s/vsoch/hello-world/latest.sif");
-  assertEquals(storagePath(parseImageName("vsoch/hello-world:v1@abc"), S), "/s/vsoch/hello-world/v1@abc.sif");
+  assertEquals(
+    storagePath(parseImageName("vsoch/hello-world"), S),
+    "/s/vsoch/hello-world/latest.sif",
+  );
+  assertEquals(
+    storagePath(parseImageName("vsoch/hello-world:v1@abc"), S),
+    "/s/vsoch/hello-world/v1@abc.sif",
+  );
   assertEquals(storagePath(parseImageName("ubuntu"), S), "/s/library/ubuntu/latest.sif");
   assertEquals(
     storagePath(parseImageName("docker.io/library/ubuntu:18.04"), S),
@@ -114,7 +201,10 @@ Deno.test("storagePath: the original's layout, registry-qualified names fixed", 
     storagePath(parseImageName("localhost:5000/myimage:tag"), S),
     "/s/localhost_5000/library/myimage/tag.sif",
   );
-  assertEquals(storagePath(parseImageName("foo@sha256:ab"), S, "oci.tar"), "/s/library/foo/latest@sha256:ab.oci.tar");
+  assertEquals(
+    storagePath(parseImageName("foo@sha256:ab"), S, "oci.tar"),
+    "/s/library/foo/latest@sha256:ab.oci.tar",
+  );
 });
 
 Deno.test("property: no accepted name yields a storage path outside the root", () => {

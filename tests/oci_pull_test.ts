@@ -16,7 +16,8 @@ import {
 
 // The CLI runs with a clean environment and a temporary HOME: point it at the real Deno cache so
 // it does not try to download its npm dependencies again.
-const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
+const DENO_DIR = Deno.env.get("DENO_DIR") ??
+  join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
 function runCli(args: string[], opts: { env?: Record<string, string> } = {}) {
   return runCliRaw(args, { ...opts, env: { DENO_DIR, ...opts.env } });
 }
@@ -310,7 +311,7 @@ Deno.test(
 );
 
 Deno.test({
-  name: "oras: push (monolithic and chunked), pull, non-SIF media type, delete, search",
+  name: "oras: push (monolithic and chunked), pull, delete, search",
   ignore,
 }, async () => {
   const reg = await startRegistry();

@@ -96,7 +96,10 @@ Deno.test("credential cache: follows the chosen client, can be disabled", () =>
       join(root, "docker"),
     );
     assertEquals(Deno.statSync(root).mode! & 0o777, 0o700);
-    assertEquals(credentialCachePath({ root, disabled: true, client: "docker", env: envFrom({}) }), undefined);
+    assertEquals(
+      credentialCachePath({ root, disabled: true, client: "docker", env: envFrom({}) }),
+      undefined,
+    );
     assertEquals(
       credentialCachePath({
         root,

@@ -62,19 +62,33 @@ Deno.test("settings: every variable is read", () => {
 
 Deno.test("settings: booleans parse as the original's convert2boolean", () => {
   for (const v of ["yes", "true", "t", "1", "y", "TRUE", " Y "]) assert(parseBoolean(v), v);
-  for (const v of ["no", "false", "0", "", "2", "on", undefined]) assert(!parseBoolean(v), String(v));
-  assertEquals(readSettings(envFrom({ HOME: "/h", SINGULARITY_DISABLE_CACHE: "y" })).disableDatabase, true);
-  assertEquals(readSettings(envFrom({ HOME: "/h", SREGISTRY_CA_FILE: "", SSL_CERT_FILE: "/s.pem" })).caFile, "/s.pem");
+  for (const v of ["no", "false", "0", "", "2", "on", undefined]) {
+    assert(!parseBoolean(v), String(v));
+  }
+  assertEquals(
+    readSettings(envFrom({ HOME: "/h", SINGULARITY_DISABLE_CACHE: "y" })).disableDatabase,
+    true,
+  );
+  assertEquals(
+    readSettings(envFrom({ HOME: "/h", SREGISTRY_CA_FILE: "", SSL_CERT_FILE: "/s.pem" })).caFile,
+    "/s.pem",
+  );
 });
 
 Deno.test("settings: invalid values fall back with a warning, never a crash", () => {
-  const s = readSettings(envFrom({ HOME: "/h", SREGISTRY_PYTHON_THREADS: "abc", MESSAGELEVEL: "LOUD" }));
+  const s = readSettings(
+    envFrom({ HOME: "/h", SREGISTRY_PYTHON_THREADS: "abc", MESSAGELEVEL: "LOUD" }),
+  );
   assertEquals(s.workers, 9);
   assertEquals(s.messageLevel, Level.INFO);
   assertEquals(s.warnings.length, 2);
   assert(s.warnings[0].includes('SREGISTRY_PYTHON_THREADS="abc"'));
   assert(s.warnings[1].includes('MESSAGELEVEL "LOUD"'));
-  assertEquals(readSettings(envFrom({ HOME: "/h", SREGISTRY_WORKERS: "3", SREGISTRY_PYTHON_THREADS: "5" })).workers, 3);
+  assertEquals(
+    readSettings(envFrom({ HOME: "/h", SREGISTRY_WORKERS: "3", SREGISTRY_PYTHON_THREADS: "5" }))
+      .workers,
+    3,
+  );
   assertEquals(readSettings(envFrom({ HOME: "/h", SREGISTRY_WORKERS: "0" })).workers, 9);
 });
 

@@ -32,7 +32,9 @@ Deno.test("sif cli: add stores the image's own metadata; inspect, labels and ima
     assertEquals(objects.code, 0, objects.stderr);
     assertIncludes(objects.stdout, "FS (Squashfs/*System/amd64)");
     assertIncludes(objects.stdout, "JSON.Generic");
-    const objectsJson = JSON.parse((await runCli(["--json", "inspect", "--file", file, "--objects"], { env })).stdout);
+    const objectsJson = JSON.parse(
+      (await runCli(["--json", "inspect", "--file", file, "--objects"], { env })).stdout,
+    );
     assertEquals(objectsJson.objects.length, 4);
 
     // add stores it; the original stored nothing without Singularity.
@@ -41,7 +43,11 @@ Deno.test("sif cli: add stores the image's own metadata; inspect, labels and ima
     const stored = add.stdout.trim();
     assert(stored.startsWith(join(home.env.SREGISTRY_STORAGE, "demo", "hello", "1.0@")), stored);
     const row = JSON.parse((await runCli(["inspect", "demo/hello:1.0"], { env })).stdout);
-    assertEquals(row.metrics.MAINTAINER, "vsochat@stanford.edu", "labels flattened as the original did");
+    assertEquals(
+      row.metrics.MAINTAINER,
+      "vsochat@stanford.edu",
+      "labels flattened as the original did",
+    );
     assertEquals(row.metrics.sif.architecture, "amd64");
     assertEquals(row.metrics.type, "container");
     assertIncludes(row.metrics.runscript, "echo hello");
@@ -78,7 +84,9 @@ Deno.test("sif cli: legacy images are recognised; non-images get a one-line erro
     assertEquals(bad.code, 1);
     assertEquals(bad.stderr.trim().split("\n").length, 1, bad.stderr);
     assertIncludes(bad.stderr, "notes.txt");
-    const missing = await runCli(["inspect", "--file", join(home.dir, "nope.sif")], { env: home.env });
+    const missing = await runCli(["inspect", "--file", join(home.dir, "nope.sif")], {
+      env: home.env,
+    });
     assertEquals(missing.code, 3);
   } finally {
     await home.cleanup();

@@ -57,7 +57,15 @@ Deno.test("template: a copied client registers and its stubs report exit 7", asy
     assertIncludes(stderr.text(), "The acme client cannot delete images");
     // And `backend ls` lists it.
     const out = memorySink();
-    assertEquals(await main(["backend", "ls", "--json"], { env, factories, stdout: out, stderr: memorySink() }), 0);
+    assertEquals(
+      await main(["backend", "ls", "--json"], {
+        env,
+        factories,
+        stdout: out,
+        stderr: memorySink(),
+      }),
+      0,
+    );
     const rows = JSON.parse(out.text()) as { client: string }[];
     assertEquals(rows.some((r) => r.client === "acme"), true);
   } finally {

@@ -39,8 +39,9 @@ const hmac = (key: string | Uint8Array, data: string) =>
 
 // RFC 3986 encoding as AWS wants it: everything but unreserved characters.
 function uriEncode(s: string, slash = true): string {
-  return encodeURIComponent(s).replace(/[!'()*]/g, (c) =>
-    `%${c.charCodeAt(0).toString(16).toUpperCase()}`
+  return encodeURIComponent(s).replace(
+    /[!'()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
   ).replace(/%2F/g, slash ? "%2F" : "/");
 }
 

@@ -16,7 +16,9 @@ export async function inspectFile(app: App, path: string): Promise<void> {
   for (const note of meta.notes) app.log.verbose(note);
   if (meta.missing.length) {
     app.log.warning(
-      `${path}: no ${meta.missing.join(", ")} in the image; install singularity or apptainer to read them from older images`,
+      `${path}: no ${
+        meta.missing.join(", ")
+      } in the image; install singularity or apptainer to read them from older images`,
     );
   }
   app.out.json({ ...meta, catalog: flattenForCatalog(meta) });
