@@ -180,6 +180,9 @@ export function createApp(options: AppOptions = {}): App {
 
 async function defaultReadMetadata(file: string): Promise<Metadata> {
   // Loaded lazily so commands that never read an image do not pay for the SIF reader.
+  const { detectImageFormat } = await import("./sif.ts");
+  // Other stored files (OCI archives) carry their metadata from the client that pulled them.
+  if ((await detectImageFormat(file)).format === "unknown") return {};
   const { readImageMetadata, flattenForCatalog } = await import("./metadata.ts");
   return flattenForCatalog(await readImageMetadata(file));
 }

@@ -1,6 +1,5 @@
 import assert, { equal as assertEquals, match as assertMatch } from "node:assert/strict";
-import { join } from "node:path";
-import { IN_CI, runCli as runCliRaw, tempHome } from "./_cli.ts";
+import { IN_CI, runCli, tempHome } from "./_cli.ts";
 import { startEcrFake } from "./servers/ecr_fake.ts";
 import { startNgcFake } from "./servers/ngc_fake.ts";
 import {
@@ -12,11 +11,6 @@ import {
   tokenFor,
 } from "./servers/registry.ts";
 
-const DENO_DIR = Deno.env.get("DENO_DIR") ??
-  join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
-function runCli(args: string[], opts: { env?: Record<string, string> } = {}) {
-  return runCliRaw(args, { ...opts, env: { DENO_DIR, ...opts.env } });
-}
 const available = onPath(REGISTRY_BIN) && onPath("htpasswd") && onPath("openssl");
 if (!available && IN_CI) {
   throw new Error(`${REGISTRY_BIN}, htpasswd and openssl are required in CI`);

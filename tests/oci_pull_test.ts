@@ -1,7 +1,7 @@
 import assert, { equal as assertEquals, match as assertMatch } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { IN_CI, runCli as runCliRaw, tempHome } from "./_cli.ts";
+import { IN_CI, runCli, tempHome } from "./_cli.ts";
 import {
   digestOf,
   fakeSif,
@@ -13,14 +13,6 @@ import {
   startRegistry,
   tokenFor,
 } from "./servers/registry.ts";
-
-// The CLI runs with a clean environment and a temporary HOME: point it at the real Deno cache so
-// it does not try to download its npm dependencies again.
-const DENO_DIR = Deno.env.get("DENO_DIR") ??
-  join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
-function runCli(args: string[], opts: { env?: Record<string, string> } = {}) {
-  return runCliRaw(args, { ...opts, env: { DENO_DIR, ...opts.env } });
-}
 
 const available = onPath(REGISTRY_BIN) && onPath("htpasswd") && onPath("openssl");
 if (!available && IN_CI) {
