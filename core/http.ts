@@ -283,6 +283,17 @@ export function insecureFetch(base: typeof fetch = fetch): typeof fetch {
   };
 }
 
+/**
+ * Whether a host (with an optional port) is a loopback address: `localhost`, `127.0.0.0/8`, `::1`.
+ * Loopback registries speak plain http (as docker assumes) and get no parallel ranged streams.
+ */
+export function isLoopback(host: string): boolean {
+  let h = host.toLowerCase();
+  if (h.startsWith("[")) h = h.slice(1, h.indexOf("]"));
+  else if (h.split(":").length === 2) h = h.split(":")[0];
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
 /** Create an HTTP client. */
 export function createHttp(options: HttpOptions): Http {
   const env = options.env ?? processEnv;

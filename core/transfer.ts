@@ -162,13 +162,22 @@ function contentLength(res: Response): number | undefined {
   return v && /^\d+$/.test(v) ? Number(v) : undefined;
 }
 
-/** Hash the first `limit` bytes of a file into `hash`. */
+/**
+ * Write all of `bytes` synchronously. Deno's async file writes cost about 3 s per GiB here against
+ * 0.7 s for writeSync (measured with 4 MiB buffers), and a 4 MiB write blocks the loop for ~3 ms.
+ */
+function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
+  let w = 0;
+  while (w < bytes.length) w += file.writeSync(bytes.subarray(w));
+}
+
+/** Hash the first `limit` bytes of a file into `hash` (sync reads, for the same reason). */
 async function hashInto(path: string, hash: Hash, limit = Infinity, onBytes?: (n: number) => void) {
   using f = await Deno.open(path, { read: true });
   const buf = new Uint8Array(WRITE_BUFFER);
   let left = limit;
   while (left > 0) {
-    const n = await f.read(left < buf.length ? buf.subarray(0, left) : buf);
+    const n = f.readSync(left < buf.length ? buf.subarray(0, left) : buf);
     if (n === null) break;
     hash.update(buf.subarray(0, n));
     onBytes?.(n);
@@ -196,7 +205,7 @@ async function pump(
   body: ReadableStream<Uint8Array>,
   stallMs: number,
   limit: number,
-  sink: (chunk: Uint8Array) => Promise<void>,
+  sink: (chunk: Uint8Array) => void | Promise<void>,
   signal?: AbortSignal,
 ): Promise<number> {
   const reader = body.getReader();
@@ -460,10 +469,9 @@ async function downloadOnce(
     if (!res.body) break;
     const before = offset;
     try {
-      await pump(res.body, http.stallTimeoutMs, Infinity, async (chunk) => {
+      await pump(res.body, http.stallTimeoutMs, Infinity, (chunk) => {
         hash.update(chunk);
-        let w = 0;
-        while (w < chunk.length) w += await file.write(chunk.subarray(w));
+        writeAll(file, chunk);
         offset += chunk.length;
         bar.add(chunk.length);
         options.onProgress?.(offset, total);
@@ -611,9 +619,8 @@ async function parallelDownload(
           await f.seek(part.pos, Deno.SeekMode.Start);
           const before = part.pos;
           try {
-            await pump(res.body!, http.stallTimeoutMs, part.end - part.pos, async (chunk) => {
-              let w = 0;
-              while (w < chunk.length) w += await f.write(chunk.subarray(w));
+            await pump(res.body!, http.stallTimeoutMs, part.end - part.pos, (chunk) => {
+              writeAll(f, chunk);
               part.pos += chunk.length;
               done += chunk.length;
               bar.add(chunk.length);

@@ -2,6 +2,7 @@ import assert, { equal as assertEquals, match as assertMatch } from "node:assert
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { IN_CI, runCli, tempHome } from "./_cli.ts";
+import { buildSingularityLike } from "./_sif_writer.ts";
 import {
   digestOf,
   fakeSif,
@@ -350,3 +351,50 @@ Deno.test({
     await home.cleanup();
   }
 });
+
+Deno.test(
+  { name: "docker pull: with singularity on PATH, the OCI layout is built into a SIF", ignore },
+  async () => {
+    const reg = await startRegistry();
+    const home = await tempHome();
+    try {
+      await pushImage({ url: reg.url }, "test/sif", "v1", await layers(2, "s"), {
+        config: { Labels: { "org.example.from": "oci-config" } },
+      });
+      // A stand-in for singularity: checks it was given a real OCI layout, then writes a SIF.
+      const bin = join(home.dir, "bin");
+      await Deno.mkdir(bin);
+      const sif = join(home.dir, "built.sif");
+      await Deno.writeFile(sif, buildSingularityLike({ labels: { "org.example.from": "sif" } }));
+      const log = join(home.dir, "singularity.log");
+      await Deno.writeTextFile(
+        join(bin, "singularity"),
+        `#!/bin/sh
+echo "$@" > "${log}"
+[ "$1" = build ] || exit 2
+out="$3"; src="$4"; layout="\${src#oci:}"; layout="\${layout%:*}"
+[ -f "$layout/oci-layout" ] && [ -f "$layout/index.json" ] || { echo "not an OCI layout: $layout" >&2; exit 1; }
+manifest=$(sed -E 's/.*"digest":"sha256:([0-9a-f]+)".*/\\1/' "$layout/index.json")
+[ -f "$layout/blobs/sha256/$manifest" ] || { echo "manifest blob missing" >&2; exit 1; }
+cp "${sif}" "$out"
+`,
+      );
+      await Deno.chmod(join(bin, "singularity"), 0o755);
+      const env = { ...home.env, PATH: `${bin}:${Deno.env.get("PATH")}` };
+      const r = await runCli(["--json", "pull", `docker://${reg.host}/test/sif:v1`], { env });
+      assertEquals(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      assertMatch(out.path, /\.sif$/);
+      assertMatch(await Deno.readTextFile(log), /^build --force .* oci:.*:v1/);
+      const ins = JSON.parse(
+        (await runCli(["--json", "inspect", `${reg.host}/test/sif:v1`], { env })).stdout,
+      );
+      // The OCI digest and the SIF's own metadata are both recorded.
+      assertMatch(ins.metrics.digest, /^sha256:/);
+      assertEquals(ins.metrics.sif.format, "sif");
+    } finally {
+      await reg.stop();
+      await home.cleanup();
+    }
+  },
+);

@@ -12,6 +12,7 @@
 import { basename, join, resolve } from "node:path";
 import { SregistryError, UsageError } from "../../core/errors.ts";
 import { parseImageName } from "../../core/names.ts";
+import { isLoopback } from "../../core/http.ts";
 import { download, MAX_STREAMS } from "../../core/transfer.ts";
 import type { Client, ClientFactory, Context, PullOptions, PullResult } from "../types.ts";
 
@@ -41,6 +42,16 @@ export function fileNameOf(url: URL): string {
 }
 
 function createHttpClient(ctx: Context): Client {
+  /**
+   * Ranged streams per file: SREGISTRY_HTTP_STREAMS when set; else one for a loopback host, where
+   * extra streams only cost CPU (measured: 4 streams took 1.5x the time of one on 2 cores), and
+   * SREGISTRY_WORKERS (at most 4) elsewhere, where one connection rarely fills the link.
+   */
+  const streamsFor = (url: URL): number => {
+    const explicit = Number(ctx.clientSettings.get("SREGISTRY_HTTP_STREAMS"));
+    if (Number.isInteger(explicit) && explicit >= 1) return Math.min(explicit, 16);
+    return isLoopback(url.host) ? 1 : Math.min(ctx.settings.workers, MAX_STREAMS);
+  };
   const token = ctx.clientSettings.get("SREGISTRY_HTTP_TOKEN");
   const username = ctx.clientSettings.get("SREGISTRY_HTTP_USERNAME");
   const password = ctx.clientSettings.get("SREGISTRY_HTTP_PASSWORD");
@@ -103,11 +114,7 @@ function createHttpClient(ctx: Context): Client {
       }
       configure();
       const fileName = fileNameOf(url);
-      const common = {
-        progress: ctx.progress,
-        signal: ctx.signal,
-        parallel: Math.min(ctx.settings.workers, MAX_STREAMS),
-      };
+      const common = { progress: ctx.progress, signal: ctx.signal, parallel: streamsFor(url) };
       const catalog = opts.noCache ? undefined : ctx.catalog;
       if (!catalog) {
         if (!opts.noCache) {
@@ -174,6 +181,10 @@ export const httpFactory: ClientFactory = {
     },
     { name: "SREGISTRY_HTTP_USERNAME", description: "User name for basic auth" },
     { name: "SREGISTRY_HTTP_PASSWORD", description: "Password for basic auth", secret: true },
+    {
+      name: "SREGISTRY_HTTP_STREAMS",
+      description: "Parallel ranged streams per large file (default: 1 on loopback, else up to 4)",
+    },
   ],
   create: createHttpClient,
 };

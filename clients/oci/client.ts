@@ -350,6 +350,7 @@ export async function pullImage(
     ? catalog.stagingPath(names).replace(/\.sif$/, `.${ext}`)
     : `${final}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   try {
+    let archive: { digest: string; size: number } | undefined;
     if (builder) {
       const layoutDir = `${staging}.layout`;
       try {
@@ -372,9 +373,9 @@ export async function pullImage(
         await Deno.remove(layoutDir, { recursive: true }).catch(() => {});
       }
     } else {
-      await writeLayoutTar(staging, layoutImage);
+      archive = await writeLayoutTar(staging, layoutImage);
     }
-    const { digest: fileDigest, size } = await hashFile(staging);
+    const { digest: fileDigest, size } = archive ?? await hashFile(staging);
     if (!catalog) {
       await Deno.rename(staging, final!);
       if (!builder) hint(ctx, final!);

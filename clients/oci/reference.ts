@@ -7,6 +7,9 @@
 
 import { UsageError } from "../../core/errors.ts";
 import { parseBoolean } from "../../core/settings.ts";
+import { isLoopback } from "../../core/http.ts";
+
+export { isLoopback };
 
 /** A parsed reference. */
 export interface Reference {
@@ -107,14 +110,6 @@ export function formatReference(ref: Reference): string {
   return `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ""}${
     ref.digest ? `@${ref.digest}` : ""
   }`;
-}
-
-/** Whether a host (with optional port) is a loopback address: 127.0.0.0/8, ::1 or localhost. */
-export function isLoopback(host: string): boolean {
-  let h = host.toLowerCase();
-  if (h.startsWith("[")) h = h.slice(1, h.indexOf("]"));
-  else if (h.split(":").length === 2) h = h.split(":")[0];
-  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
 /**
