@@ -13,6 +13,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { CLI_ARGS, DENO_DIR } from "../tests/_cli.ts";
 import { migrate } from "../db/schema.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -188,22 +189,13 @@ if (import.meta.main) {
     const env: Record<string, string> = {
       PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
       HOME: tmp,
-      DENO_DIR: Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno"),
+      DENO_DIR,
       NO_COLOR: "1",
       SREGISTRY_DATABASE: dbDir,
       SREGISTRY_STORAGE: storage,
       SREGISTRY_CLIENT_SECRETS: join(tmp, "secrets.json"),
     };
-    const sregistry = [
-      Deno.execPath(),
-      "run",
-      "-q",
-      "-P=cli",
-      "--config",
-      join(ROOT, "deno.json"),
-      join(ROOT, "main.ts"),
-      "images",
-    ];
+    const sregistry = [Deno.execPath(), ...CLI_ARGS, "images"];
     const ours = await bench("sregistry images", sregistry, env, tmp, runs);
     const ref = await bench("sqlite3", ["sqlite3", dbPath, EQUIVALENT_SELECT], env, tmp, runs);
     // `images` prints "Containers:" and a header line before the rows.

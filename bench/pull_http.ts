@@ -9,26 +9,17 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { CLI_ARGS, DENO_DIR } from "../tests/_cli.ts";
 import { makeLargeFile, startNginx } from "../tests/servers/nginx.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SIZE_MIB = Number(Deno.args[0] ?? 1024);
 /** Runs of each tool; the best is reported because this machine's disk and CPU are shared. */
 const RUNS = Number(Deno.args[1] ?? 5);
-const DENO_DIR = Deno.env.get("DENO_DIR") ??
-  join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
 
 function cli(args: string[], home: string): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-q",
-      "-P=cli",
-      "--config",
-      join(ROOT, "deno.json"),
-      join(ROOT, "main.ts"),
-      ...args,
-    ],
+    args: [...CLI_ARGS, ...args],
     clearEnv: true,
     env: {
       PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",

@@ -9,6 +9,7 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { CLI_ARGS, DENO_DIR } from "../tests/_cli.ts";
 import { pushImage, startRegistry } from "../tests/servers/registry.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -46,20 +47,13 @@ try {
   const ref = `${reg.host}/bench/big:v1`;
   const ours: number[] = [];
   const theirs: number[] = [];
-  const denoDir = Deno.env.get("DENO_DIR") ??
-    join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
   for (let r = 0; r < RUNS; r++) {
     const home = join(work, `home-${r}`);
     await Deno.mkdir(join(home, "tmp"), { recursive: true });
     ours.push(
       await time(() =>
         mustRun(Deno.execPath(), [
-          "run",
-          "-q",
-          "-P=cli",
-          "--config",
-          join(ROOT, "deno.json"),
-          join(ROOT, "main.ts"),
+          ...CLI_ARGS,
           "pull",
           "--no-cache",
           "--file",
@@ -68,7 +62,7 @@ try {
         ], {
           PATH: "/usr/bin:/bin",
           HOME: home,
-          DENO_DIR: denoDir,
+          DENO_DIR,
           SREGISTRY_STORAGE: join(home, "storage"),
           SREGISTRY_DATABASE: join(home, "db"),
           SREGISTRY_TMPDIR: join(home, "tmp"),

@@ -36,24 +36,32 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * `deno` arguments that run the CLI with the "cli" permission set (prefix them with
+ * `Deno.execPath()` and append the command's own arguments). Benchmarks use them too.
+ */
+export const CLI_ARGS: readonly string[] = [
+  "run",
+  "-q",
+  "-P=cli",
+  "--config",
+  join(ROOT, "deno.json"),
+  join(ROOT, "main.ts"),
+];
+
+/** The host's Deno cache, kept when a test moves HOME so that spawned CLIs do not start cold. */
+export const DENO_DIR: string = Deno.env.get("DENO_DIR") ??
+  join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
+
 function command(args: string[], opts: CliOptions): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-q",
-      "-P=cli",
-      "--config",
-      join(ROOT, "deno.json"),
-      join(ROOT, "main.ts"),
-      ...args,
-    ],
+    args: [...CLI_ARGS, ...args],
     cwd: opts.cwd,
     clearEnv: true,
     env: {
       PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
       NO_COLOR: "1",
-      // A test's own HOME would otherwise move Deno's module cache, and the CLI would start cold.
-      DENO_DIR: Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno"),
+      DENO_DIR,
       ...opts.env,
     },
     stdin: opts.stdin === undefined ? "null" : "piped",
@@ -100,8 +108,7 @@ export async function tempHome(): Promise<TempHome> {
     SREGISTRY_CLIENT_SECRETS: join(dir, "secrets.json"),
     SINGULARITY_CACHEDIR: join(dir, "cache"),
     SREGISTRY_TMPDIR: join(dir, "tmp"),
-    // Moving HOME would move Deno's module cache too, and every spawned CLI would start cold.
-    DENO_DIR: Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno"),
+    DENO_DIR,
   };
   await Deno.mkdir(env.SREGISTRY_TMPDIR, { recursive: true });
   return {

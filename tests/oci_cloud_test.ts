@@ -1,5 +1,5 @@
 import assert, { equal as assertEquals, match as assertMatch } from "node:assert/strict";
-import { IN_CI, runCli, tempHome } from "./_cli.ts";
+import { requirement, runCli, tempHome } from "./_cli.ts";
 import { startEcrFake } from "./servers/ecr_fake.ts";
 import { startNgcFake } from "./servers/ngc_fake.ts";
 import {
@@ -11,14 +11,10 @@ import {
   tokenFor,
 } from "./servers/registry.ts";
 
-const available = onPath(REGISTRY_BIN) && onPath("htpasswd") && onPath("openssl");
-if (!available && IN_CI) {
-  throw new Error(`${REGISTRY_BIN}, htpasswd and openssl are required in CI`);
-}
-if (!available) {
-  console.warn(`skipping OCI cloud tests: ${REGISTRY_BIN}/htpasswd/openssl not on PATH`);
-}
-const ignore = !available;
+const { ignore } = requirement(
+  `${REGISTRY_BIN}, htpasswd and openssl`,
+  onPath(REGISTRY_BIN) && onPath("htpasswd") && onPath("openssl"),
+);
 
 Deno.test({
   name: "aws: SigV4-signed ECR token, then Basic AWS:<token> to the real registry",

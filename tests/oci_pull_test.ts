@@ -1,7 +1,7 @@
 import assert, { equal as assertEquals, match as assertMatch } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { IN_CI, runCli, tempHome } from "./_cli.ts";
+import { requirement, runCli, tempHome } from "./_cli.ts";
 import { buildSingularityLike } from "./_sif_writer.ts";
 import {
   digestOf,
@@ -15,14 +15,10 @@ import {
   tokenFor,
 } from "./servers/registry.ts";
 
-const available = onPath(REGISTRY_BIN) && onPath("htpasswd") && onPath("openssl");
-if (!available && IN_CI) {
-  throw new Error(`${REGISTRY_BIN}, htpasswd and openssl are required in CI`);
-}
-if (!available) {
-  console.warn(`skipping OCI e2e tests: ${REGISTRY_BIN}/htpasswd/openssl not on PATH`);
-}
-const ignore = !available;
+const { ignore } = requirement(
+  `${REGISTRY_BIN}, htpasswd and openssl`,
+  onPath(REGISTRY_BIN) && onPath("htpasswd") && onPath("openssl"),
+);
 
 async function layers(n: number, tag: string): Promise<Uint8Array[]> {
   const out = [];
