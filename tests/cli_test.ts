@@ -16,9 +16,21 @@ Deno.test("cli: version, --version, no arguments", async () => {
     assertEquals(none.code, 0);
     assertIncludes(none.stdout, `Singularity Registry Global Client v${VERSION}`);
     assertIncludes(none.stdout, "Exit codes:");
-    const help = await runCli(["pull", "--help"], { env: home.env });
-    assertEquals(help.code, 0);
-    assertIncludes(help.stdout, "Examples:");
+    // Without NO_COLOR commander looks at more colour variables: they must be readable.
+    for (
+      const env of [home.env, { ...home.env, NO_COLOR: "" }, {
+        ...home.env,
+        NO_COLOR: "",
+        FORCE_COLOR: "0",
+      }]
+    ) {
+      const help = await runCli(["pull", "--help"], { env });
+      assertEquals(help.code, 0, help.stderr);
+      assertIncludes(help.stdout, "Examples:");
+      const top = await runCli(["--help"], { env });
+      assertEquals(top.code, 0, top.stderr);
+      assertIncludes(top.stdout, "Exit codes:");
+    }
   } finally {
     await home.cleanup();
   }
