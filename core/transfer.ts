@@ -166,9 +166,20 @@ function contentLength(res: Response): number | undefined {
  * Write all of `bytes` synchronously. Deno's async file writes cost about 3 s per GiB here against
  * 0.7 s for writeSync (measured with 4 MiB buffers), and a 4 MiB write blocks the loop for ~3 ms.
  */
-function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
+export function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
   let w = 0;
   while (w < bytes.length) w += file.writeSync(bytes.subarray(w));
+}
+
+/** Fill `buf` from the file's current position; a short read means the file shrank under us. */
+function readExactly(f: Deno.FsFile, buf: Uint8Array, file: string): void {
+  for (let got = 0; got < buf.length;) {
+    const n = f.readSync(buf.subarray(got));
+    if (n === null) {
+      throw new IntegrityError(`The file "${file}" shrank while it was being uploaded`);
+    }
+    got += n;
+  }
 }
 
 /** Hash the first `limit` bytes of a file into `hash` (sync reads, for the same reason). */
@@ -797,14 +808,7 @@ export async function uploadChunked(
     while (offset < size) {
       const len = Math.min(chunkSize, size - offset);
       const buf = new Uint8Array(len);
-      let got = 0;
-      while (got < len) {
-        const n = await f.read(buf.subarray(got));
-        if (n === null) {
-          throw new IntegrityError(`The file "${file}" shrank while it was being uploaded`);
-        }
-        got += n;
-      }
+      readExactly(f, buf, file);
       hash.update(buf);
       const headers = new Headers(options.headers);
       headers.set("content-type", options.contentType ?? "application/octet-stream");
@@ -858,14 +862,7 @@ export async function multipartUpload(
       // One handle per part: parts are read concurrently at different offsets.
       using f = await Deno.open(file, { read: true });
       await f.seek(offset, Deno.SeekMode.Start);
-      let got = 0;
-      while (got < len) {
-        const n = await f.read(body.subarray(got));
-        if (n === null) {
-          throw new IntegrityError(`The file "${file}" shrank while it was being uploaded`);
-        }
-        got += n;
-      }
+      readExactly(f, body, file);
     }
     return await options.uploadPart({ index, offset, size: len, body });
   }, options.signal);

@@ -8,7 +8,8 @@ import {
   parsePlatform,
   selectPlatform,
 } from "../clients/oci/manifest.ts";
-import { isLoopback, parseReference, registryScheme } from "../clients/oci/reference.ts";
+import { isLoopback } from "../core/http.ts";
+import { parseReference, registryScheme } from "../clients/oci/reference.ts";
 import { signatureParts } from "../clients/oci/sigv4.ts";
 import { parseChunkSize } from "../clients/oras/mod.ts";
 import { NotFoundError, UsageError } from "../core/errors.ts";

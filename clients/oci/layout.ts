@@ -7,6 +7,7 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { writeAll } from "../../core/transfer.ts";
 import { MediaType, type Platform } from "./manifest.ts";
 
 /** One image to write. */
@@ -110,9 +111,7 @@ export async function writeLayoutTar(
     const write = (bytes: Uint8Array) => {
       hash.update(bytes);
       size += bytes.length;
-      let off = 0;
-      // Sync writes: Deno's async file writes are several times slower for large buffers.
-      while (off < bytes.length) off += out.writeSync(bytes.subarray(off));
+      writeAll(out, bytes);
     };
     const pad = (n: number) => {
       const rest = n % 512;

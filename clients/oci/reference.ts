@@ -9,8 +9,6 @@ import { UsageError } from "../../core/errors.ts";
 import { parseBoolean } from "../../core/settings.ts";
 import { isLoopback } from "../../core/http.ts";
 
-export { isLoopback };
-
 /** A parsed reference. */
 export interface Reference {
   /** The registry host (with port), e.g. `index.docker.io`, `127.0.0.1:5000`. */
