@@ -16,7 +16,7 @@ import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { NotFoundError, UsageError } from "../core/errors.ts";
-import { hashFile } from "../core/transfer.ts";
+import { hashFile } from "../core/hasher.ts";
 import type { Logger } from "../core/log.ts";
 import { type ParsedName, parseImageName, removeUri, storagePath } from "../core/names.ts";
 import { migrate } from "./schema.ts";

@@ -67,6 +67,30 @@ Deno.test("CLI pull over http from the fault server: catalog, --json, --no-cache
   }
 });
 
+Deno.test("CLI pull of a large file hashes on a worker under the cli permission set", async () => {
+  const home = await tempHome();
+  const srv = startFaultServer();
+  try {
+    const data = makeData(40 * 1024 * 1024 + 11, 7);
+    await srv.setFile("/big.sif", data);
+    const dest = join(home.dir, "big.sif");
+    const r = await runCli(
+      ["--debug", "pull", "--no-cache", "--file", dest, `${srv.url}/big.sif`],
+      {
+        env: { ...home.env, ...FAST },
+      },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /Hashing on a worker thread/);
+    assert.doesNotMatch(r.stderr, /main thread/);
+    const got = await Deno.readFile(dest);
+    assert.equal(sha(got), sha(data));
+  } finally {
+    await srv.close();
+    await home.cleanup();
+  }
+});
+
 Deno.test("CLI failures map to exit codes and leave no final file and no catalog row", async () => {
   const home = await tempHome();
   const srv = startFaultServer();

@@ -5,7 +5,8 @@ import { IntegrityError, InterruptedError, NetworkError } from "../core/errors.t
 import { createHttp, type Http } from "../core/http.ts";
 import { createLogger, Level, memorySink } from "../core/log.ts";
 import { envFrom } from "../core/settings.ts";
-import { download, hashFile, multipartUpload, upload, uploadChunked } from "../core/transfer.ts";
+import { hashFile } from "../core/hasher.ts";
+import { download, multipartUpload, upload, uploadChunked } from "../core/transfer.ts";
 import { makeData, startFaultServer } from "./servers/fault_server.ts";
 
 function http(extra: Partial<Parameters<typeof createHttp>[0]> = {}): Http {

@@ -16,7 +16,8 @@ import {
 } from "../../core/errors.ts";
 import { parseImageName, removeUri, storagePath } from "../../core/names.ts";
 import { pool } from "../../core/pool.ts";
-import { download, hashFile } from "../../core/transfer.ts";
+import { hashFile } from "../../core/hasher.ts";
+import { download } from "../../core/transfer.ts";
 import type { Metadata } from "../../db/types.ts";
 import { type Authenticator, createAuthenticator, type Credentials } from "./auth.ts";
 import { openBlobCache } from "./blob_cache.ts";

@@ -5,9 +5,10 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { writeAll } from "../../core/transfer.ts";
+import { startBackgroundSync } from "../../core/background_sync.ts";
+import { createHashingWriter } from "../../core/hashing_writer.ts";
+import { createHasher } from "../../core/hasher.ts";
 import { MediaType, type Platform } from "./manifest.ts";
 
 /** One image to write. */
@@ -104,54 +105,56 @@ export async function writeLayoutTar(
   tarPath: string,
   image: LayoutImage,
 ): Promise<{ digest: string; size: number }> {
-  const out = await Deno.open(tarPath, { write: true, create: true, truncate: true });
-  const hash = createHash("sha256");
+  const seen = new Set<string>([image.manifestDigest]);
+  const blobs = image.blobs.filter((b) => {
+    if (seen.has(b.digest)) return false;
+    seen.add(b.digest);
+    return true;
+  });
+  using hasher = await createHasher({ sizeHint: blobs.reduce((a, b) => a + b.size, 0) });
+  using out = await Deno.open(tarPath, { write: true, create: true, truncate: true });
   let size = 0;
-  try {
-    const write = (bytes: Uint8Array) => {
-      hash.update(bytes);
-      size += bytes.length;
-      writeAll(out, bytes);
-    };
-    const pad = (n: number) => {
-      const rest = n % 512;
-      if (rest) write(new Uint8Array(512 - rest));
-    };
-    const enc = new TextEncoder();
-    const addBytes = (name: string, bytes: Uint8Array) => {
-      write(tarHeader(name, bytes.length, "0"));
-      write(bytes);
-      pad(bytes.length);
-    };
-    addBytes("oci-layout", enc.encode(LAYOUT));
-    addBytes("index.json", enc.encode(indexJson(image)));
-    write(tarHeader("blobs/", 0, "5"));
-    write(tarHeader("blobs/sha256/", 0, "5"));
-    addBytes(`blobs/sha256/${hex(image.manifestDigest)}`, image.manifest);
-    const seen = new Set<string>([image.manifestDigest]);
-    // Large reads: the default 64 KiB stream chunks made the copy cost more than the download.
-    const buf = new Uint8Array(4 * 1024 * 1024);
-    for (const b of image.blobs) {
-      if (seen.has(b.digest)) continue;
-      seen.add(b.digest);
-      write(tarHeader(`blobs/sha256/${hex(b.digest)}`, b.size, "0"));
-      let copied = 0;
-      {
-        using f = await Deno.open(b.path);
-        for (let n = f.readSync(buf); n !== null; n = f.readSync(buf)) {
-          write(buf.subarray(0, n));
-          copied += n;
-        }
+  await using background = await startBackgroundSync(tarPath);
+  const w = await createHashingWriter(out, {
+    hasher,
+    onWrite: (n) => {
+      size += n;
+      background.wrote(n);
+    },
+  });
+  const pad = async (n: number) => {
+    const rest = n % 512;
+    if (rest) await w.write(new Uint8Array(512 - rest));
+  };
+  const enc = new TextEncoder();
+  const addBytes = async (name: string, bytes: Uint8Array) => {
+    await w.write(tarHeader(name, bytes.length, "0"));
+    await w.write(bytes);
+    await pad(bytes.length);
+  };
+  await addBytes("oci-layout", enc.encode(LAYOUT));
+  await addBytes("index.json", enc.encode(indexJson(image)));
+  await w.write(tarHeader("blobs/", 0, "5"));
+  await w.write(tarHeader("blobs/sha256/", 0, "5"));
+  await addBytes(`blobs/sha256/${hex(image.manifestDigest)}`, image.manifest);
+  for (const b of blobs) {
+    await w.write(tarHeader(`blobs/sha256/${hex(b.digest)}`, b.size, "0"));
+    let copied = 0;
+    {
+      // Straight into the writer's buffer, which the hasher then takes: no copy, no second read.
+      using f = await Deno.open(b.path);
+      for (let n = f.readSync(w.room()); n !== null; n = f.readSync(w.room())) {
+        await w.commit(n);
+        copied += n;
       }
-      if (copied !== b.size) {
-        throw new Error(`Blob ${b.path} is ${copied} bytes, expected ${b.size}`);
-      }
-      pad(b.size);
     }
-    write(new Uint8Array(1024));
-    await out.sync();
-  } finally {
-    out.close();
+    if (copied !== b.size) {
+      throw new Error(`Blob ${b.path} is ${copied} bytes, expected ${b.size}`);
+    }
+    await pad(b.size);
   }
-  return { digest: `sha256:${hash.digest("hex")}`, size };
+  await w.write(new Uint8Array(1024));
+  await w.flush();
+  await out.sync();
+  return { digest: await hasher.digest(), size };
 }

@@ -9,7 +9,7 @@ import type { Client, ClientFactory, Context, PullOptions, PullResult } from "..
 import { FormatError, NotFoundError, UsageError } from "../../core/errors.ts";
 import { parseImageName, removeUri } from "../../core/names.ts";
 import { SIF_MAGIC } from "../../core/sif.ts";
-import { hashFile } from "../../core/transfer.ts";
+import { hashFile } from "../../core/hasher.ts";
 import {
   connect,
   credentialsFromSettings,
