@@ -332,19 +332,9 @@ async function downloadOnce(
 
   const parallelWanted = Math.max(1, Math.min(options.parallel ?? MAX_STREAMS, 64));
   const threshold = options.parallelThreshold ?? PARALLEL_THRESHOLD;
-  if (meta?.parts && meta.size !== undefined) {
-    return await parallelDownload(
-      http,
-      href,
-      dest,
-      partial,
-      metaPath,
-      meta,
-      options,
-      progress,
-      parallelWanted,
-    );
-  }
+  const inParts = (m: PartialMeta) =>
+    parallelDownload(http, href, dest, partial, metaPath, m, options, progress, parallelWanted);
+  if (meta?.parts && meta.size !== undefined) return await inParts(meta);
 
   let offset = meta ? (await Deno.stat(partial)).size : 0;
   const resumedFrom = offset;
@@ -459,17 +449,7 @@ async function downloadOnce(
         });
         writeMeta(metaPath, meta);
         file.close();
-        return await parallelDownload(
-          http,
-          href,
-          dest,
-          partial,
-          metaPath,
-          meta,
-          options,
-          progress,
-          parallelWanted,
-        );
+        return await inParts(meta);
       }
       if (!res.body) break;
       const before = offset;
