@@ -55,6 +55,8 @@ export interface TextSink {
   write(text: string): void;
   /** Whether the sink is an interactive terminal. */
   readonly isTerminal: boolean;
+  /** The terminal's width in columns, when known (progress bars fit their lines to it). */
+  columns?(): number | undefined;
 }
 
 /** A sink over a Deno stream (`Deno.stdout`, `Deno.stderr`). */
@@ -70,6 +72,14 @@ export function streamSink(
     },
     get isTerminal() {
       return stream.isTerminal();
+    },
+    columns() {
+      try {
+        // 0 columns: a pseudo-terminal whose size nobody set (script(1) without a terminal).
+        return Deno.consoleSize().columns || undefined;
+      } catch {
+        return undefined; // no terminal at all
+      }
     },
   };
 }

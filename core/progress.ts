@@ -43,7 +43,7 @@ export interface ProgressOptions {
   now?: () => number;
   /** Minimum ms between redraws (default 100). */
   interval?: number;
-  /** Columns (default 80). */
+  /** Columns (default: the sink's terminal width, else 80). */
   columns?: number;
 }
 
@@ -83,7 +83,10 @@ export function renderLine(b: BarState, now: number, columns = 80): string {
   const size = b.total ? `${formatBytes(b.value)}/${formatBytes(b.total)}` : formatBytes(b.value);
   const tail = ` ${size} ${formatBytes(rate)}/s ETA ${formatDuration(eta)}`;
   const label = b.label.length > 24 ? `…${b.label.slice(-23)}` : b.label.padEnd(24);
-  const width = Math.max(10, columns - label.length - tail.length - 4);
+  // A line as wide as the terminal wraps, and the cursor moves of the next frame then miss.
+  const max = Math.max(20, columns - 1);
+  const width = max - label.length - tail.length - 3;
+  if (width < 10) return `${label.trimEnd()}${tail}`.slice(0, max);
   const frac = b.total ? Math.min(1, b.value / b.total) : 0;
   const full = Math.round(frac * width);
   return `${label} [${"#".repeat(full)}${" ".repeat(width - full)}]${tail}`;
@@ -96,6 +99,7 @@ export function createProgress(options: ProgressOptions): Progress {
   if (!options.enabled) return { total: NOOP_BAR, stream: () => NOOP_BAR, done() {} };
   const now = options.now ?? (() => performance.now());
   const interval = options.interval ?? 100;
+  const columns = options.columns ?? options.sink.columns?.() ?? 80;
   const total: BarState = {
     label: options.label,
     value: 0,
@@ -112,11 +116,15 @@ export function createProgress(options: ProgressOptions): Progress {
     if (finished || (!force && t - last < interval)) return;
     last = t;
     const lines = [...(streams.size > 1 ? streams : []), total].map((b) =>
-      renderLine(b, t, options.columns)
+      renderLine(b, t, columns)
     );
     // Move up over the previous frame, then redraw every line cleared.
     const up = drawn > 1 ? `\x1b[${drawn - 1}A` : "";
-    options.sink.write(`${up}\r${lines.map((l) => `\x1b[2K${l}`).join("\n")}`);
+    let text = `${up}\r${lines.map((l) => `\x1b[2K${l}`).join("\n")}`;
+    // A finished stream leaves its old line below a shorter frame: clear it, then come back up.
+    const stale = drawn - lines.length;
+    if (stale > 0) text += `${"\n\x1b[2K".repeat(stale)}\x1b[${stale}A`;
+    options.sink.write(text);
     drawn = lines.length;
   }
   const bar = (s: BarState, parent?: BarState): Bar => ({

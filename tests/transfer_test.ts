@@ -203,7 +203,7 @@ Deno.test("hashFile streams a sha256", async () => {
   }
 });
 
-Deno.test("upload streams a file body with content-length; chunked and multipart helpers", async () => {
+Deno.test("upload streams a file body (chunked); chunked and multipart helpers", async () => {
   const dir = await Deno.makeTempDir();
   const got: { method: string; len: string | null; range: string | null; body: Uint8Array }[] = [];
   const ac = new AbortController();
