@@ -466,6 +466,11 @@ export function createHttp(options: HttpOptions): Http {
             } (${status} ${res.statusText}) for ${where}${detail}; check the credentials for ${url.host}`,
           );
         }
+        if (status === 407) {
+          throw new AuthError(
+            `The proxy asks for credentials (407 ${res.statusText}) for ${where}; put "user:password@" before the proxy's host in HTTP_PROXY or HTTPS_PROXY`,
+          );
+        }
         if (status === 404) {
           throw new NotFoundError(`Not found (404) at ${where}${detail}; check the name and URL`);
         }

@@ -288,12 +288,18 @@ export async function download(
     total: options.expectedSize,
   });
   try {
-    return await downloadOnce(http, href, dest, partial, metaPath, options, progress, true);
-  } catch (e) {
-    if (e instanceof RestartSignal) {
+    try {
+      return await downloadOnce(http, href, dest, partial, metaPath, options, progress, true);
+    } catch (e) {
+      if (!(e instanceof RestartSignal)) throw e;
       http.log.verbose(`${e.message}; starting over`);
       await removeQuietly(partial, metaPath);
       return await downloadOnce(http, href, dest, partial, metaPath, options, progress, false);
+    }
+  } catch (e) {
+    // Nothing arrived (refused, not found, no such host): there is nothing to resume either.
+    if ((await Deno.stat(partial).catch(() => undefined))?.size === 0) {
+      await removeQuietly(partial, metaPath);
     }
     throw toInterrupted(signal, e);
   } finally {

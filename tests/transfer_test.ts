@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { IntegrityError, InterruptedError, NetworkError } from "../core/errors.ts";
+import { IntegrityError, InterruptedError, NetworkError, NotFoundError } from "../core/errors.ts";
 import { createHttp, type Http } from "../core/http.ts";
 import { createLogger, Level, memorySink } from "../core/log.ts";
 import { envFrom } from "../core/settings.ts";
@@ -88,6 +88,16 @@ Deno.test("a wrong body is exit 6 and leaves no file at all", async () => {
     assert.ok(err instanceof IntegrityError, String(err));
     assert.equal(err.exitCode, 6);
     assert.match(err.message, /Digest mismatch/);
+    assert.deepEqual(await files(dir), []);
+  });
+});
+
+Deno.test("a request that fails before any byte leaves no partial file behind", async () => {
+  await withEnv(async (dir, srv) => {
+    const err = await download(http(), `${srv.url}/missing.bin`, join(dir, "m.bin")).catch((e) =>
+      e
+    );
+    assert.ok(err instanceof NotFoundError, String(err));
     assert.deepEqual(await files(dir), []);
   });
 });
