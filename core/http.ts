@@ -11,6 +11,7 @@
  * @module
  */
 
+import type { ClientRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import {
   AuthError,
@@ -221,10 +222,10 @@ export function insecureFetch(base: typeof fetch = fetch): typeof fetch {
     const req = new Request(input, init);
     const url = new URL(req.url);
     if (url.protocol !== "https:") return base(req, { redirect: init?.redirect ?? "follow" });
-    const body = req.body ? new Uint8Array(await req.arrayBuffer()) : undefined;
     const headers: Record<string, string> = {};
     req.headers.forEach((v, k) => headers[k] = v);
-    if (body) headers["content-length"] = String(body.byteLength);
+    const length = knownLength(init?.body);
+    if (length !== undefined) headers["content-length"] ??= String(length);
     return await new Promise<Response>((resolve, reject) => {
       const signal = init?.signal ?? undefined;
       const r = httpsRequest({
@@ -277,10 +278,32 @@ export function insecureFetch(base: typeof fetch = fetch): typeof fetch {
         (e: Error) => reject(new TypeError(`fetch failed: ${e.message}`, { cause: e })),
       );
       signal?.addEventListener("abort", () => r.destroy(signal.reason), { once: true });
-      if (body) r.write(body);
-      r.end();
+      sendBody(r, req.body).catch((e) => r.destroy(e));
     });
   };
+}
+
+/** The byte length of a body that is not a stream (those go chunked). */
+function knownLength(body: BodyInit | null | undefined): number | undefined {
+  if (typeof body === "string") return new TextEncoder().encode(body).byteLength;
+  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return body.byteLength;
+  if (body instanceof Blob) return body.size;
+  if (body instanceof URLSearchParams) return new TextEncoder().encode(String(body)).byteLength;
+  return undefined;
+}
+
+/**
+ * Stream a request body to node, waiting for "drain" when its buffer is full: a large upload in
+ * NOVERIFY mode takes the memory of a few chunks, not of the file. Without a Content-Length header
+ * node sends it chunked, as Deno's fetch does with a stream body.
+ */
+async function sendBody(r: ClientRequest, body: ReadableStream<Uint8Array> | null) {
+  if (body) {
+    for await (const chunk of body) {
+      if (!r.write(chunk)) await new Promise((ok) => r.once("drain", ok));
+    }
+  }
+  r.end();
 }
 
 /**

@@ -11,7 +11,7 @@ import {
 } from "../core/http.ts";
 import { createLogger, Level, memorySink } from "../core/log.ts";
 import { envFrom } from "../core/settings.ts";
-import { download } from "../core/transfer.ts";
+import { download, upload } from "../core/transfer.ts";
 import { IN_CI } from "./_cli.ts";
 import { makeData, startFaultServer } from "./servers/fault_server.ts";
 import { makeLargeFile, nginxAvailable, startNginx } from "./servers/nginx.ts";
@@ -261,6 +261,44 @@ Deno.test({
       });
       assert.equal(part.status, 206);
       assert.equal((await part.arrayBuffer()).byteLength, 10);
+    } finally {
+      await ng.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "nginx: uploads stream a file, verified and self-signed (NOVERIFY), with no buffering",
+  ignore: ignoreNginx,
+  async fn() {
+    const ng = await startNginx();
+    const dir = await Deno.makeTempDir();
+    try {
+      const data = makeData(5 * 1024 * 1024 + 17, 11);
+      const file = join(dir, "up.sif");
+      await Deno.writeFile(file, data);
+      const withCa = setup({ caFile: ng.caFile });
+      const insecure = setup({ insecure: true });
+      const a = await upload(withCa.http, `${ng.https}/upload/a.sif`, file);
+      const b = await upload(insecure.http, `${ng.selfSigned}/upload/b.sif`, file);
+      assert.deepEqual([a.status, b.status], [201, 201]);
+      assert.deepEqual(await Deno.readFile(join(ng.root, "upload", "a.sif")), data);
+      assert.deepEqual(await Deno.readFile(join(ng.root, "upload", "b.sif")), data);
+      // A buffer body keeps its length in NOVERIFY mode too (some services refuse chunked PUTs).
+      const c = await insecure.http.request(`${ng.selfSigned}/upload/c.txt`, {
+        method: "PUT",
+        body: new TextEncoder().encode("small"),
+      });
+      await c.body?.cancel();
+      assert.equal(await Deno.readTextFile(join(ng.root, "upload", "c.txt")), "small");
+      const log = (await Deno.readTextFile(ng.uploadLog)).trim().split("\n");
+      // The file bodies went as streams (chunked), the buffer with its Content-Length.
+      assert.deepEqual(log, [
+        'PUT 201 "chunked" "-" /upload/a.sif',
+        'PUT 201 "chunked" "-" /upload/b.sif',
+        'PUT 201 "-" "5" /upload/c.txt',
+      ]);
     } finally {
       await ng.stop();
       await Deno.remove(dir, { recursive: true });

@@ -26,6 +26,8 @@ export interface Nginx {
   readonly user: { name: string; password: string };
   /** The access log path (one line per request: status, bytes sent, range). */
   readonly accessLog: string;
+  /** `/upload/` takes PUTs (WebDAV); its log has method, status, Transfer-Encoding, Content-Length. */
+  readonly uploadLog: string;
   /** Stop nginx and remove the temp dir. */
   stop(): Promise<void>;
 }
@@ -136,10 +138,18 @@ export async function startNginx(): Promise<Nginx> {
   await run("htpasswd", ["-Bbc", join(dir, "htpasswd"), user.name, user.password], dir);
   const [p1, p2, p3] = [freePort(), freePort(), freePort()];
   const accessLog = join(dir, "access.log");
+  const uploadLog = join(dir, "upload.log");
+  // PUTs land here; the workers run as nobody.
+  await Deno.mkdir(join(root, "upload"));
+  await Deno.chmod(join(root, "upload"), 0o777);
   const location = `
     root ${root};
     location /private/ { auth_basic "private"; auth_basic_user_file ${dir}/htpasswd; }
-    location = /redirect-private { return 302 /private/hello.txt; }`;
+    location = /redirect-private { return 302 /private/hello.txt; }
+    location /upload/ {
+      dav_methods PUT; create_full_put_path on; client_max_body_size 0; dav_access all:r;
+      access_log ${uploadLog} u;
+    }`;
   const conf = `
 daemon off;
 worker_processes 1;
@@ -150,6 +160,7 @@ http {
   default_type application/octet-stream;
   sendfile on;
   log_format t '$status $body_bytes_sent "$http_range" $request_uri';
+  log_format u '$request_method $status "$http_transfer_encoding" "$http_content_length" $request_uri';
   access_log ${accessLog} t;
   client_body_temp_path ${dir}/tmp_body; proxy_temp_path ${dir}/tmp_proxy;
   fastcgi_temp_path ${dir}/tmp_fcgi; uwsgi_temp_path ${dir}/tmp_uwsgi; scgi_temp_path ${dir}/tmp_scgi;
@@ -198,6 +209,7 @@ http {
     https: `https://127.0.0.1:${p2}`,
     selfSigned: `https://127.0.0.1:${p3}`,
     caFile: join(dir, "ca.crt"),
+    uploadLog,
     root,
     user,
     accessLog,
