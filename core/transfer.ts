@@ -18,7 +18,7 @@ import { createHashingWriter, type HashingWriter } from "./hashing_writer.ts";
 import { IntegrityError, InterruptedError, NetworkError, SregistryError } from "./errors.ts";
 import type { Http, TokenUpdater } from "./http.ts";
 import { startBackgroundSync } from "./background_sync.ts";
-import { createHasher, type Hasher, hashFile, hashFileInto } from "./hasher.ts";
+import { createHasher, type Hasher, hashFileInto } from "./hasher.ts";
 import { pool } from "./pool.ts";
 import { type Bar, createProgress, type Progress } from "./progress.ts";
 
@@ -37,6 +37,8 @@ export interface DownloadOptions {
   parallel?: number;
   /** Objects at least this large are fetched in parallel ranges (default {@link PARALLEL_THRESHOLD}). */
   parallelThreshold?: number;
+  /** Size of each ranged part (default: {@link PART_SIZE} or 1/256 of the object if larger). */
+  partSize?: number;
   /** Draw a bar on stderr (callers pass ctx.progress). */
   progress?: boolean;
   /** Bar label. */
@@ -70,6 +72,22 @@ export interface DownloadResult {
   lastModified?: string;
   /** How many ranged streams were used. */
   streams: number;
+}
+
+/** The smallest part of a parallel download (the larger of this and 1/256 of the object). */
+export const PART_SIZE = 16 * 1024 * 1024;
+
+/**
+ * Many parts, fetched in order by a few streams: the bytes on disk then grow from the front almost
+ * as a single stream's would, so the hash can follow the download instead of reading the whole file
+ * again at the end, and a slow connection holds up one small part, not a quarter of the file.
+ */
+function splitParts(total: number, partSize?: number): Part[] {
+  const size = Math.max(1, partSize ?? Math.max(PART_SIZE, Math.ceil(total / 256)));
+  return Array.from({ length: Math.ceil(total / size) }, (_, i) => {
+    const start = i * size;
+    return { start, end: Math.min(total, start + size), pos: start };
+  });
 }
 
 /** Objects at least this large may be fetched with parallel ranged streams. */
@@ -447,12 +465,7 @@ async function downloadOnce(
         parallelWanted > 1 && acceptRanges && (etag || lastModified || expected)
       ) {
         await res.body?.cancel();
-        const n = Math.min(parallelWanted, Math.ceil(total / (16 * 1024 * 1024)));
-        const size = Math.ceil(total / n);
-        meta.parts = Array.from({ length: n }, (_, i) => {
-          const start = i * size;
-          return { start, end: Math.min(total!, start + size), pos: start };
-        });
+        meta.parts = splitParts(total, options.partSize);
         writeMeta(metaPath, meta);
         file.close();
         return await inParts(meta);
@@ -591,6 +604,11 @@ async function parallelDownload(
     } catch { /* the next tick or the end writes it */ }
   }, 500);
   const validator = ifRange(meta);
+  using hasher = await createHasher({ sizeHint: total, debug: (m) => http.log.debug(m) });
+  const grew = createTicker();
+  const stopFollowing = new AbortController();
+  const followed = followHash(partial, parts, hasher, grew, stopFollowing.signal);
+  followed.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
   try {
     await pool(parts, streams, async (part, i, poolSignal) => {
       if (part.pos >= part.end) return;
@@ -605,6 +623,7 @@ async function parallelDownload(
         onWrite: (n) => {
           part.pos += n;
           background.wrote(n);
+          grew.tick();
         },
       });
       let failures = 0;
@@ -656,6 +675,9 @@ async function parallelDownload(
       }
     }, signal);
   } catch (e) {
+    stopFollowing.abort();
+    grew.tick();
+    await followed.catch(() => {});
     throw toInterrupted(signal, e);
   } finally {
     clearInterval(saver);
@@ -663,8 +685,8 @@ async function parallelDownload(
       writeMeta(metaPath, meta);
     } catch { /* best effort */ }
   }
-  // Parts finish out of order, so the digest is computed once from the page cache.
-  const { digest, size } = await hashFile(partial);
+  const size = await followed;
+  const digest = await hasher.digest();
   await finish(undefined, partial, metaPath, dest, href, size, total, options, digest, meta.digest);
   return {
     path: dest,
@@ -676,6 +698,62 @@ async function parallelDownload(
     lastModified: meta.lastModified,
     streams: Math.min(streams, parts.length),
   };
+}
+
+/** Wakes the one waiter, if any, when something changed. */
+function createTicker(): { tick(): void; wait(): Promise<void> } {
+  let wake: (() => void) | undefined;
+  return {
+    tick() {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    },
+    wait: () => new Promise<void>((resolve) => wake = resolve),
+  };
+}
+
+/** Where the bytes on disk stop being contiguous from the start of the file. */
+function contiguousEnd(parts: readonly Part[]): number {
+  for (const p of parts) if (p.pos < p.end) return p.pos;
+  return parts.at(-1)?.end ?? 0;
+}
+
+/**
+ * Hash a parallel download's file from the front as its contiguous prefix grows (parts are fetched
+ * in order, so it grows steadily), reading back from the page cache. Returns the bytes hashed: the
+ * whole file, unless `stop` ends it early.
+ */
+async function followHash(
+  path: string,
+  parts: readonly Part[],
+  hasher: Hasher,
+  grew: { wait(): Promise<void> },
+  stop: AbortSignal,
+): Promise<number> {
+  using f = await Deno.open(path, { read: true });
+  const total = parts.at(-1)?.end ?? 0;
+  let hashed = 0;
+  while (hashed < total) {
+    const frontier = contiguousEnd(parts);
+    if (frontier <= hashed) {
+      if (stop.aborted) break;
+      await grew.wait();
+      continue;
+    }
+    while (hashed < frontier) {
+      const buf = await hasher.acquire();
+      const want = Math.min(buf.length, frontier - hashed);
+      for (let got = 0; got < want;) {
+        const n = f.readSync(buf.subarray(got, want));
+        if (n === null) throw new IntegrityError(`The file "${path}" shrank during the download`);
+        got += n;
+      }
+      hasher.submit(buf.subarray(0, want));
+      hashed += want;
+    }
+  }
+  return hashed;
 }
 
 /** Options of {@link upload} and the chunked helpers. */

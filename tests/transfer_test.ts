@@ -179,6 +179,40 @@ Deno.test("parallel ranged download covers the whole file and survives a drop", 
   });
 });
 
+Deno.test("parallel parts are fetched in order by a few streams and hashed as they land", async () => {
+  await withEnv(async (dir, srv) => {
+    const data = makeData(23 * 1024 * 1024 + 5, 8);
+    await srv.setFile("/many.bin", data);
+    const part = 5 * 1024 * 1024;
+    const r = await download(http(), `${srv.url}/many.bin`, join(dir, "many.bin"), {
+      parallel: 2,
+      parallelThreshold: 1,
+      partSize: part,
+    });
+    assert.equal(r.digest, sha(data));
+    assert.equal(r.size, data.length);
+    assert.equal(r.streams, 2);
+    const want = [0, 1, 2, 3, 4].map((i) =>
+      `bytes=${i * part}-${Math.min(data.length, (i + 1) * part) - 1}`
+    );
+    const ranges = srv.requests.filter((q) => q.range).map((q) => q.range!);
+    assert.deepEqual([...ranges].sort(), [...want].sort());
+    // In order, give or take the two streams racing to the server.
+    for (const [i, r] of ranges.entries()) assert.ok(Math.abs(want.indexOf(r) - i) <= 1, r);
+    assert.deepEqual(await Deno.readFile(join(dir, "many.bin")), data);
+    // A corrupt body in ranged mode is caught by the followed hash too.
+    srv.setFault("/many.bin", { wrong: true });
+    const err = await download(http(), `${srv.url}/many.bin`, join(dir, "bad.bin"), {
+      parallel: 2,
+      parallelThreshold: 1,
+      partSize: part,
+      expectedDigest: sha(data),
+    }).catch((e) => e);
+    assert.ok(err instanceof IntegrityError, String(err));
+    assert.deepEqual(await files(dir), ["many.bin"]);
+  });
+});
+
 Deno.test("parallel download resumes per part after an interrupt", async () => {
   await withEnv(async (dir, srv) => {
     const data = makeData(24 * 1024 * 1024);
