@@ -203,23 +203,23 @@ async function workerHasher(): Promise<Hasher> {
 }
 
 /**
- * Hash the first `limit` bytes of a file into `hasher`, reading the next buffer while the worker
- * hashes the previous one. Returns the bytes hashed (fewer than `limit` when the file is shorter).
+ * Hash the next `length` bytes of an open file, from its current position, into `hasher`, reading
+ * the next buffer while the worker hashes the previous one. Returns the bytes hashed: fewer than
+ * `length` when the file ends first.
  */
-export async function hashFileInto(
+export async function hashFrom(
   hasher: Hasher,
-  path: string,
-  limit = Infinity,
+  file: Deno.FsFile,
+  length = Infinity,
 ): Promise<number> {
-  using f = await Deno.open(path, { read: true });
   let total = 0;
-  while (total < limit) {
+  while (total < length) {
     const buf = await hasher.acquire();
-    const want = Math.min(buf.length, limit - total);
+    const want = Math.min(buf.length, length - total);
     let got = 0;
     while (got < want) {
       // Sync reads: Deno's async file reads cost several times more per byte here.
-      const n = f.readSync(buf.subarray(got, want));
+      const n = file.readSync(buf.subarray(got, want));
       if (n === null) break;
       got += n;
     }
@@ -228,6 +228,16 @@ export async function hashFileInto(
     if (got < want) break;
   }
   return total;
+}
+
+/** Hash the first `limit` bytes of the file at `path` (see {@link hashFrom}). */
+export async function hashFileInto(
+  hasher: Hasher,
+  path: string,
+  limit = Infinity,
+): Promise<number> {
+  using f = await Deno.open(path, { read: true });
+  return await hashFrom(hasher, f, limit);
 }
 
 /** Streaming sha256 of a file: `{ digest: "sha256:<hex>", size }`. */

@@ -18,7 +18,7 @@ import { createHashingWriter, type HashingWriter } from "./hashing_writer.ts";
 import { IntegrityError, InterruptedError, NetworkError, SregistryError } from "./errors.ts";
 import type { Http, TokenUpdater } from "./http.ts";
 import { startBackgroundSync } from "./background_sync.ts";
-import { createHasher, type Hasher, hashFileInto } from "./hasher.ts";
+import { createHasher, type Hasher, hashFileInto, hashFrom } from "./hasher.ts";
 import { pool } from "./pool.ts";
 import { type Bar, createProgress, type Progress } from "./progress.ts";
 
@@ -390,6 +390,14 @@ async function downloadOnce(
   let etag = meta?.etag, lastModified = meta?.lastModified;
   const bar = progress.total;
   bar.set(offset);
+  /** Drop what is on disk and its hash: the next bytes come from the start of the object. */
+  const startOver = async () => {
+    offset = 0;
+    hasher?.reset();
+    await file.truncate(0);
+    await file.seek(0, Deno.SeekMode.Start);
+    bar.set(0);
+  };
   try {
     for (;;) {
       const headers = new Headers(options.headers);
@@ -432,11 +440,7 @@ async function downloadOnce(
           http.log.verbose(
             `The remote file changed or the server ignores ranges: starting ${href} over`,
           );
-          offset = 0;
-          hasher?.reset();
-          await file.truncate(0);
-          await file.seek(0, Deno.SeekMode.Start);
-          bar.set(0);
+          await startOver();
         }
         total = contentLength(res) ?? total;
       }
@@ -501,11 +505,7 @@ async function downloadOnce(
         );
         if (!acceptRanges && !etag && !lastModified) {
           // No way to resume safely: start over rather than stitch unrelated bytes.
-          offset = 0;
-          hasher?.reset();
-          await file.truncate(0);
-          await file.seek(0, Deno.SeekMode.Start);
-          bar.set(0);
+          await startOver();
         }
         await http.backoff(failures, undefined, signal).catch((x) => {
           throw toInterrupted(signal, x);
@@ -741,17 +741,10 @@ async function followHash(
       await grew.wait();
       continue;
     }
-    while (hashed < frontier) {
-      const buf = await hasher.acquire();
-      const want = Math.min(buf.length, frontier - hashed);
-      for (let got = 0; got < want;) {
-        const n = f.readSync(buf.subarray(got, want));
-        if (n === null) throw new IntegrityError(`The file "${path}" shrank during the download`);
-        got += n;
-      }
-      hasher.submit(buf.subarray(0, want));
-      hashed += want;
+    if (await hashFrom(hasher, f, frontier - hashed) !== frontier - hashed) {
+      throw new IntegrityError(`The file "${path}" shrank during the download`);
     }
+    hashed = frontier;
   }
   return hashed;
 }

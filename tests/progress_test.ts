@@ -7,6 +7,9 @@ import { makeData, startFaultServer } from "./servers/fault_server.ts";
 
 // deno-lint-ignore no-control-regex
 const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
+/** One control sequence at the start of a string: its number and its command letter. */
+// deno-lint-ignore no-control-regex
+const CSI = /^\x1b\[(\d*)([A-Za-z])/;
 
 Deno.test("bytes and durations read the way people expect", () => {
   assert.deepEqual(
@@ -49,7 +52,7 @@ function screen(text: string): string[] {
       col = 0;
       rows[row] ??= "";
     } else if (c === "\x1b") {
-      const m = text.slice(i).match(/^\x1b\[(\d*)([A-Za-z])/)!;
+      const m = text.slice(i).match(CSI)!;
       if (m[2] === "K") rows[row] = "";
       else if (m[2] === "A") row = Math.max(0, row - Number(m[1] || 1));
       i += m[0].length - 1;
