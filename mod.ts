@@ -11,7 +11,7 @@
  * @module
  */
 
-export { type App, type AppOptions, type ClientHandle, createApp } from "./core/app.ts";
+export { type App, type AppOptions, type ClientHandle, createApp } from "./cli/app.ts";
 export {
   ACCEPTED_URIS,
   getRecipeTag,

@@ -8,8 +8,8 @@
 import type { Command } from "@commander-js/extra-typings";
 import type { Client } from "../../clients/types.ts";
 import type { App, RunWithApp } from "../app.ts";
-import { NotFoundError, UnsupportedError, UsageError } from "../errors.ts";
-import { removeUri } from "../names.ts";
+import { NotFoundError, UnsupportedError, UsageError } from "../../core/errors.ts";
+import { removeUri } from "../../core/names.ts";
 
 type Capability = "pull" | "push" | "search" | "delete" | "share" | "build" | "record";
 

@@ -8,8 +8,8 @@ import type { Client, ClientFactory, Context } from "../clients/types.ts";
 import { FACTORIES, findFactory, resolveClientName } from "../clients/mod.ts";
 import { openCatalog } from "../db/catalog.ts";
 import type { Catalog, Metadata } from "../db/types.ts";
-import { ConfigError } from "./errors.ts";
-import { createHttp, type Http } from "./http.ts";
+import { ConfigError } from "../core/errors.ts";
+import { createHttp, type Http } from "../core/http.ts";
 import {
   createLogger,
   createOutput,
@@ -18,9 +18,9 @@ import {
   type Output,
   streamSink,
   type TextSink,
-} from "./log.ts";
-import { clientSettings, openSecrets, type Secrets } from "./secrets.ts";
-import { type Env, processEnv, readSettings, type Settings } from "./settings.ts";
+} from "../core/log.ts";
+import { clientSettings, openSecrets, type Secrets } from "../core/secrets.ts";
+import { type Env, processEnv, readSettings, type Settings } from "../core/settings.ts";
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -180,10 +180,10 @@ export function createApp(options: AppOptions = {}): App {
 
 async function defaultReadMetadata(file: string): Promise<Metadata> {
   // Loaded lazily so commands that never read an image do not pay for the SIF reader.
-  const { detectImageFormat } = await import("./sif.ts");
+  const { detectImageFormat } = await import("../core/sif.ts");
   // Other stored files (OCI archives) carry their metadata from the client that pulled them.
   if ((await detectImageFormat(file)).format === "unknown") return {};
-  const { readImageMetadata, flattenForCatalog } = await import("./metadata.ts");
+  const { readImageMetadata, flattenForCatalog } = await import("../core/metadata.ts");
   return flattenForCatalog(await readImageMetadata(file));
 }
 

@@ -5,9 +5,9 @@
  */
 
 import type { App } from "../app.ts";
-import { NotFoundError } from "../errors.ts";
-import { flattenForCatalog, readImageMetadata } from "../metadata.ts";
-import { formatHeader, formatObjectList, listRows, openSif } from "../sif.ts";
+import { NotFoundError } from "../../core/errors.ts";
+import { flattenForCatalog, readImageMetadata } from "../../core/metadata.ts";
+import { formatHeader, formatObjectList, listRows, openSif } from "../../core/sif.ts";
 
 /** Print the metadata of an image file: JSON (the catalog's flat form under `catalog`). */
 export async function inspectFile(app: App, path: string): Promise<void> {

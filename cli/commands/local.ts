@@ -9,8 +9,8 @@
 
 import type { Command } from "@commander-js/extra-typings";
 import type { App, RunWithApp } from "../app.ts";
-import { NotFoundError, UsageError } from "../errors.ts";
-import { getUri } from "../names.ts";
+import { NotFoundError, UsageError } from "../../core/errors.ts";
+import { getUri } from "../../core/names.ts";
 import { rowToJson } from "../../db/catalog.ts";
 import { inspectFile, inspectObjects } from "./inspect_file.ts";
 import type { ContainerRow, Metadata } from "../../db/types.ts";

@@ -9,8 +9,8 @@
 import type { Command } from "@commander-js/extra-typings";
 import { findFactory } from "../../clients/mod.ts";
 import type { App, RunWithApp } from "../app.ts";
-import { NotFoundError, UsageError } from "../errors.ts";
-import type { SecretsData } from "../secrets.ts";
+import { NotFoundError, UsageError } from "../../core/errors.ts";
+import type { SecretsData } from "../../core/secrets.ts";
 
 const SECRET_KEY = /token|password|passwd|secret|key|credential/i;
 
