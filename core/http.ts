@@ -20,6 +20,7 @@ import {
   NotFoundError,
   SregistryError,
 } from "./errors.ts";
+import type { Authorizer } from "./auth/types.ts";
 import type { Logger } from "./log.ts";
 import { type Env, processEnv } from "./settings.ts";
 import { USER_AGENT } from "./version.ts";
@@ -59,6 +60,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Overrides the client's token updater for this request. */
   updateToken?: TokenUpdater;
+  /** Adds credentials before every attempt to the addressed origin; refreshes them on a 401. */
+  auth?: Authorizer;
   /** Statuses returned to the caller instead of throwing (default: all 2xx; 3xx are followed). */
   accept?: (status: number) => boolean;
   /** Maximum retries on network errors, 408, 429 and 5xx (default from the client). */
@@ -430,6 +433,13 @@ export function createHttp(options: HttpOptions): Http {
           ? await opts.bodyFactory()
           : opts.body ?? null;
         if (dropBody) h.delete("content-type");
+        const authRequest = {
+          url,
+          method,
+          headers: h,
+          body: body instanceof Uint8Array ? body : undefined,
+        };
+        if (opts.auth && url.origin === origin0) await opts.auth.authorize(authRequest);
         let res: Response;
         try {
           res = await send(url, { method, headers: h, body }, opts.signal);
@@ -469,7 +479,18 @@ export function createHttp(options: HttpOptions): Http {
           continue;
         }
         if (accept(status)) return res;
-        if (status === 401 && updateToken && authFailures < maxAuth) {
+        if (status === 401 && opts.auth?.onChallenge && url.origin === origin0) {
+          if (authFailures < maxAuth) {
+            authFailures++;
+            let ok = false;
+            try {
+              ok = await opts.auth.onChallenge(res, authRequest);
+            } finally {
+              await res.body?.cancel().catch(() => {});
+            }
+            if (ok && !streamBody) continue;
+          }
+        } else if (status === 401 && updateToken && authFailures < maxAuth) {
           authFailures++;
           let ok = false;
           try {
