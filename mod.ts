@@ -27,7 +27,21 @@ export { openSecrets, type Secrets, type SecretsData } from "./core/secrets.ts";
 export * from "./core/errors.ts";
 export { type CatalogOptions, openCatalog } from "./db/catalog.ts";
 export type { Logger, Output, TextSink } from "./core/log.ts";
-export type { Http, HttpOptions, RequestOptions, TokenUpdater } from "./core/http.ts";
+export type { Http, HttpOptions, RequestOptions } from "./core/http.ts";
+export type { Authorizer, AuthRequest, Credentials, CredentialSource } from "./core/auth/types.ts";
+export { basicAuth, type BasicAuthOptions, bearerToken } from "./core/auth/basic.ts";
+export {
+  bearerChallenge,
+  type BearerChallengeAuthorizer,
+  type BearerChallengeOptions,
+} from "./core/auth/bearer_challenge.ts";
+export { type Challenge, parseChallenges } from "./core/auth/challenge.ts";
+export { type AwsCredentials, sigV4Auth, type SigV4Options } from "./core/auth/sigv4.ts";
+export {
+  oauth2RefreshAuth,
+  type OAuth2RefreshOptions,
+  type OAuth2Tokens,
+} from "./core/auth/oauth2.ts";
 export type { ClientSettings } from "./core/secrets.ts";
 export type {
   AddOptions,

@@ -142,14 +142,12 @@ export function createApp(options: AppOptions = {}): App {
       const factories = app.factories;
       const name = resolveClientName(image, { env: settings.client, secrets, log, factories });
       const factory = findFactory(name, factories);
-      // core/http calls the client's updateToken, but the client is built after its http.
-      const built: { client?: Client } = {};
       const http: Http = createHttp({
         log,
         fetch: options.fetch,
         insecure: settings.httpsNoVerify,
         caFile: settings.caFile,
-        updateToken: (res) => built.client?.updateToken?.(res) ?? Promise.resolve(false),
+        caFileSetting: env.get("SREGISTRY_CA_FILE") ? "SREGISTRY_CA_FILE" : "SSL_CERT_FILE",
       });
       const ctx: Context = {
         name: factory.scheme,
@@ -166,7 +164,7 @@ export function createApp(options: AppOptions = {}): App {
         signal,
         env,
       };
-      const client = built.client = factory.create(ctx);
+      const client = factory.create(ctx);
       return { client, ctx, factory };
     },
     readMetadata,

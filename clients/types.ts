@@ -100,8 +100,6 @@ export interface Client {
   build?(recipe: string, options: { name: string; extra: string[] }): Promise<Metadata>;
   /** Remote label search. */
   labels?(options: { key?: string; value?: string }): Promise<Metadata[]>;
-  /** Called by core/http on a 401; refresh credentials and return true to retry. */
-  updateToken?(response: Response): Promise<boolean>;
 }
 
 /** Everything a client needs, injected so tests drive the real code paths. */

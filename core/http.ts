@@ -1,6 +1,7 @@
 /**
- * The only caller of `fetch`: retries with backoff, 401 token refresh, safe redirects, TLS options,
- * proxies, a User-Agent and redacted debug logging.
+ * The only caller of `fetch`: retries with backoff, per-request authorizers (run before every
+ * attempt, refreshed on a 401), safe redirects, TLS options, proxies, a User-Agent and redacted debug
+ * logging.
  *
  * Why redirects are followed by hand: `fetch` keeps `Authorization` when a registry redirects a blob
  * to a storage host (S3, a CDN), which leaks the registry token and breaks presigned URLs. Here every
@@ -15,18 +16,16 @@ import type { ClientRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import {
   AuthError,
+  ConfigError,
   InterruptedError,
   NetworkError,
   NotFoundError,
   SregistryError,
 } from "./errors.ts";
-import type { Authorizer } from "./auth/types.ts";
+import type { Authorizer, AuthRequest } from "./auth/types.ts";
 import type { Logger } from "./log.ts";
 import { type Env, processEnv } from "./settings.ts";
 import { USER_AGENT } from "./version.ts";
-
-/** Called on a 401: refresh credentials and return true to retry, false to give up. */
-export type TokenUpdater = (response: Response) => Promise<boolean>;
 
 export { USER_AGENT };
 
@@ -58,16 +57,15 @@ export interface RequestOptions {
   bodyFactory?: () => BodyInit | null | Promise<BodyInit | null>;
   /** Cancels the request. */
   signal?: AbortSignal;
-  /** Overrides the client's token updater for this request. */
-  updateToken?: TokenUpdater;
-  /** Adds credentials before every attempt to the addressed origin; refreshes them on a 401. */
+  /**
+   * Adds credentials before every attempt to the addressed origin (retries included) and may
+   * refresh them on a 401 from it; a redirect to another origin gets no credentials.
+   */
   auth?: Authorizer;
   /** Statuses returned to the caller instead of throwing (default: all 2xx; 3xx are followed). */
   accept?: (status: number) => boolean;
   /** Maximum retries on network errors, 408, 429 and 5xx (default from the client). */
   retries?: number;
-  /** Do not send the client's default headers (for token endpoints on another host). */
-  noDefaultHeaders?: boolean;
   /** Do not follow redirects: 3xx answers are returned (when accepted) or raised. */
   noRedirect?: boolean;
 }
@@ -78,8 +76,6 @@ export interface Http {
   request(url: string | URL, options?: RequestOptions): Promise<Response>;
   /** GET (or the given method) and parse JSON. */
   json<T = unknown>(url: string | URL, options?: RequestOptions): Promise<T>;
-  /** Default headers sent with every request (Authorization lives here); dropped on cross-origin redirects. */
-  readonly headers: Headers;
   /** The logger (redacted). */
   readonly log: Logger;
   /** A body or response that makes no progress for this long is treated as a dropped connection. */
@@ -96,12 +92,12 @@ export interface HttpOptions {
   log: Logger;
   /** The fetch to use (tests inject one). */
   fetch?: typeof fetch;
-  /** Called on a 401 before retrying. */
-  updateToken?: TokenUpdater;
   /** Skip TLS verification (SREGISTRY_HTTPS_NOVERIFY). */
   insecure?: boolean;
   /** PEM CA bundle file added to the trusted roots. */
   caFile?: string;
+  /** The setting that named {@link HttpOptions.caFile}, for messages (default SREGISTRY_CA_FILE). */
+  caFileSetting?: string;
   /** Retry budget (default 5, or SREGISTRY_HTTP_RETRIES). */
   retries?: number;
   /** Environment for proxies and tuning (default: the process's). */
@@ -192,6 +188,17 @@ export function describeFetchError(error: unknown, url: URL): { message: string;
     e = e instanceof Error ? e.cause : undefined;
   }
   const all = parts.join(": ");
+  if (
+    /received corrupt message|InvalidContentType|wrong version number|packet length too long/i.test(
+      all,
+    )
+  ) {
+    return {
+      tls: true,
+      message:
+        `${url.host} answered plain HTTP to an https request; use http://${url.host}${url.pathname} instead, or the client's NOHTTPS setting (for example SREGISTRY_DOCKER_NOHTTPS=true)`,
+    };
+  }
   const tlsMatch = all.match(
     /(invalid peer certificate[^\n]*|certificate[^\n]*(?:verify|expired|unknown|self[- ]signed|issuer)[^\n]*|self[- ]signed certificate[^\n]*|unable to (?:get|verify)[^\n]*certificate[^\n]*|CaUsedAsEndEntity|UnknownIssuer|NotValidForName|DEPTH_ZERO_SELF_SIGNED_CERT|ERR_TLS_CERT[^\n]*)/i,
   );
@@ -239,6 +246,9 @@ export function insecureFetch(base: typeof fetch = fetch): typeof fetch {
         method: req.method,
         headers,
         rejectUnauthorized: false,
+        // An explicit (empty) CA list: without one node:https reads NODE_EXTRA_CA_CERTS and the
+        // system store, which needs sys access to "ca"; nothing is verified here anyway.
+        ca: [],
       }, (res) => {
         const out = new Headers();
         for (const [k, v] of Object.entries(res.headers)) {
@@ -333,7 +343,6 @@ export function createHttp(options: HttpOptions): Http {
   const random = options.random ?? Math.random;
   const maxAuth = options.maxAuthRetries ?? 3;
   const maxRedirects = options.maxRedirects ?? 10;
-  const headers = new Headers();
   let warned = false;
 
   // Clients with a custom CA or an explicit proxy are built lazily, one per proxy, and reused.
@@ -341,7 +350,7 @@ export function createHttp(options: HttpOptions): Http {
   let caPem: string | undefined;
   function clientFor(url: URL): Deno.HttpClient | undefined {
     if (!options.caFile) return undefined;
-    caPem ??= Deno.readTextFileSync(options.caFile);
+    caPem ??= readCaFile(options.caFile, options.caFileSetting ?? "SREGISTRY_CA_FILE");
     const proxy = proxyFor(url, env);
     const key = proxy ?? "";
     let c = clients.get(key);
@@ -398,7 +407,6 @@ export function createHttp(options: HttpOptions): Http {
   }
 
   const http: Http = {
-    headers,
     log,
     stallTimeoutMs,
     retries,
@@ -413,7 +421,6 @@ export function createHttp(options: HttpOptions): Http {
       let method = (opts.method ?? "GET").toUpperCase();
       const budget = opts.retries ?? retries;
       const accept = opts.accept ?? ((s: number) => s >= 200 && s < 300);
-      const updateToken = opts.updateToken ?? options.updateToken;
       let dropBody = false;
       let attempt = 0;
       let authFailures = 0;
@@ -421,10 +428,9 @@ export function createHttp(options: HttpOptions): Http {
       const streamBody = !opts.bodyFactory && opts.body instanceof ReadableStream;
       for (;;) {
         if (opts.signal?.aborted) throw interrupted(opts.signal, undefined);
-        // Rebuilt each attempt: updateToken may have changed the default headers.
+        // Rebuilt each attempt, so the authorizer signs this attempt and no other.
         const h = new Headers();
         h.set("user-agent", USER_AGENT);
-        if (!opts.noDefaultHeaders) headers.forEach((v, k) => h.set(k, v));
         new Headers(opts.headers).forEach((v, k) => h.set(k, v));
         if (url.origin !== origin0) { for (const k of CREDENTIAL_HEADERS) h.delete(k); }
         const body = dropBody
@@ -433,13 +439,15 @@ export function createHttp(options: HttpOptions): Http {
           ? await opts.bodyFactory()
           : opts.body ?? null;
         if (dropBody) h.delete("content-type");
-        const authRequest = {
+        const authRequest: AuthRequest = {
           url,
           method,
           headers: h,
-          body: body instanceof Uint8Array ? body : undefined,
+          body: bodyBytes(body),
+          streaming: body instanceof ReadableStream,
         };
-        if (opts.auth && url.origin === origin0) await opts.auth.authorize(authRequest);
+        const ownOrigin = url.origin === origin0;
+        if (opts.auth && ownOrigin) await opts.auth.authorize(authRequest);
         let res: Response;
         try {
           res = await send(url, { method, headers: h, body }, opts.signal);
@@ -478,36 +486,39 @@ export function createHttp(options: HttpOptions): Http {
           }
           continue;
         }
-        if (accept(status)) return res;
-        if (status === 401 && opts.auth?.onChallenge && url.origin === origin0) {
-          if (authFailures < maxAuth) {
-            authFailures++;
-            let ok = false;
-            try {
-              ok = await opts.auth.onChallenge(res, authRequest);
-            } finally {
-              await res.body?.cancel().catch(() => {});
-            }
-            if (ok && !streamBody) continue;
-          }
-        } else if (status === 401 && updateToken && authFailures < maxAuth) {
+        // A 401 goes to the authorizer first, even when the caller accepts 401s: it may refresh.
+        if (status === 401 && opts.auth?.onChallenge && ownOrigin && authFailures < maxAuth) {
           authFailures++;
-          let ok = false;
+          let again: boolean;
           try {
-            ok = await updateToken(res);
-          } finally {
+            again = await opts.auth.onChallenge(res, authRequest);
+          } catch (e) {
             await res.body?.cancel().catch(() => {});
+            throw e;
           }
-          if (ok && !streamBody) continue;
+          // A stream body cannot be sent twice: the refresh serves the caller's next request.
+          if (again && !streamBody) {
+            await res.body?.cancel().catch(() => {});
+            continue;
+          }
         }
+        if (accept(status)) return res;
         const text = await res.text().catch(() => "");
         const detail = summarize(text);
         const where = `${method} ${redactUrl(url)}`;
-        if (status === 401 || status === 403) {
+        const sentCredentials = CREDENTIAL_HEADERS.some((k) => h.has(k));
+        if (status === 401) {
           throw new AuthError(
-            `${
-              status === 401 ? "Authentication failed" : "Permission denied"
-            } (${status} ${res.statusText}) for ${where}${detail}; check the credentials for ${url.host}`,
+            sentCredentials
+              ? `Authentication failed (401 ${res.statusText}) for ${where}${detail}; check the credentials for ${url.host}`
+              : `Authentication required (401 ${res.statusText}) for ${where}${detail}; set the client's credentials for ${url.host}`,
+          );
+        }
+        if (status === 403) {
+          throw new AuthError(
+            sentCredentials
+              ? `Permission denied (403 ${res.statusText}) for ${where}${detail}; check the credentials for ${url.host}`
+              : `Access denied (403 ${res.statusText}) for ${where}${detail}: the server refuses access to that path`,
           );
         }
         if (status === 407) {
@@ -549,6 +560,48 @@ export function createHttp(options: HttpOptions): Http {
     },
   };
   return http;
+}
+
+/** The bytes of a body an authorizer may hash: buffers and strings, not streams or forms. */
+function bodyBytes(body: BodyInit | null): Uint8Array | undefined {
+  if (body instanceof Uint8Array) return body;
+  if (typeof body === "string") return new TextEncoder().encode(body);
+  if (body instanceof URLSearchParams) return new TextEncoder().encode(String(body));
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  if (ArrayBuffer.isView(body)) {
+    return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  }
+  return undefined;
+}
+
+/**
+ * Read the CA bundle once: a missing or unreadable file, or one without a PEM certificate, is a
+ * configuration error naming the file and the setting (not a network error on every request).
+ */
+function readCaFile(path: string, setting: string): string {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound
+      ? "it does not exist"
+      : e instanceof Deno.errors.PermissionDenied
+      ? "it is not readable"
+      : (e as Error).message;
+    throw new ConfigError(
+      `Cannot read the CA file ${
+        JSON.stringify(path)
+      } named by ${setting} (${why}); fix the path or unset ${setting}`,
+    );
+  }
+  if (!/-----BEGIN CERTIFICATE-----/.test(text)) {
+    throw new ConfigError(
+      `The CA file ${
+        JSON.stringify(path)
+      } named by ${setting} holds no PEM certificate ("-----BEGIN CERTIFICATE-----"); give a PEM bundle`,
+    );
+  }
+  return text;
 }
 
 /** A URL without its query string (presigned URLs carry signatures there). */

@@ -16,7 +16,8 @@ import { createHash } from "node:crypto";
 import { dirname } from "node:path";
 import { createHashingWriter, type HashingWriter } from "./hashing_writer.ts";
 import { IntegrityError, InterruptedError, NetworkError, SregistryError } from "./errors.ts";
-import type { Http, TokenUpdater } from "./http.ts";
+import type { Authorizer } from "./auth/types.ts";
+import type { Http } from "./http.ts";
 import { startBackgroundSync } from "./background_sync.ts";
 import { createHasher, type Hasher, hashFileInto, hashFrom } from "./hasher.ts";
 import { pool } from "./pool.ts";
@@ -24,7 +25,7 @@ import { type Bar, createProgress, type Progress } from "./progress.ts";
 
 /** Options of {@link download}. */
 export interface DownloadOptions {
-  /** Extra request headers (auth comes from the Http's default headers / updateToken). */
+  /** Extra request headers. */
   headers?: HeadersInit;
   /** `sha256:<hex>`; a mismatch is an IntegrityError (exit 6) and leaves no final file. */
   expectedDigest?: string;
@@ -45,8 +46,8 @@ export interface DownloadOptions {
   label?: string;
   /** Cancels the download (the partial file is kept for a later resume). */
   signal?: AbortSignal;
-  /** Per-request override of the 401 hook. */
-  updateToken?: TokenUpdater;
+  /** Credentials for every request of the download (each part and retry is authorized afresh). */
+  auth?: Authorizer;
   /** Verify against a sha-256 the server announces (Repr-Digest, Digest, X-Checksum-Sha256) when no
    * expectedDigest is given (default true). */
   serverDigest?: boolean;
@@ -411,7 +412,7 @@ async function downloadOnce(
         res = await http.request(href, {
           headers,
           signal,
-          updateToken: options.updateToken,
+          auth: options.auth,
           accept: (s) => s === 200 || s === 206 || s === 416,
         });
       } catch (e) {
@@ -635,7 +636,7 @@ async function parallelDownload(
           const res = await http.request(href, {
             headers,
             signal: poolSignal,
-            updateToken: options.updateToken,
+            auth: options.auth,
           });
           const cr = parseContentRange(res.headers.get("content-range"));
           if (res.status !== 206 || !cr || cr.start !== part.pos || (cr.total ?? total) !== total) {
@@ -765,6 +766,8 @@ export interface UploadOptions {
   signal?: AbortSignal;
   /** Statuses the caller accepts (default 2xx). */
   accept?: (status: number) => boolean;
+  /** Credentials for every request of the upload. */
+  auth?: Authorizer;
 }
 
 /** A ReadableStream over a file region that reports progress; the file closes when it ends. */
@@ -837,6 +840,7 @@ export async function upload(
       headers,
       signal: options.signal,
       accept: options.accept,
+      auth: options.auth,
       bodyFactory: () => {
         progress.total.set(0);
         return fileStream(file, 0, size, progress.total);
@@ -887,6 +891,7 @@ export async function uploadChunked(
         body: buf,
         signal: options.signal,
         accept: options.accept,
+        auth: options.auth,
       });
       await res.body?.cancel();
       const loc = res.headers.get("location");

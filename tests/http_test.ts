@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { AuthError, NetworkError, NotFoundError } from "../core/errors.ts";
+import { basicAuth, bearerToken } from "../core/auth/basic.ts";
+import { bearerChallenge } from "../core/auth/bearer_challenge.ts";
+import type { Authorizer } from "../core/auth/types.ts";
+import { AuthError, ConfigError, NetworkError, NotFoundError } from "../core/errors.ts";
 import {
   createHttp,
   type HttpOptions,
@@ -12,7 +15,7 @@ import {
 import { createLogger, Level, memorySink } from "../core/log.ts";
 import { envFrom } from "../core/settings.ts";
 import { download, upload } from "../core/transfer.ts";
-import { IN_CI } from "./_cli.ts";
+import { IN_CI, runCli, tempHome } from "./_cli.ts";
 import { makeData, startFaultServer } from "./servers/fault_server.ts";
 import { makeLargeFile, nginxAvailable, startNginx } from "./servers/nginx.ts";
 
@@ -102,21 +105,23 @@ Deno.test("a 401 refreshes the token any number of times during a long transfer"
     await srv.setFile("/blob", data);
     // Each token serves one request and the body drops 4 times: 5 requests, 5 refreshes.
     srv.setFault("/blob", { token: { uses: 1 }, drop: { after: 500_000, times: 4 } });
+    const { http, sink } = setup();
+    const inner = bearerChallenge({ http, log: http.log });
     let refreshes = 0;
-    const { http } = setup({
-      updateToken: async (res) => {
+    const auth: Authorizer = {
+      authorize: (r) => inner.authorize(r),
+      onChallenge: (res, r) => {
         refreshes++;
         assert.equal(res.status, 401);
-        const realm = res.headers.get("www-authenticate")!.match(/realm="([^"]+)"/)![1];
-        const { token } = await (await fetch(realm)).json();
-        http.headers.set("authorization", `Bearer ${token}`);
-        return true;
+        return inner.onChallenge!(res, r);
       },
-    });
-    const r = await download(http, `${srv.url}/blob`, join(dir, "b"));
+    };
+    const r = await download(http, `${srv.url}/blob`, join(dir, "b"), { auth });
     assert.equal(r.size, data.length);
     assert.equal(refreshes, 5);
     assert.equal(srv.tokensIssued, 5);
+    // Tokens are secrets: the debug log never shows one.
+    assert.doesNotMatch(sink.text(), /tok-\d+-/);
   } finally {
     await srv.close();
     await Deno.remove(dir, { recursive: true });
@@ -129,13 +134,15 @@ Deno.test("consecutive 401s after refreshes are bounded", async () => {
     await srv.setFile("/t", new TextEncoder().encode("ok"));
     srv.setFault("/t", { token: { uses: 0 } });
     let calls = 0;
-    const { http } = setup({
-      updateToken: () => {
+    const { http } = setup();
+    const auth: Authorizer = {
+      authorize() {},
+      onChallenge: () => {
         calls++;
         return Promise.resolve(true);
       },
-    });
-    const err = await http.request(`${srv.url}/t`).catch((e) => e);
+    };
+    const err = await http.request(`${srv.url}/t`, { auth }).catch((e) => e);
     assert.ok(err instanceof AuthError);
     assert.equal(calls, 3);
   } finally {
@@ -151,14 +158,23 @@ Deno.test("Authorization is not forwarded on a redirect to another origin", asyn
     a.setFault("/r", { redirectTo: `${b.url}/f` });
     a.setFault("/s", { redirectTo: `/same` });
     const { http } = setup();
-    http.headers.set("authorization", "Bearer secret-token-1234");
+    const seen: string[] = [];
+    const token = bearerToken("secret-token-1234");
+    const auth: Authorizer = {
+      authorize(r) {
+        seen.push(r.url.origin);
+        return token.authorize(r);
+      },
+    };
     assert.equal(
-      await (await http.request(`${a.url}/r`, { headers: { cookie: "c=1" } })).text(),
+      await (await http.request(`${a.url}/r`, { headers: { cookie: "c=1" }, auth })).text(),
       "there",
     );
     assert.equal(a.requests[0].authorization, "Bearer secret-token-1234");
     assert.equal(b.requests[0].authorization, undefined);
-    assert.equal(await (await http.request(`${a.url}/s`)).text(), "here");
+    // The authorizer never even ran for the other origin.
+    assert.deepEqual(seen, [a.url]);
+    assert.equal(await (await http.request(`${a.url}/s`, { auth })).text(), "here");
     assert.equal(a.requests.at(-1)!.authorization, "Bearer secret-token-1234");
     a.setFault("/loop", { redirectTo: `/loop` });
     const err = await http.request(`${a.url}/loop`).catch((e) => e);
@@ -246,15 +262,19 @@ Deno.test({
       // Basic auth.
       const e3 = await plain.http.request(`${ng.http}/private/hello.txt`).catch((e) => e);
       assert.ok(e3 instanceof AuthError);
+      assert.match(e3.message, /Authentication required \(401/);
       const authed = setup();
-      authed.http.headers.set(
-        "authorization",
-        `Basic ${btoa(`${ng.user.name}:${ng.user.password}`)}`,
-      );
+      const basic = basicAuth({ username: ng.user.name, password: ng.user.password });
       assert.equal(
-        await (await authed.http.request(`${ng.http}/private/hello.txt`)).text(),
+        await (await authed.http.request(`${ng.http}/private/hello.txt`, { auth: basic })).text(),
         "hello private\n",
       );
+      const wrong = basicAuth({ username: ng.user.name, password: "wrong" });
+      const e4 = await plain.http.request(`${ng.http}/private/hello.txt`, { auth: wrong }).catch((
+        e,
+      ) => e);
+      assert.ok(e4 instanceof AuthError);
+      assert.match(e4.message, /Authentication failed \(401.*check the credentials/);
       // Range.
       const part = await plain.http.request(`${ng.http}/img.sif`, {
         headers: { range: "bytes=10-19" },

@@ -1,6 +1,7 @@
 import assert, { deepEqual, equal, match, rejects, throws } from "node:assert/strict";
 import { join } from "node:path";
-import { dockerConfigCredentials, parseChallenges, runHelper } from "../clients/oci/auth.ts";
+import { dockerConfigCredentials, runHelper } from "../clients/oci/auth.ts";
+import { parseChallenges } from "../core/auth/challenge.ts";
 import { openBlobCache } from "../clients/oci/blob_cache.ts";
 import {
   hostPlatform,
@@ -10,7 +11,7 @@ import {
 } from "../clients/oci/manifest.ts";
 import { isLoopback } from "../core/http.ts";
 import { parseReference, registryScheme } from "../clients/oci/reference.ts";
-import { signatureParts } from "../clients/oci/sigv4.ts";
+import { signatureParts } from "../core/auth/sigv4.ts";
 import { parseChunkSize } from "../clients/oras/mod.ts";
 import { NotFoundError, UsageError } from "../core/errors.ts";
 

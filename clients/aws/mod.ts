@@ -9,7 +9,7 @@ import type { Client, ClientFactory, Context } from "../types.ts";
 import { AuthError, ConfigError, NetworkError } from "../../core/errors.ts";
 import type { Credentials } from "../oci/auth.ts";
 import { type OciClientConfig, type OciDeps, pullImage, searchRegistry } from "../oci/client.ts";
-import { type AwsCredentials, sign } from "../oci/sigv4.ts";
+import { type AwsCredentials, sigV4Auth } from "../../core/auth/sigv4.ts";
 
 /** The ECR JSON API target prefix. */
 export const ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921";
@@ -37,30 +37,24 @@ export async function getEcrToken(
 ): Promise<EcrToken> {
   const body = JSON.stringify(options.registryId ? { registryIds: [options.registryId] } : {});
   const url = options.endpoint;
-  ctx.log.addSecret(options.creds.secretAccessKey);
-  ctx.log.addSecret(options.creds.sessionToken);
-  const headers = sign(
-    {
-      method: "POST",
-      url,
-      headers: {
-        "content-type": "application/x-amz-json-1.1",
-        "x-amz-target": `${ECR_TARGET}.GetAuthorizationToken`,
-      },
-      body,
-    },
-    options.creds,
-    options.region,
-    "ecr",
-    options.now,
-  );
+  const now = options.now;
   const res = await ctx.http.request(url, {
     method: "POST",
-    headers,
+    headers: {
+      "content-type": "application/x-amz-json-1.1",
+      "x-amz-target": `${ECR_TARGET}.GetAuthorizationToken`,
+    },
     body,
-    noDefaultHeaders: true,
+    // Signed per attempt: a retry after a slow 5xx still carries a date ECR accepts.
+    auth: sigV4Auth({
+      credentials: options.creds,
+      region: options.region,
+      service: "ecr",
+      log: ctx.log,
+      ...(now ? { now: () => now } : {}),
+    }),
     accept: (s) => s < 500 && s !== 429 && s !== 408,
-    updateToken: () => Promise.resolve(false),
+    signal: ctx.signal,
   });
   const text = await res.text();
   let data: {

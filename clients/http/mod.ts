@@ -10,30 +10,14 @@
  */
 
 import { basename, join, resolve } from "node:path";
+import { bearerToken } from "../../core/auth/basic.ts";
+import { bearerChallenge } from "../../core/auth/bearer_challenge.ts";
+import type { Authorizer } from "../../core/auth/types.ts";
 import { SregistryError, UsageError } from "../../core/errors.ts";
 import { parseImageName } from "../../core/names.ts";
 import { isLoopback } from "../../core/http.ts";
 import { download, MAX_STREAMS } from "../../core/transfer.ts";
 import type { Client, ClientFactory, Context, PullOptions, PullResult } from "../types.ts";
-
-/** A parsed `WWW-Authenticate` challenge. */
-export interface Challenge {
-  /** `bearer` or `basic` (lower case). */
-  scheme: string;
-  /** Its parameters (realm, service, scope...). */
-  params: Record<string, string>;
-}
-
-/** Parse the first challenge of a `WWW-Authenticate` header (tolerant: any order, optional quotes). */
-export function parseChallenge(header: string | null): Challenge | undefined {
-  const m = header?.match(/^\s*([A-Za-z][\w-]*)\s*(.*)$/);
-  if (!m) return undefined;
-  const params: Record<string, string> = {};
-  for (const p of m[2].matchAll(/([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g)) {
-    params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, "$1") : p[3];
-  }
-  return { scheme: m[1].toLowerCase(), params };
-}
 
 /** The URL's file name, or `image.sif` when it has none. */
 export function fileNameOf(url: URL): string {
@@ -55,50 +39,29 @@ function createHttpClient(ctx: Context): Client {
   const token = ctx.clientSettings.get("SREGISTRY_HTTP_TOKEN");
   const username = ctx.clientSettings.get("SREGISTRY_HTTP_USERNAME");
   const password = ctx.clientSettings.get("SREGISTRY_HTTP_PASSWORD");
-  const basic = username !== undefined && password !== undefined
-    ? `Basic ${btoa(`${username}:${password}`)}`
-    : undefined;
   ctx.log.addSecret(token);
   ctx.log.addSecret(password);
-  ctx.log.addSecret(basic?.slice(6));
-  let configured = false;
-  let lastToken: string | undefined;
 
-  function configure() {
-    if (configured) return;
-    configured = true;
-    if (token) ctx.http.headers.set("authorization", `Bearer ${token}`);
-    else if (basic) ctx.http.headers.set("authorization", basic);
-  }
+  /**
+   * The authorizer for one image URL: the static token, else Basic credentials sent up front and
+   * also used at a `Bearer realm=...` token service the server names; anonymous otherwise. Bound
+   * to the URL's origin, so a redirect elsewhere gets none of them.
+   */
+  const authFor = (url: URL): Authorizer =>
+    token ? bearerToken(token, { log: ctx.log }) : bearerChallenge({
+      http: ctx.http,
+      log: ctx.log,
+      origin: url.origin,
+      credentials: username !== undefined && password !== undefined
+        ? { username, password }
+        : undefined,
+      preemptiveBasic: true,
+      credentialHint: "SREGISTRY_HTTP_USERNAME and SREGISTRY_HTTP_PASSWORD",
+      signal: ctx.signal,
+    });
 
   const client: Client = {
     name: ctx.name,
-
-    async updateToken(response: Response): Promise<boolean> {
-      const ch = parseChallenge(response.headers.get("www-authenticate"));
-      if (ch?.scheme === "basic") {
-        if (!basic || ctx.http.headers.get("authorization") === basic) return false;
-        ctx.http.headers.set("authorization", basic);
-        return true;
-      }
-      if (ch?.scheme !== "bearer" || !ch.params.realm) return false;
-      const realm = new URL(ch.params.realm);
-      if (ch.params.service) realm.searchParams.set("service", ch.params.service);
-      if (ch.params.scope) realm.searchParams.set("scope", ch.params.scope);
-      const answer = await ctx.http.json<{ token?: string; access_token?: string }>(realm, {
-        noDefaultHeaders: true,
-        headers: basic ? { authorization: basic } : undefined,
-        signal: ctx.signal,
-      });
-      const fresh = answer.token ?? answer.access_token;
-      // The same token again means the server rejects it for good: stop instead of looping.
-      if (!fresh || fresh === lastToken) return false;
-      lastToken = fresh;
-      ctx.log.addSecret(fresh);
-      ctx.http.headers.set("authorization", `Bearer ${fresh}`);
-      ctx.log.debug(`Refreshed the bearer token from ${realm.origin}`);
-      return true;
-    },
 
     async pull(image: string, opts: PullOptions): Promise<PullResult> {
       let url: URL;
@@ -112,9 +75,13 @@ function createHttpClient(ctx: Context): Client {
       if (url.protocol !== "http:" && url.protocol !== "https:") {
         throw new UsageError(`${JSON.stringify(image)} is not an http(s) URL`);
       }
-      configure();
       const fileName = fileNameOf(url);
-      const common = { progress: ctx.progress, signal: ctx.signal, parallel: streamsFor(url) };
+      const common = {
+        progress: ctx.progress,
+        signal: ctx.signal,
+        parallel: streamsFor(url),
+        auth: authFor(url),
+      };
       const catalog = opts.noCache ? undefined : ctx.catalog;
       if (!catalog) {
         if (!opts.noCache) {

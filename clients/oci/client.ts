@@ -19,7 +19,8 @@ import { pool } from "../../core/pool.ts";
 import { hashFile } from "../../core/hasher.ts";
 import { download } from "../../core/transfer.ts";
 import type { Metadata } from "../../db/types.ts";
-import { type Authenticator, createAuthenticator, type Credentials } from "./auth.ts";
+import { bearerChallenge } from "../../core/auth/bearer_challenge.ts";
+import type { Credentials } from "./auth.ts";
 import { openBlobCache } from "./blob_cache.ts";
 import { writeLayout, writeLayoutTar } from "./layout.ts";
 import {
@@ -134,10 +135,13 @@ export function registryFor(
   host: string,
   deps: OciDeps = {},
 ): Registry {
-  const auth: Authenticator = createAuthenticator({
+  const scheme = registryScheme(host, config.noHttps);
+  const auth = bearerChallenge({
     http: ctx.http,
     log: ctx.log,
     host,
+    origin: new URL(`${scheme}://${host}`).origin,
+    signal: ctx.signal,
     credentials: () => config.credentials(host),
     preemptiveBasic: config.preemptiveBasic,
     now: deps.now,
@@ -147,7 +151,7 @@ export function registryFor(
     http: ctx.http,
     log: ctx.log,
     host,
-    scheme: registryScheme(host, config.noHttps),
+    scheme,
     auth,
     signal: ctx.signal,
     credentialHint: config.credentialHint,
@@ -219,16 +223,14 @@ export async function downloadBlob(
 ): Promise<void> {
   const scope = registry.scope(repo);
   for (let attempt = 0;; attempt++) {
-    const headers = await registry.authHeaders(scope);
     try {
       await download(ctx.http, registry.blobUrl(repo, d.digest), dest, {
-        headers,
+        auth: registry.authorizer(scope),
         expectedDigest: d.digest,
         expectedSize: d.size,
         progress: ctx.progress,
         label: label ?? d.digest.slice(7, 19),
         signal: ctx.signal,
-        updateToken: () => Promise.resolve(false),
       });
       return;
     } catch (e) {

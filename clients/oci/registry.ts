@@ -1,7 +1,8 @@
 /**
  * The OCI distribution API over `ctx.http`: manifests, blobs (HEAD, GET URL, upload), tag lists, the
- * catalog and deletes, with the registry's auth challenge answered on a 401 and its error bodies
- * turned into typed one-line errors.
+ * catalog and deletes. Every request carries the registry's bearer-challenge authorizer scoped to
+ * its repository (core/http answers the 401 challenge), and error bodies become typed one-line
+ * errors.
  * @module
  */
 
@@ -13,10 +14,11 @@ import {
   NotFoundError,
   UnsupportedError,
 } from "../../core/errors.ts";
+import type { BearerChallengeAuthorizer } from "../../core/auth/bearer_challenge.ts";
+import type { Authorizer } from "../../core/auth/types.ts";
 import type { Http } from "../../core/http.ts";
 import type { Logger } from "../../core/log.ts";
 import { upload, uploadChunked } from "../../core/transfer.ts";
-import type { Authenticator } from "./auth.ts";
 import { MANIFEST_ACCEPT } from "./manifest.ts";
 
 /** Options of {@link createRegistry}. */
@@ -30,7 +32,7 @@ export interface RegistryOptions {
   /** `http` or `https`. */
   scheme: "http" | "https";
   /** Authentication for this host. */
-  auth: Authenticator;
+  auth: BearerChallengeAuthorizer;
   /** Cancels requests. */
   signal?: AbortSignal;
   /** Where credentials come from, for error messages. */
@@ -57,11 +59,11 @@ export interface Registry {
   readonly base: string;
   /** The host. */
   readonly host: string;
-  /** The authenticator. */
-  readonly auth: Authenticator;
+  /** The host's authorizer (tokens cached per scope). */
+  readonly auth: BearerChallengeAuthorizer;
   /** `repository:<repo>:<actions>`. */
   scope(repo: string, push?: boolean): string;
-  /** Send a request with auth (one retry after a 401 challenge). Statuses < 500 are returned. */
+  /** Send a request with the scope's authorizer. Statuses < 500 are returned. */
   send(url: string, scope: string, init?: SendInit): Promise<Response>;
   /** GET a manifest or index; verified against a pinned digest and Docker-Content-Digest. */
   getManifest(repo: string, ref: string): Promise<FetchedManifest>;
@@ -71,8 +73,8 @@ export interface Registry {
   hasBlob(repo: string, digest: string, push?: boolean): Promise<boolean>;
   /** The blob URL. */
   blobUrl(repo: string, digest: string): string;
-  /** The Authorization header for a scope, if any. */
-  authHeaders(scope: string): Promise<Record<string, string>>;
+  /** The authorizer for requests needing `scope` (pass it to download() and upload()). */
+  authorizer(scope: string): Authorizer;
   /** Upload a file as a blob (monolithic, or chunked when chunkSize > 0), skipping existing ones. */
   uploadBlob(
     repo: string,
@@ -134,34 +136,19 @@ export function createRegistry(options: RegistryOptions): Registry {
     host,
     auth,
     scope: (repo, push = false) => `repository:${repo}:${push ? "pull,push" : "pull"}`,
-    async authHeaders(scope) {
-      const a = await auth.header(scope);
-      const h: Record<string, string> = {};
-      if (a) h.Authorization = a;
-      return h;
-    },
+    authorizer: (scope) => auth.scoped(scope),
     async send(url, scope, init = {}) {
-      for (let attempt = 0;; attempt++) {
-        const headers = new Headers(init.headers);
-        const a = await auth.header(scope);
-        if (a) headers.set("Authorization", a);
-        const res = await http.request(url, {
-          method: init.method ?? "GET",
-          headers,
-          body: init.body ?? undefined,
-          signal: options.signal,
-          accept: (s) => s < 500 && s !== 429 && s !== 408,
-          updateToken: () => Promise.resolve(false),
-        });
-        const remaining = res.headers.get("ratelimit-remaining");
-        if (remaining) log.debug(`Rate limit of ${host}: RateLimit-Remaining ${remaining}`);
-        if (res.status === 401 && attempt === 0) {
-          await res.body?.cancel();
-          if (await auth.challenge(res, scope)) continue;
-          return new Response(null, { status: 401, headers: res.headers });
-        }
-        return res;
-      }
+      const res = await http.request(url, {
+        method: init.method ?? "GET",
+        headers: init.headers,
+        body: init.body ?? undefined,
+        signal: options.signal,
+        auth: auth.scoped(scope),
+        accept: (s) => s < 500 && s !== 429 && s !== 408,
+      });
+      const remaining = res.headers.get("ratelimit-remaining");
+      if (remaining) log.debug(`Rate limit of ${host}: RateLimit-Remaining ${remaining}`);
+      return res;
     },
     async getManifest(repo, ref) {
       const url = `${base}/v2/${repo}/manifests/${ref}`;
@@ -284,13 +271,13 @@ export function createRegistry(options: RegistryOptions): Registry {
     await check(start, `upload to ${host}/${repo}`, "repository", true);
     await start.body?.cancel();
     let location = absolute(start.headers.get("location"), `upload to ${host}/${repo}`);
-    const headers = await reg.authHeaders(scope);
+    const auth = reg.authorizer(scope);
     if (opts.chunkSize && opts.chunkSize > 0 && blob.size > opts.chunkSize) {
       const minChunk = Number(start.headers.get("oci-chunk-min-length") ?? 0);
       const chunkSize = Math.max(opts.chunkSize, minChunk);
       const r = await uploadChunked(http, location, file, {
         chunkSize,
-        headers,
+        auth,
         contentType: "application/octet-stream",
         progress: opts.progress,
         label: opts.label,
@@ -312,7 +299,7 @@ export function createRegistry(options: RegistryOptions): Registry {
     const sep = location.includes("?") ? "&" : "?";
     const res = await upload(http, `${location}${sep}digest=${blob.digest}`, file, {
       method: "PUT",
-      headers,
+      auth,
       contentType: "application/octet-stream",
       progress: opts.progress,
       label: opts.label,

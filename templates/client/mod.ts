@@ -52,7 +52,7 @@ export const templateFactory: ClientFactory = {
       record: () => Promise.resolve(unsupported("record images")),
       // 5. share(image, { shareTo }): return a link.
       share: () => Promise.resolve(unsupported("share images")),
-      // Optional: updateToken(response) is called by core/http on a 401; refresh and return true.
+      // Credentials: pass an authorizer per call (ctx.http.request(url, { auth }), download(..., { auth })).
     };
   },
 };

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { signatureParts } from "../../clients/oci/sigv4.ts";
+import { signatureParts } from "../../core/auth/sigv4.ts";
 
 /** Options of {@link startEcrFake}. */
 export interface EcrFakeOptions {

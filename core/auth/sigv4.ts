@@ -1,10 +1,13 @@
 /**
- * AWS Signature Version 4 for the few AWS JSON calls sregistry makes (ECR GetAuthorizationToken),
- * with node:crypto HMAC-SHA256. Checked against AWS's published test vectors.
+ * AWS Signature Version 4 with node:crypto HMAC-SHA256, checked against AWS's published test
+ * vectors, and {@link sigV4Auth}, the authorizer that signs every attempt with a fresh date (ECR's
+ * GetAuthorizationToken today, S3 next).
  * @module
  */
 
 import { createHash, createHmac } from "node:crypto";
+import type { Logger } from "../log.ts";
+import type { Authorizer } from "./types.ts";
 
 /** AWS credentials. */
 export interface AwsCredentials {
@@ -117,4 +120,69 @@ export function sign(
   if (creds.sessionToken) headers["x-amz-security-token"] = creds.sessionToken;
   const parts = signatureParts({ ...req, headers }, creds, region, service, date);
   return { ...headers, authorization: parts.authorization };
+}
+
+/** The payload hash S3 accepts for a body that is streamed and not hashed up front. */
+export const UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD";
+
+/** Options of {@link sigV4Auth}. */
+export interface SigV4Options {
+  /** The credentials, or a lookup run before each signature (temporary credentials rotate). */
+  credentials: AwsCredentials | (() => AwsCredentials | Promise<AwsCredentials>);
+  /** The region (`us-east-1`). */
+  region: string;
+  /** The service (`ecr`, `s3`). */
+  service: string;
+  /** Send `x-amz-content-sha256` (S3 requires it; default: only for s3). */
+  contentSha256?: boolean;
+  /** The clock (tests pin it). */
+  now?: () => Date;
+  /** Registers the secret key and session token as secrets. */
+  log?: Logger;
+}
+
+// Headers a proxy or the transport may rewrite stay out of the signature.
+const SIGNED = new Set(["host", "content-type", "content-md5", "range"]);
+
+/**
+ * SigV4 as an authorizer: every attempt (retries included) is signed with the current date, its
+ * payload hash taken from the body bytes (or `UNSIGNED-PAYLOAD` for a stream body).
+ */
+export function sigV4Auth(options: SigV4Options): Authorizer {
+  const now = options.now ?? (() => new Date());
+  const contentSha = options.contentSha256 ?? options.service === "s3";
+  return {
+    async authorize(request) {
+      const creds = typeof options.credentials === "function"
+        ? await options.credentials()
+        : options.credentials;
+      options.log?.addSecret(creds.secretAccessKey);
+      options.log?.addSecret(creds.sessionToken);
+      const h = request.headers;
+      const payload = h.get("x-amz-content-sha256") ??
+        (request.streaming ? UNSIGNED_PAYLOAD : hex(request.body ?? ""));
+      if (contentSha) h.set("x-amz-content-sha256", payload);
+      const date = now();
+      h.set("x-amz-date", amzDate(date));
+      if (creds.sessionToken) h.set("x-amz-security-token", creds.sessionToken);
+      else h.delete("x-amz-security-token");
+      const signed: Record<string, string> = { host: request.url.host };
+      h.forEach((v, k) => {
+        if (SIGNED.has(k) || k.startsWith("x-amz-")) signed[k] = v;
+      });
+      const parts = signatureParts(
+        {
+          method: request.method,
+          url: request.url.href,
+          headers: signed,
+          body: request.body ?? "",
+        },
+        creds,
+        options.region,
+        options.service,
+        date,
+      );
+      h.set("authorization", parts.authorization);
+    },
+  };
 }
