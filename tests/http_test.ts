@@ -325,3 +325,106 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a missing, unreadable or non-PEM CA file is a ConfigError naming it and the setting", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const missing = join(dir, "nope.pem");
+    const e1 = await setup({ caFile: missing }).http.request("https://127.0.0.1:1/x").catch((e) =>
+      e
+    );
+    assert.ok(e1 instanceof ConfigError, String(e1));
+    assert.equal(e1.exitCode, 2);
+    assert.equal(
+      e1.message,
+      `Cannot read the CA file "${missing}" named by SREGISTRY_CA_FILE (it does not exist); fix the path or unset SREGISTRY_CA_FILE`,
+    );
+    const text = join(dir, "notes.txt");
+    await Deno.writeTextFile(text, "not a certificate\n");
+    const e2 = await setup({ caFile: text, caFileSetting: "SSL_CERT_FILE" }).http.request(
+      "https://127.0.0.1:1/x",
+    ).catch((e) => e);
+    assert.ok(e2 instanceof ConfigError, String(e2));
+    assert.match(e2.message, /^The CA file ".*notes\.txt" named by SSL_CERT_FILE holds no PEM/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("https to a plain-http server says so and names the fix, without retrying", async () => {
+  const srv = startFaultServer();
+  try {
+    await srv.setFile("/x", new TextEncoder().encode("ok"));
+    const https = srv.url.replace(/^http:/, "https:");
+    for (const insecure of [false, true]) {
+      const { http, sleeps } = setup({ insecure });
+      const err = await http.request(`${https}/x`).catch((e) => e);
+      assert.ok(err instanceof NetworkError, String(err));
+      assert.match(
+        err.message,
+        /^127\.0\.0\.1:\d+ answered plain HTTP to an https request; use http:\/\/127\.0\.0\.1:\d+\/x instead, or the client's NOHTTPS setting/,
+      );
+      assert.equal(sleeps.length, 0);
+    }
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("a 403 suggests credentials only when some were sent", async () => {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("Forbidden", { status: 403 }),
+  );
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/secret/img.sif`;
+    const { http } = setup();
+    const bare = await http.request(url).catch((e) => e);
+    assert.ok(bare instanceof AuthError);
+    assert.match(
+      bare.message,
+      /^Access denied \(403 Forbidden\) for GET .*: the server refuses access to that path$/,
+    );
+    assert.doesNotMatch(bare.message, /credentials/);
+    const withAuth = await http.request(url, { auth: bearerToken("t") }).catch((e) => e);
+    assert.match(withAuth.message, /^Permission denied \(403 Forbidden\).*check the credentials/);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test({
+  name: "CLI: NOVERIFY works with NODE_EXTRA_CA_CERTS set; CA file and plain-http errors",
+  ignore: ignoreNginx,
+  async fn() {
+    const ng = await startNginx();
+    const home = await tempHome();
+    try {
+      const pull = (url: string, env: Record<string, string>) =>
+        runCli(["pull", "--no-cache", "--force", "--file", join(home.dir, "h.txt"), url], {
+          env: { ...home.env, SREGISTRY_HTTP_RETRIES: "0", ...env },
+        });
+      const nv = await pull(`${ng.selfSigned}/hello.txt`, {
+        SREGISTRY_HTTPS_NOVERIFY: "true",
+        NODE_EXTRA_CA_CERTS: ng.caFile,
+      });
+      assert.equal(nv.code, 0, nv.stderr);
+      assert.equal(await Deno.readTextFile(join(home.dir, "h.txt")), "hello nginx\n");
+      const missing = await pull(`${ng.https}/hello.txt`, {
+        SREGISTRY_CA_FILE: join(home.dir, "missing.pem"),
+      });
+      assert.equal(missing.code, 2, missing.stderr);
+      assert.match(
+        missing.stderr,
+        /^ERROR Cannot read the CA file ".*missing\.pem" named by SREGISTRY_CA_FILE/,
+      );
+      const plain = await pull(`${ng.http.replace("http:", "https:")}/hello.txt`, {});
+      assert.equal(plain.code, 5, plain.stderr);
+      assert.match(plain.stderr, /answered plain HTTP to an https request; use http:\/\//);
+      assert.equal(plain.stderr.trim().split("\n").length, 1, plain.stderr);
+    } finally {
+      await ng.stop();
+      await home.cleanup();
+    }
+  },
+});
