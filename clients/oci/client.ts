@@ -43,39 +43,9 @@ import {
 } from "./reference.ts";
 import { createRegistry, type Registry } from "./registry.ts";
 
-/** Runs an external program; the default is Deno.Command with inherited-nothing, captured output. */
-export type Runner = (
-  command: string,
-  args: string[],
-) => Promise<{ code: number; stdout: string; stderr: string }>;
-
-/** The default {@link Runner} (no time limit: a SIF build can take long). */
-export const defaultRunner: Runner = async (command, args) => {
-  const out = await new Deno.Command(command, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-};
-
-/** The first of `names` that is an executable file on PATH. */
-export function which(names: string[], path: string | undefined): string | undefined {
-  for (const name of names) {
-    for (const dir of (path ?? "").split(":")) {
-      if (!dir) continue;
-      try {
-        const st = Deno.statSync(join(dir, name));
-        if (st.isFile && ((st.mode ?? 0o111) & 0o111)) return name;
-      } catch {
-        // not in this folder
-      }
-    }
-  }
-  return undefined;
-}
+// One process runner for the whole program (core/exec.ts); re-exported for the OCI clients' tests.
+export { run as defaultRunner, type Runner, which } from "../../core/exec.ts";
+import { run as defaultRunner, type Runner, which } from "../../core/exec.ts";
 
 /** What differs between the OCI-based clients. */
 export interface OciClientConfig {
