@@ -28,7 +28,11 @@ export * from "./core/errors.ts";
 export { type CatalogOptions, openCatalog } from "./db/catalog.ts";
 export type { Logger, Output, TextSink } from "./core/log.ts";
 export type { Http, HttpOptions, RequestOptions, TokenUpdater } from "./core/http.ts";
-export type { ClientSettings } from "./core/secrets.ts";
+export type { ClientSettings } from "./core/client_settings.ts";
+export type { CredentialStore } from "./core/credentials.ts";
+export type { Exec, ExecOptions, ExecResult, Runner } from "./core/exec.ts";
+export type { Poll, PollCheck, PollEvent, PollOptions } from "./core/poll.ts";
+export type { Thumbnail } from "./core/thumbnail.ts";
 export type {
   AddOptions,
   AddResult,
@@ -42,10 +46,13 @@ export type {
   Client,
   ClientFactory,
   Context,
+  DeleteResult,
+  Prompt,
   PullOptions,
   PullResult,
   PushOptions,
   PushResult,
+  ReadonlyCatalog,
   SearchHit,
   SettingDoc,
 } from "./clients/types.ts";

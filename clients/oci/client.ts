@@ -272,11 +272,11 @@ export async function pullImage(
       img.platform ? ` for ${formatPlatform(img.platform)}` : ""
     }, ${img.manifest.layers.length} layers`,
   );
-  const cache = openBlobCache(join(ctx.settings.storage, ".blobs"), { log: ctx.log });
+  const cache = openBlobCache(join(ctx.globals.storage, ".blobs"), { log: ctx.log });
   const blobs = [img.manifest.config, ...img.manifest.layers];
   const started = performance.now();
   let fetchedBytes = 0;
-  await pool(blobs, ctx.settings.workers, async (d, i) => {
+  await pool(blobs, ctx.globals.workers, async (d, i) => {
     const r = await cache.ensure(
       d.digest,
       d.size,
