@@ -58,7 +58,9 @@ export function createPrompt(options: PromptOptions): Prompt {
   /** One line without its newline, or undefined at end of input. Ctrl-C throws. */
   async function readLine(): Promise<string | undefined> {
     for (;;) {
-      const cut = buffered.search(/\r?\n|\x03/);
+      const nl = buffered.search(/\r?\n/);
+      const cc = buffered.indexOf(CTRL_C);
+      const cut = cc >= 0 && (nl < 0 || cc < nl) ? cc : nl;
       if (cut >= 0) {
         if (buffered[cut] === CTRL_C) throw interrupted();
         const line = buffered.slice(0, cut);

@@ -116,7 +116,7 @@ async function deleteImage(
   const tagsOn = async (digest: string, except?: string): Promise<string[]> => {
     const tags = (await registry.tags(repo)).filter((t) => t !== except);
     const digests = await pool(tags, 8, (t) => digestOf(t).catch(() => undefined), ctx.signal);
-    return tags.filter((_, i) => digests[i] === digest);
+    return tags.filter((_, i) => digests[i] === digest).sort();
   };
   if (ref.digest) {
     // Naming the manifest deletes it with all its tags; say which went.
