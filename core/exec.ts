@@ -50,6 +50,8 @@ export const run: Runner = async (command, args, options = {}) => {
     options.signal,
     options.timeout === undefined ? undefined : AbortSignal.timeout(options.timeout),
   );
+  // Deno kills a child when its signal fires, not when it was aborted before the start.
+  if (signal?.aborted) throw signal.reason;
   const child = new Deno.Command(command, {
     args,
     cwd: options.cwd,
