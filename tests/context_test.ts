@@ -271,3 +271,12 @@ Deno.test("ctx.poll draws a spinner on a terminal and clears it at the end", asy
     await home.cleanup();
   }
 });
+
+Deno.test("the built-in thumbnail is embedded by the compile task", async () => {
+  const { ROBOT_PNG } = await import("../core/thumbnail.ts");
+  const root = new URL("../", import.meta.url);
+  const rel = ROBOT_PNG.href.slice(root.href.length);
+  assertEquals(rel, "core/data/robot.png");
+  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
+  assertIncludes(config.tasks.compile, `--include ${rel}`);
+});
