@@ -45,7 +45,7 @@ import { createRegistry, type Registry } from "./registry.ts";
 
 // One process runner for the whole program (core/exec.ts); re-exported for the OCI clients' tests.
 export { run as defaultRunner, type Runner, which } from "../../core/exec.ts";
-import { run as defaultRunner, type Runner, which } from "../../core/exec.ts";
+import type { Runner } from "../../core/exec.ts";
 
 /** What differs between the OCI-based clients. */
 export interface OciClientConfig {
@@ -309,8 +309,7 @@ export async function pullImage(
     ? options.name
     : catalogName(ref, config.defaultRegistry);
   const names = parseImageName(removeUri(uri));
-  const builder =
-    (deps.findBuilder ?? (() => which(["singularity", "apptainer"], ctx.env.get("PATH"))))();
+  const builder = (deps.findBuilder ?? (() => ctx.exec.which(["singularity", "apptainer"])))();
   const ext = builder ? "sif" : "oci.tar";
   const catalog = options.noCache ? undefined : ctx.catalog;
   const final = catalog ? undefined : localTarget(options, names, ext);
@@ -328,7 +327,7 @@ export async function pullImage(
         await writeLayout(layoutDir, layoutImage);
         await Deno.remove(staging).catch(() => {});
         ctx.log.info(`Building ${basename(final ?? names.uri)} with ${builder}`);
-        const r = await (deps.run ?? defaultRunner)(builder, [
+        const r = await (deps.run ?? ctx.exec.run)(builder, [
           "build",
           "--force",
           staging,
