@@ -12,6 +12,7 @@
  */
 
 export { type App, type AppOptions, type ClientHandle, createApp } from "./cli/app.ts";
+export { type PromptInput, textInput } from "./cli/prompt.ts";
 export {
   ACCEPTED_URIS,
   getRecipeTag,
