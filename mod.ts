@@ -12,6 +12,7 @@
  */
 
 export { type App, type AppOptions, type ClientHandle, createApp } from "./cli/app.ts";
+export { type PromptInput, textInput } from "./cli/prompt.ts";
 export {
   ACCEPTED_URIS,
   getRecipeTag,
@@ -42,7 +43,11 @@ export {
   type OAuth2RefreshOptions,
   type OAuth2Tokens,
 } from "./core/auth/oauth2.ts";
-export type { ClientSettings } from "./core/secrets.ts";
+export type { ClientSettings } from "./core/client_settings.ts";
+export type { CredentialStore } from "./core/credentials.ts";
+export type { Exec, ExecOptions, ExecResult, Runner } from "./core/exec.ts";
+export type { Poll, PollCheck, PollEvent, PollOptions } from "./core/poll.ts";
+export type { Thumbnail } from "./core/thumbnail.ts";
 export type {
   AddOptions,
   AddResult,
@@ -56,10 +61,13 @@ export type {
   Client,
   ClientFactory,
   Context,
+  DeleteResult,
+  Prompt,
   PullOptions,
   PullResult,
   PushOptions,
   PushResult,
+  ReadonlyCatalog,
   SearchHit,
   SettingDoc,
 } from "./clients/types.ts";

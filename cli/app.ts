@@ -19,8 +19,16 @@ import {
   streamSink,
   type TextSink,
 } from "../core/log.ts";
-import { clientSettings, openSecrets, type Secrets } from "../core/secrets.ts";
+import { openSecrets, type Secrets } from "../core/secrets.ts";
+import { clientSettings } from "../core/client_settings.ts";
+import { openCredentialStore } from "../core/credentials.ts";
+import { createExec } from "../core/exec.ts";
+import { type Poll, poll } from "../core/poll.ts";
+import { readThumbnail } from "../core/thumbnail.ts";
 import { type Env, processEnv, readSettings, type Settings } from "../core/settings.ts";
+import type { Prompt } from "../clients/types.ts";
+import { createPrompt, type PromptInput } from "./prompt.ts";
+import { createSpinner } from "./spinner.ts";
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -44,6 +52,8 @@ export interface AppOptions {
   factories?: readonly ClientFactory[];
   /** How an image file's own metadata is read (native SIF reader by default). */
   readMetadata?: (file: string) => Promise<Metadata>;
+  /** Where prompts read answers (default Deno.stdin). */
+  stdin?: PromptInput;
 }
 
 /** A chosen client with its context. */
@@ -76,6 +86,8 @@ export interface App {
   readonly secrets: Secrets;
   /** Aborted on Ctrl-C. */
   readonly signal: AbortSignal;
+  /** Questions to the user (stderr, the injected stdin). */
+  readonly prompt: Prompt;
   /** The catalog; throws a ConfigError when the database is disabled. */
   catalog(): Catalog;
   /** The catalog, or undefined when the database is disabled. */
@@ -107,6 +119,7 @@ export function createApp(options: AppOptions = {}): App {
   const signal = options.signal ?? new AbortController().signal;
   let catalog: Catalog | undefined;
   const readMetadata = options.readMetadata ?? defaultReadMetadata;
+  const prompt = createPrompt({ stdin: options.stdin, stderr, signal });
 
   const app: App = {
     settings,
@@ -118,6 +131,7 @@ export function createApp(options: AppOptions = {}): App {
     progress: stderr.isTerminal && !options.quiet && !options.json,
     secrets,
     signal,
+    prompt,
     factories: options.factories ?? FACTORIES,
     catalog() {
       const c = app.maybeCatalog();
@@ -149,17 +163,43 @@ export function createApp(options: AppOptions = {}): App {
         caFile: settings.caFile,
         caFileSetting: env.get("SREGISTRY_CA_FILE") ? "SREGISTRY_CA_FILE" : "SSL_CERT_FILE",
       });
+      const scheme = factory.scheme;
+      // Every secret setting is redacted from the start, before the client reads it or fails.
+      const secretNames = factory.settings.filter((d) => d.secret).map((d) => d.name);
+      const cs = clientSettings(secrets, scheme, env, {
+        secretNames,
+        onSecret: (v) => log.addSecret(v),
+      });
+      for (const n of secretNames) cs.get(n);
+      const spinner = createSpinner({ log, enabled: app.progress });
+      const clientPoll: Poll = (o) => poll({ signal, ...o, onEvent: o.onEvent ?? spinner });
       const ctx: Context = {
-        name: factory.scheme,
+        name: scheme,
         http,
-        settings,
-        clientSettings: clientSettings(secrets, factory.scheme, env),
-        secrets,
+        settings: cs,
+        clientSettings: cs,
+        globals: settings,
+        credentials: openCredentialStore({
+          root: settings.credentialCacheRoot,
+          client: scheme,
+          disabled: settings.disableCredentialCache,
+          env,
+          debug: (m) => log.debug(m),
+        }),
+        prompt,
+        exec: createExec({ path: env.get("PATH"), signal }),
+        poll: clientPoll,
+        metadata: (file) => readMetadata(file),
+        thumbnail: () =>
+          readThumbnail({
+            path: settings.thumbnail,
+            fetchBytes: async (url) =>
+              new Uint8Array(await (await http.request(url, { signal })).arrayBuffer()),
+          }),
         get catalog() {
           return app.maybeCatalog();
         },
         log,
-        out,
         progress: app.progress,
         signal,
         env,

@@ -5,10 +5,16 @@
  */
 
 import type { Http } from "../core/http.ts";
-import type { Logger, Output } from "../core/log.ts";
-import type { ClientSettings, Secrets } from "../core/secrets.ts";
+import type { Logger } from "../core/log.ts";
+import type { ClientSettings } from "../core/client_settings.ts";
+import type { CredentialStore } from "../core/credentials.ts";
+import type { Exec } from "../core/exec.ts";
+import type { Poll } from "../core/poll.ts";
 import type { Env, Settings } from "../core/settings.ts";
+import type { Thumbnail } from "../core/thumbnail.ts";
 import type { Catalog, ContainerRow, Metadata } from "../db/types.ts";
+
+export type { ClientSettings, CredentialStore, Exec, Poll, Thumbnail };
 
 /** A setting a client reads (documented in `sregistry backend ls <client>` and docs/). */
 export interface SettingDoc {
@@ -92,8 +98,11 @@ export interface Client {
   search?(query: string | undefined): Promise<SearchHit[]>;
   /** Record a remote image's metadata in the catalog without downloading it. */
   record?(image: string, options: { name?: string }): Promise<ContainerRow>;
-  /** Delete a remote image. */
-  delete?(image: string, options: { force?: boolean }): Promise<void>;
+  /**
+   * Delete a remote image. The CLI has confirmed the deletion (or got --force); ask `ctx.prompt`
+   * again before removing more than `image` names (other tags), unless `force`.
+   */
+  delete?(image: string, options: { force?: boolean }): Promise<DeleteResult | void>;
   /** Share a remote image with someone. */
   share?(image: string, options: { shareTo?: string }): Promise<string>;
   /** Build an image remotely. */
@@ -102,24 +111,60 @@ export interface Client {
   labels?(options: { key?: string; value?: string }): Promise<Metadata[]>;
 }
 
+/** The outcome of a delete. */
+export interface DeleteResult {
+  /** What was removed (URIs); empty when the user declined, and the CLI says "Nothing deleted". */
+  deleted: string[];
+}
+
+/** Questions to the user (cli/prompt.ts, on stderr, answers from an injected stdin). */
+export interface Prompt {
+  /**
+   * Ask yes or no (`Delete x? [y/N]`). Without a terminal the answer is `default` (no) unless stdin
+   * holds a line. Ctrl-C rejects with an InterruptedError (exit 130).
+   */
+  confirm(question: string, options?: { default?: boolean }): Promise<boolean>;
+  /**
+   * Show a login URL and read back the code the user pastes (the original's `_auth_flow`).
+   * @throws {ConfigError} when no code is entered.
+   */
+  readCode(url: string, message?: string): Promise<string>;
+}
+
+/** The catalog as a client may see it: lookups only (the store step in cli/ writes). */
+export type ReadonlyCatalog = Pick<Catalog, "get" | "images" | "labels">;
+
 /** Everything a client needs, injected so tests drive the real code paths. */
 export interface Context {
   /** The client's name (its scheme). */
   readonly name: string;
   /** The HTTP client (the only way to the network). */
   readonly http: Http;
-  /** Global settings. */
-  readonly settings: Settings;
-  /** The client's own settings: environment first, then its section of the secrets file. */
+  /**
+   * The client's own settings: environment first, then its section of the secrets file. Values of
+   * settings the factory marks `secret` are redacted from every message automatically.
+   */
+  readonly settings: ClientSettings;
+  /** Old name of {@link settings}, kept while branches merge. */
   readonly clientSettings: ClientSettings;
-  /** The whole secrets file. */
-  readonly secrets: Secrets;
+  /** Global settings (workers, tmpDir, home...), read-only. */
+  readonly globals: Readonly<Settings>;
+  /** The client's credential cache (its own file only; off with SREGISTRY_DISABLE_CREDENTIAL_CACHE). */
+  readonly credentials: CredentialStore;
+  /** Questions to the user: confirm, read a login code. */
+  readonly prompt: Prompt;
+  /** Runs programs (singularity, apptainer, helpers); aborted with the command. */
+  readonly exec: Exec;
+  /** Waits for a remote job with backoff and a spinner; aborted with the command. */
+  readonly poll: Poll;
+  /** Read an image file's metadata the way the catalog does (native SIF reader first). */
+  metadata(file: string): Promise<Metadata>;
+  /** The thumbnail to upload beside images: SREGISTRY_THUMBNAIL, else the built-in robot. */
+  thumbnail(): Promise<Thumbnail>;
   /** The catalog, unless the database is disabled. */
   readonly catalog?: Catalog;
   /** Messages (stderr). */
   readonly log: Logger;
-  /** Data (stdout). */
-  readonly out: Output;
   /** Whether progress bars may be drawn (TTY, not --quiet, not --json). */
   readonly progress: boolean;
   /** Aborted on Ctrl-C. */

@@ -20,6 +20,7 @@
  * @module
  */
 
+import { run } from "./exec.ts";
 import {
   type ByteSource,
   detectImageFormat,
@@ -58,23 +59,10 @@ export interface CommandResult {
  */
 export type CommandRunner = (command: string, args: string[]) => Promise<CommandResult>;
 
-/** The default runner: `Deno.Command` with captured output and a time limit. */
-export async function defaultRunner(command: string, args: string[]): Promise<CommandResult> {
-  const output = await new Deno.Command(command, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    // `inspect` reads a few files from the image; a minute means something is stuck.
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
+/** The default runner: core/exec.ts with a time limit. */
+export const defaultRunner: CommandRunner = (command, args) =>
+  // `inspect` reads a few files from the image; a minute means something is stuck.
+  run(command, args, { timeout: 60_000 });
 
 /** Options of {@linkcode readImageMetadata}. */
 export interface ReadMetadataOptions {

@@ -8,8 +8,7 @@
  */
 
 import { dirname, join } from "node:path";
-import { ConfigError, FormatError } from "./errors.ts";
-import type { Env } from "./settings.ts";
+import { FormatError } from "./errors.ts";
 
 /** The file's content: client sections plus the active client. */
 export type SecretsData = Record<string, unknown> & { SREGISTRY_CLIENT?: string };
@@ -94,7 +93,8 @@ export function writeFileAtomic(path: string, content: string, mode = 0o600): vo
   Deno.renameSync(tmp, path);
 }
 
-function section(data: SecretsData, client: string): Record<string, unknown> {
+/** A client's section of the file ({} when missing or not an object). */
+export function section(data: SecretsData, client: string): Record<string, unknown> {
   const s = data[client];
   return s !== null && typeof s === "object" && !Array.isArray(s)
     ? s as Record<string, unknown>
@@ -126,144 +126,4 @@ export function getSettings(secrets: Secrets, client?: string): Record<string, u
   const data = secrets.read();
   if (client !== undefined && client in data) return section(data, client);
   return data;
-}
-
-/** One client's view of its settings: environment first, then its section of the secrets file. */
-export interface ClientSettings {
-  /** The client's name. */
-  readonly client: string;
-  /** `SREGISTRY_<CLIENT>_` for this client. */
-  readonly prefix: string;
-  /** Environment `name`, then the file's `client.name`, then `fallback`. */
-  get(name: string, fallback?: string): string | undefined;
-  /** Like {@link get}, and a found value is saved to the file (the original's behaviour). */
-  getAndUpdate(name: string, fallback?: string): string | undefined;
-  /** Like {@link getAndUpdate}; throws a ConfigError naming the variable when it is unset. */
-  require(name: string): string;
-  /** Save a value in the client's section (undefined does nothing). */
-  update(name: string, value: string | undefined): void;
-  /** Throw unless the file has this client's section and, if given, these keys in it. */
-  requireSecrets(params?: string | string[]): Record<string, unknown>;
-  /** The client's section. */
-  all(): Record<string, unknown>;
-}
-
-/** Settings scoped to `client`. */
-export function clientSettings(secrets: Secrets, client: string, env: Env): ClientSettings {
-  const prefix = `SREGISTRY_${client.toUpperCase().replaceAll("-", "_")}_`;
-  const fromFile = (name: string) => {
-    const v = section(secrets.read(), client)[name];
-    return v === undefined || v === null ? undefined : String(v);
-  };
-  const cs: ClientSettings = {
-    client,
-    prefix,
-    get: (name, fallback) => env.get(name) ?? fromFile(name) ?? fallback,
-    getAndUpdate(name, fallback) {
-      const value = cs.get(name, fallback);
-      if (value !== undefined && fromFile(name) !== value) cs.update(name, value);
-      return value;
-    },
-    require(name) {
-      const value = cs.getAndUpdate(name);
-      if (value === undefined || value === "") {
-        throw new ConfigError(
-          `The ${client} client needs ${name}: export it, or run "sregistry backend add ${client} ${name} <value>"`,
-        );
-      }
-      return value;
-    },
-    update(name, value) {
-      if (value !== undefined) updateClientSecrets(secrets, client, { [name]: value });
-    },
-    requireSecrets(params) {
-      const data = secrets.read();
-      if (!secrets.exists() || !(client in data)) {
-        throw new ConfigError(
-          `The ${client} client requires client secrets in ${secrets.path}; add them with "sregistry backend add ${client} <var> <value>"`,
-        );
-      }
-      const sec = section(data, client);
-      for (const p of typeof params === "string" ? [params] : params ?? []) {
-        if (!(p in sec)) {
-          throw new ConfigError(`Missing ${p} in client secrets for ${client} in ${secrets.path}`);
-        }
-        if (sec[p] === null || sec[p] === undefined || sec[p] === "") {
-          throw new ConfigError(`Undefined param ${p} in client secrets for ${client}`);
-        }
-      }
-      return sec;
-    },
-    all: () => section(secrets.read(), client),
-  };
-  return cs;
-}
-
-/** The original's `_get_setting`. */
-export function getSetting(
-  cs: ClientSettings,
-  name: string,
-  fallback?: string,
-): string | undefined {
-  return cs.get(name, fallback);
-}
-
-/** The original's `_get_and_update_setting`. */
-export function getAndUpdateSetting(
-  cs: ClientSettings,
-  name: string,
-  fallback?: string,
-): string | undefined {
-  return cs.getAndUpdate(name, fallback);
-}
-
-/** The original's `_update_setting`. */
-export function updateSetting(cs: ClientSettings, name: string, value: string | undefined): void {
-  cs.update(name, value);
-}
-
-/** The original's `require_secrets`. */
-export function requireSecrets(
-  cs: ClientSettings,
-  params?: string | string[],
-): Record<string, unknown> {
-  return cs.requireSecrets(params);
-}
-
-/**
- * The per-client credential cache path `<root>/<client>` (the client decides whether it is a file or
- * a folder), or undefined when disabled by SREGISTRY_DISABLE_CREDENTIAL_CACHE or
- * SREGISTRY_DISABLE_CREDENTIAL_<CLIENT>. Unlike the original it follows the client actually chosen,
- * and the root is created with mode 0700.
- */
-export function credentialCachePath(
-  options: { root: string; disabled: boolean; client: string; env: Env },
-): string | undefined {
-  const { root, disabled, client, env } = options;
-  const upper = client.toUpperCase();
-  if (
-    disabled || env.get(`SREGISTRY_DISABLE_CREDENTIAL_${upper}`) !== undefined ||
-    env.get(`SREGISTRY_DISABLE_CREDENTIAL_${upper.replaceAll("-", "_")}`) !== undefined
-  ) return undefined;
-  Deno.mkdirSync(root, { recursive: true, mode: 0o700 });
-  return join(root, client);
-}
-
-/** Terminal IO for {@link authFlow}. */
-export interface PromptIO {
-  /** Show text (stderr). */
-  write(text: string): void;
-  /** Read one line from the user; undefined at end of input. */
-  readLine(): Promise<string | undefined>;
-}
-
-/** Print a login URL and read back the code the user pastes (the original's `_auth_flow`). */
-export async function authFlow(url: string, io: PromptIO): Promise<string> {
-  io.write(`Please go to this URL and login: ${url}\n`);
-  io.write("Please enter the code you get after login here: ");
-  const line = await io.readLine();
-  if (line === undefined || line.trim() === "") {
-    throw new ConfigError("No login code was entered; run the command again and paste the code");
-  }
-  return line.trim();
 }

@@ -28,16 +28,6 @@ export function capability<K extends Capability>(
   return fn.bind(client) as NonNullable<Client[K]>;
 }
 
-/** Ask yes/no on the terminal; without a terminal the answer is no. */
-async function confirm(app: App, question: string): Promise<boolean> {
-  if (!Deno.stdin.isTerminal()) return false;
-  app.log.sink.write(`${question} [y/N] `);
-  const buf = new Uint8Array(256);
-  const n = await Deno.stdin.read(buf);
-  const answer = new TextDecoder().decode(buf.subarray(0, n ?? 0)).trim().toLowerCase();
-  return answer === "y" || answer === "yes";
-}
-
 /** `sregistry pull`. */
 export async function pullCommand(
   app: App,
@@ -112,16 +102,25 @@ export async function searchCommand(app: App, queries: string[]): Promise<void> 
   );
 }
 
-/** `sregistry delete`. */
+/**
+ * `sregistry delete`: asks "Delete <uri>? [y/N]" unless --force; no (or no terminal and no answer on
+ * stdin) deletes nothing and is exit 0. The client may ask again before other names go with it.
+ */
 export async function deleteCommand(app: App, image: string, opts: { force?: boolean }) {
-  const { client } = app.getClient(image);
+  const { client, ctx } = app.getClient(image);
   const del = capability(client, "delete");
-  if (!opts.force && !(await confirm(app, `Are you sure you want to remove ${image}?`))) {
-    throw new UsageError(`Not deleting ${image}: confirm on a terminal, or use --force`);
+  const nothing = () => {
+    if (app.json) app.out.json({ deleted: [], image, client: client.name });
+    else app.log.info("Nothing deleted");
+  };
+  if (!opts.force && !(await ctx.prompt.confirm(`Delete ${image}?`, { default: false }))) {
+    return nothing();
   }
-  await del(image, { force: true });
-  if (app.json) app.out.json({ deleted: image, client: client.name });
-  else app.log.info(`[delete] ${image}`);
+  const result = await del(image, { force: opts.force ?? false });
+  const deleted = result ? result.deleted : [image];
+  if (deleted.length === 0) return nothing();
+  if (app.json) app.out.json({ deleted, image, client: client.name });
+  else for (const d of deleted) app.log.info(`[delete] ${d}`);
 }
 
 /** `sregistry share`. */

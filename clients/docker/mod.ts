@@ -42,7 +42,7 @@ export function dockerConfig(
       ]);
       if (fromSettings) return fromSettings;
       const path = ctx.env.get("SREGISTRY_DOCKERHUB_SECRETS") ??
-        dockerConfigPath(ctx.env, ctx.settings.home);
+        dockerConfigPath(ctx.env, ctx.globals.home);
       return await dockerConfigCredentials(readDockerConfig(path), host, deps.runHelper);
     },
   };

@@ -34,13 +34,15 @@ function createHttpClient(ctx: Context): Client {
   const streamsFor = (url: URL): number => {
     const explicit = Number(ctx.clientSettings.get("SREGISTRY_HTTP_STREAMS"));
     if (Number.isInteger(explicit) && explicit >= 1) return Math.min(explicit, 16);
-    return isLoopback(url.host) ? 1 : Math.min(ctx.settings.workers, MAX_STREAMS);
+    return isLoopback(url.host) ? 1 : Math.min(ctx.globals.workers, MAX_STREAMS);
   };
   const token = ctx.clientSettings.get("SREGISTRY_HTTP_TOKEN");
   const username = ctx.clientSettings.get("SREGISTRY_HTTP_USERNAME");
   const password = ctx.clientSettings.get("SREGISTRY_HTTP_PASSWORD");
-  ctx.log.addSecret(token);
-  ctx.log.addSecret(password);
+  // The token and password are secret settings, redacted by the CLI; the encoded pair is not one.
+  if (username !== undefined && password !== undefined) {
+    ctx.log.addSecret(btoa(`${username}:${password}`));
+  }
 
   /**
    * The authorizer for one image URL: the static token, else Basic credentials sent up front and

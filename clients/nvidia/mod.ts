@@ -29,7 +29,6 @@ export function nvidiaConfig(ctx: Context): OciClientConfig {
           ),
         );
       }
-      ctx.log.addSecret(password);
       return Promise.resolve({
         username: cs.get("SREGISTRY_NVIDIA_USERNAME") ?? "$oauthtoken",
         password,

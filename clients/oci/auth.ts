@@ -8,23 +8,18 @@ import { join } from "node:path";
 import type { Credentials } from "../../core/auth/types.ts";
 import { AuthError, ConfigError } from "../../core/errors.ts";
 import type { Env } from "../../core/settings.ts";
+import { run } from "../../core/exec.ts";
 
 export type { Credentials } from "../../core/auth/types.ts";
 
 /** Runs a credential helper: `docker-credential-<name> get` with the server on stdin. */
 export type HelperRunner = (name: string, server: string) => Promise<string>;
 
-/** The default helper runner (Deno.Command). */
+/** The default helper runner (core/exec.ts). */
 export const runHelper: HelperRunner = async (name, server) => {
-  const cmd = new Deno.Command(`docker-credential-${name}`, {
-    args: ["get"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  });
-  let child: Deno.ChildProcess;
+  let res;
   try {
-    child = cmd.spawn();
+    res = await run(`docker-credential-${name}`, ["get"], { stdin: server });
   } catch (e) {
     throw new ConfigError(
       `Docker credential helper "docker-credential-${name}" cannot be run (${
@@ -32,19 +27,14 @@ export const runHelper: HelperRunner = async (name, server) => {
       }); install it or remove it from ~/.docker/config.json`,
     );
   }
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(server));
-  await w.close();
-  const res = await child.output();
-  const text = new TextDecoder().decode(res.stdout);
   if (!res.success) {
-    const why = (text.trim() || new TextDecoder().decode(res.stderr).trim()).split("\n")[0];
+    const why = (res.stdout.trim() || res.stderr.trim()).split("\n")[0];
     if (/credentials not found/i.test(why)) return "";
     throw new AuthError(
       `Docker credential helper "docker-credential-${name}" failed for ${server}: ${why}`,
     );
   }
-  return text;
+  return res.stdout;
 };
 
 /** The parts of docker's config.json sregistry reads. */

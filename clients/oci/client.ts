@@ -44,39 +44,9 @@ import {
 } from "./reference.ts";
 import { createRegistry, type Registry } from "./registry.ts";
 
-/** Runs an external program; the default is Deno.Command with inherited-nothing, captured output. */
-export type Runner = (
-  command: string,
-  args: string[],
-) => Promise<{ code: number; stdout: string; stderr: string }>;
-
-/** The default {@link Runner} (no time limit: a SIF build can take long). */
-export const defaultRunner: Runner = async (command, args) => {
-  const out = await new Deno.Command(command, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-};
-
-/** The first of `names` that is an executable file on PATH. */
-export function which(names: string[], path: string | undefined): string | undefined {
-  for (const name of names) {
-    for (const dir of (path ?? "").split(":")) {
-      if (!dir) continue;
-      try {
-        const st = Deno.statSync(join(dir, name));
-        if (st.isFile && ((st.mode ?? 0o111) & 0o111)) return name;
-      } catch {
-        // not in this folder
-      }
-    }
-  }
-  return undefined;
-}
+// One process runner for the whole program (core/exec.ts); re-exported for the OCI clients' tests.
+export { run as defaultRunner, type Runner, which } from "../../core/exec.ts";
+import type { Runner } from "../../core/exec.ts";
 
 /** What differs between the OCI-based clients. */
 export interface OciClientConfig {
@@ -304,11 +274,11 @@ export async function pullImage(
       img.platform ? ` for ${formatPlatform(img.platform)}` : ""
     }, ${img.manifest.layers.length} layers`,
   );
-  const cache = openBlobCache(join(ctx.settings.storage, ".blobs"), { log: ctx.log });
+  const cache = openBlobCache(join(ctx.globals.storage, ".blobs"), { log: ctx.log });
   const blobs = [img.manifest.config, ...img.manifest.layers];
   const started = performance.now();
   let fetchedBytes = 0;
-  await pool(blobs, ctx.settings.workers, async (d, i) => {
+  await pool(blobs, ctx.globals.workers, async (d, i) => {
     const r = await cache.ensure(
       d.digest,
       d.size,
@@ -341,8 +311,7 @@ export async function pullImage(
     ? options.name
     : catalogName(ref, config.defaultRegistry);
   const names = parseImageName(removeUri(uri));
-  const builder =
-    (deps.findBuilder ?? (() => which(["singularity", "apptainer"], ctx.env.get("PATH"))))();
+  const builder = (deps.findBuilder ?? (() => ctx.exec.which(["singularity", "apptainer"])))();
   const ext = builder ? "sif" : "oci.tar";
   const catalog = options.noCache ? undefined : ctx.catalog;
   const final = catalog ? undefined : localTarget(options, names, ext);
@@ -360,7 +329,7 @@ export async function pullImage(
         await writeLayout(layoutDir, layoutImage);
         await Deno.remove(staging).catch(() => {});
         ctx.log.info(`Building ${basename(final ?? names.uri)} with ${builder}`);
-        const r = await (deps.run ?? defaultRunner)(builder, [
+        const r = await (deps.run ?? ctx.exec.run)(builder, [
           "build",
           "--force",
           staging,

@@ -5,13 +5,28 @@
  */
 
 import { basename, join, resolve } from "node:path";
-import type { Client, ClientFactory, Context, PullOptions, PullResult } from "../types.ts";
-import { FormatError, NotFoundError, UsageError } from "../../core/errors.ts";
+import type {
+  Client,
+  ClientFactory,
+  Context,
+  DeleteResult,
+  PullOptions,
+  PullResult,
+} from "../types.ts";
+import {
+  AuthError,
+  FormatError,
+  NetworkError,
+  NotFoundError,
+  UsageError,
+} from "../../core/errors.ts";
+import { pool } from "../../core/pool.ts";
 import { parseImageName, removeUri } from "../../core/names.ts";
 import { SIF_MAGIC } from "../../core/sif.ts";
 import { hashFile } from "../../core/hasher.ts";
 import {
   connect,
+  type Connection,
   credentialsFromSettings,
   downloadBlob,
   type OciClientConfig,
@@ -22,7 +37,7 @@ import {
 import { dockerConfigCredentials, dockerConfigPath, readDockerConfig } from "../oci/auth.ts";
 import { MediaType } from "../oci/manifest.ts";
 import { catalogName, DOCKER_HUB } from "../oci/reference.ts";
-import { sha256Digest } from "../oci/registry.ts";
+import { registryError, sha256Digest } from "../oci/registry.ts";
 
 /** The SIF config blob: literally `{}`. */
 export const SIF_CONFIG = "{}";
@@ -57,7 +72,7 @@ export function orasConfig(ctx: Context): OciClientConfig {
       ]]);
       if (s) return s;
       return await dockerConfigCredentials(
-        readDockerConfig(dockerConfigPath(ctx.env, ctx.settings.home)),
+        readDockerConfig(dockerConfigPath(ctx.env, ctx.globals.home)),
         host,
       );
     },
@@ -78,6 +93,87 @@ async function startsWithSifMagic(path: string): Promise<boolean> {
   } finally {
     f.close();
   }
+}
+
+/**
+ * Delete a tag without silently taking the manifest's other tags along (sregistry-cli deleted the
+ * manifest, and every tag on it went). When other tags share the digest, the tag alone is deleted
+ * where the registry allows it (`DELETE /v2/<repo>/manifests/<tag>`, OCI distribution 1.1);
+ * otherwise the user is asked, and under --force the other tags are named in a warning.
+ */
+async function deleteImage(
+  ctx: Context,
+  { ref, registry }: Connection,
+  options: { force?: boolean },
+): Promise<DeleteResult> {
+  const repo = ref.repository;
+  const where = `${ref.registry}/${repo}`;
+  const uri = (t: string) => `oras://${where}${t.startsWith("sha256:") ? "@" : ":"}${t}`;
+  const digestOf = async (t: string) =>
+    await registry.headManifest(repo, t) ??
+      // A registry without Docker-Content-Digest on HEAD: hash the manifest instead.
+      (await registry.getManifest(repo, t).catch(() => undefined))?.digest;
+  const tagsOn = async (digest: string, except?: string): Promise<string[]> => {
+    const tags = (await registry.tags(repo)).filter((t) => t !== except);
+    const digests = await pool(tags, 8, (t) => digestOf(t).catch(() => undefined), ctx.signal);
+    return tags.filter((_, i) => digests[i] === digest).sort();
+  };
+  if (ref.digest) {
+    // Naming the manifest deletes it with all its tags; say which went.
+    const others = await tagsOn(ref.digest);
+    await registry.deleteManifest(repo, ref.digest);
+    return { deleted: [uri(ref.digest), ...others.map(uri)] };
+  }
+  const tag = ref.tag ?? "latest";
+  const digest = await digestOf(tag);
+  if (!digest) throw new NotFoundError(`${where}:${tag} was not found; check the name and tag`);
+  const others = await tagsOn(digest, tag);
+  if (others.length === 0) {
+    await registry.deleteManifest(repo, digest);
+    return { deleted: [uri(tag)] };
+  }
+  const list = others.map((t) => `:${t}`).join(", ");
+  const res = await registry.send(
+    `${registry.base}/v2/${repo}/manifests/${tag}`,
+    `repository:${repo}:delete`,
+    { method: "DELETE" },
+  );
+  const detail = res.ok ? "" : await registryError(res);
+  await res.body?.cancel().catch(() => {});
+  if (res.ok) {
+    // Some registries implement a tag delete as a manifest delete: check that the others stayed.
+    const gone = (await Promise.all(others.map(async (t) => (await digestOf(t)) ? [] : [t])))
+      .flat();
+    if (gone.length) {
+      ctx.log.warning(
+        `Registry ${ref.registry} also deleted ${
+          gone.map((t) => `:${t}`).join(", ")
+        } with ${where}:${tag}`,
+      );
+    } else ctx.log.verbose(`Deleted the tag ${tag} alone; ${list} still name ${digest}`);
+    return { deleted: [uri(tag), ...gone.map(uri)] };
+  }
+  if (res.status === 401 || res.status === 403) {
+    throw new AuthError(`Registry ${ref.registry} denied deleting ${where}:${tag} (${detail})`);
+  }
+  if (![400, 404, 405, 501].includes(res.status)) {
+    throw new NetworkError(
+      `Registry ${ref.registry} answered HTTP ${res.status} to deleting ${where}:${tag}${
+        detail ? ` (${detail})` : ""
+      }`,
+      { status: res.status },
+    );
+  }
+  ctx.log.debug(`Registry ${ref.registry} cannot delete a tag alone: HTTP ${res.status} ${detail}`);
+  const why = `Registry ${ref.registry} cannot delete the tag ${tag} alone: deleting its manifest ${
+    digest.slice(0, 19)
+  } also deletes ${list}`;
+  if (options.force) ctx.log.warning(why);
+  else if (!(await ctx.prompt.confirm(`${why}. Delete them all?`, { default: false }))) {
+    return { deleted: [] };
+  }
+  await registry.deleteManifest(repo, digest);
+  return { deleted: [uri(tag), ...others.map(uri)] };
 }
 
 /** Build an oras client. */
@@ -195,10 +291,10 @@ export function createOrasClient(ctx: Context, deps: OciDeps = {}): Client {
       if (ref.digest) throw new UsageError(`Cannot push to a digest (${ref.digest}): give a tag`);
       const chunkSize = parseChunkSize(ctx.clientSettings.get("SREGISTRY_ORAS_CHUNK_SIZE"));
       const cfgPath = join(
-        ctx.settings.tmpDir,
+        ctx.globals.tmpDir,
         `sregistry-oras-config-${crypto.randomUUID().slice(0, 8)}.json`,
       );
-      await Deno.mkdir(ctx.settings.tmpDir, { recursive: true });
+      await Deno.mkdir(ctx.globals.tmpDir, { recursive: true });
       await Deno.writeTextFile(cfgPath, SIF_CONFIG);
       try {
         const cfg = { digest: sha256Digest(SIF_CONFIG), size: SIF_CONFIG.length };
@@ -239,16 +335,7 @@ export function createOrasClient(ctx: Context, deps: OciDeps = {}): Client {
         await Deno.remove(cfgPath).catch(() => {});
       }
     },
-    async delete(image) {
-      const { ref, registry } = connect(ctx, config, image, deps);
-      const digest = ref.digest ?? await registry.headManifest(ref.repository, ref.tag ?? "latest");
-      if (!digest) {
-        throw new NotFoundError(
-          `${ref.registry}/${ref.repository}:${ref.tag} was not found; check the name and tag`,
-        );
-      }
-      await registry.deleteManifest(ref.repository, digest);
-    },
+    delete: (image, options) => deleteImage(ctx, connect(ctx, config, image, deps), options),
     search: (query) => searchRegistry(ctx, config, query, deps),
   };
 }
