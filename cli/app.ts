@@ -19,6 +19,8 @@ import {
   streamSink,
   type TextSink,
 } from "../core/log.ts";
+import { NO_PROGRESS } from "../core/progress_events.ts";
+import { createProgressRenderer } from "./render/progress.ts";
 import { clientSettings, openSecrets, type Secrets } from "../core/secrets.ts";
 import { type Env, processEnv, readSettings, type Settings } from "../core/settings.ts";
 
@@ -100,7 +102,11 @@ export function createApp(options: AppOptions = {}): App {
   if (options.quiet) level = Math.min(level, Level.WARNING);
   if (options.debug) level = Level.DEBUG;
   const color = settings.noColor ? false : settings.colorize ?? stderr.isTerminal;
-  const log = createLogger({ level, sink: stderr, color });
+  // Messages go through the progress renderer, which clears the bars around them.
+  const renderer = stderr.isTerminal && !options.quiet && !options.json
+    ? createProgressRenderer({ sink: stderr })
+    : undefined;
+  const log = createLogger({ level, sink: renderer?.sink ?? stderr, color });
   for (const w of settings.warnings) log.warning(w);
   const out = createOutput(stdout);
   const secrets = openSecrets(settings.secretsPath);
@@ -115,7 +121,7 @@ export function createApp(options: AppOptions = {}): App {
     out,
     json: options.json ?? false,
     quiet: options.quiet ?? false,
-    progress: stderr.isTerminal && !options.quiet && !options.json,
+    progress: renderer !== undefined,
     secrets,
     signal,
     factories: options.factories ?? FACTORIES,
@@ -162,7 +168,7 @@ export function createApp(options: AppOptions = {}): App {
         },
         log,
         out,
-        progress: app.progress,
+        progress: renderer ?? NO_PROGRESS,
         signal,
         env,
       };

@@ -6,6 +6,7 @@
 
 import type { Http } from "../core/http.ts";
 import type { Logger, Output } from "../core/log.ts";
+import type { ProgressSink } from "../core/progress_events.ts";
 import type { ClientSettings, Secrets } from "../core/secrets.ts";
 import type { Env, Settings } from "../core/settings.ts";
 import type { Catalog, ContainerRow, Metadata } from "../db/types.ts";
@@ -122,8 +123,8 @@ export interface Context {
   readonly log: Logger;
   /** Data (stdout). */
   readonly out: Output;
-  /** Whether progress bars may be drawn (TTY, not --quiet, not --json). */
-  readonly progress: boolean;
+  /** Where transfers report progress (drawn by cli/ on a TTY, not with --quiet or --json). */
+  readonly progress: ProgressSink;
   /** Aborted on Ctrl-C. */
   readonly signal: AbortSignal;
   /** Environment access. */

@@ -17,7 +17,7 @@ import {
 import { parseImageName, removeUri, storagePath } from "../../core/names.ts";
 import { pool } from "../../core/pool.ts";
 import { hashFile } from "../../core/hasher.ts";
-import { download } from "../../core/transfer.ts";
+import { download } from "../../core/transfer/mod.ts";
 import type { Metadata } from "../../db/types.ts";
 import { type Authenticator, createAuthenticator, type Credentials } from "./auth.ts";
 import { openBlobCache } from "./blob_cache.ts";
@@ -221,7 +221,10 @@ export async function downloadBlob(
   for (let attempt = 0;; attempt++) {
     const headers = await registry.authHeaders(scope);
     try {
-      await download(ctx.http, registry.blobUrl(repo, d.digest), dest, {
+      await download({
+        http: ctx.http,
+        url: registry.blobUrl(repo, d.digest),
+        dest,
         headers,
         expectedDigest: d.digest,
         expectedSize: d.size,

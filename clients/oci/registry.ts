@@ -15,7 +15,8 @@ import {
 } from "../../core/errors.ts";
 import type { Http } from "../../core/http.ts";
 import type { Logger } from "../../core/log.ts";
-import { upload, uploadChunked } from "../../core/transfer.ts";
+import type { ProgressSink } from "../../core/progress_events.ts";
+import { upload, uploadChunked } from "../../core/transfer/mod.ts";
 import type { Authenticator } from "./auth.ts";
 import { MANIFEST_ACCEPT } from "./manifest.ts";
 
@@ -78,7 +79,7 @@ export interface Registry {
     repo: string,
     file: string,
     blob: { digest: string; size: number },
-    options?: { chunkSize?: number; progress?: boolean; label?: string },
+    options?: { chunkSize?: number; progress?: ProgressSink; label?: string },
   ): Promise<{ skipped: boolean }>;
   /** PUT a manifest; returns its digest. */
   putManifest(
@@ -275,7 +276,7 @@ export function createRegistry(options: RegistryOptions): Registry {
     scope: string,
     file: string,
     blob: { digest: string; size: number },
-    opts: { chunkSize?: number; progress?: boolean; label?: string },
+    opts: { chunkSize?: number; progress?: ProgressSink; label?: string },
   ) {
     const start = await reg.send(`${base}/v2/${repo}/blobs/uploads/`, scope, {
       method: "POST",
@@ -288,7 +289,10 @@ export function createRegistry(options: RegistryOptions): Registry {
     if (opts.chunkSize && opts.chunkSize > 0 && blob.size > opts.chunkSize) {
       const minChunk = Number(start.headers.get("oci-chunk-min-length") ?? 0);
       const chunkSize = Math.max(opts.chunkSize, minChunk);
-      const r = await uploadChunked(http, location, file, {
+      const r = await uploadChunked({
+        http,
+        url: location,
+        file,
         chunkSize,
         headers,
         contentType: "application/octet-stream",
@@ -310,7 +314,10 @@ export function createRegistry(options: RegistryOptions): Registry {
       return;
     }
     const sep = location.includes("?") ? "&" : "?";
-    const res = await upload(http, `${location}${sep}digest=${blob.digest}`, file, {
+    const res = await upload({
+      http,
+      url: `${location}${sep}digest=${blob.digest}`,
+      file,
       method: "PUT",
       headers,
       contentType: "application/octet-stream",
