@@ -109,7 +109,7 @@ export function createProgressRenderer(options: ProgressRendererOptions): Progre
     const rows: string[] = [];
     for (const r of roots) {
       // One part in flight says nothing the total line does not.
-      if (r.children.size > 1) for (const c of r.children) rows.push(renderLine(c, t, cols));
+      if (r.children.size > 1) { for (const c of r.children) rows.push(renderLine(c, t, cols)); }
       rows.push(renderLine(r, t, cols));
     }
     return rows;

@@ -20,12 +20,7 @@ import { track, type Tracker } from "./_progress.ts";
 import { pump } from "./_pump.ts";
 import { baseName, exists, removeQuietly, RestartSignal, toInterrupted } from "./_util.ts";
 import { announcedDigest, contentLength, parseContentRange, unsatisfiedTotal } from "./headers.ts";
-import {
-  MAX_STREAMS,
-  PARALLEL_THRESHOLD,
-  parallelDownload,
-  splitParts,
-} from "./ranged_parts.ts";
+import { MAX_STREAMS, PARALLEL_THRESHOLD, parallelDownload, splitParts } from "./ranged_parts.ts";
 import {
   canResume,
   ifRange,
@@ -169,7 +164,9 @@ async function downloadOnce(a: Attempt, allowResume: boolean): Promise<DownloadR
 
   const parallelWanted = Math.max(1, Math.min(job.parallel ?? MAX_STREAMS, 64));
   const threshold = job.parallelThreshold ?? PARALLEL_THRESHOLD;
-  if (meta?.parts && meta.size !== undefined) return await parallelDownload(a, meta, parallelWanted);
+  if (meta?.parts && meta.size !== undefined) {
+    return await parallelDownload(a, meta, parallelWanted);
+  }
 
   let offset = meta ? (await Deno.stat(partial)).size : 0;
   const resumedFrom = offset;
