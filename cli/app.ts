@@ -186,9 +186,10 @@ export function createApp(options: AppOptions = {}): App {
 
 async function defaultReadMetadata(file: string): Promise<Metadata> {
   // Loaded lazily so commands that never read an image do not pay for the SIF reader.
-  const { detectImageFormat } = await import("../core/sif.ts");
+  const { detectImageFormat } = await import("../core/image_format.ts");
   // Other stored files (OCI archives) carry their metadata from the client that pulled them.
-  if ((await detectImageFormat(file)).format === "unknown") return {};
+  const { format } = await detectImageFormat(file);
+  if (format === "unknown" || format === "oci-archive") return {};
   const { readImageMetadata, flattenForCatalog } = await import("../core/metadata.ts");
   return flattenForCatalog(await readImageMetadata(file));
 }

@@ -20,15 +20,12 @@
  * @module
  */
 
+import { type ByteSource, fileSource, prefetchSource } from "./byte_source.ts";
+import { detectImageFormat, type ImageFormat } from "./image_format.ts";
 import {
-  type ByteSource,
-  detectImageFormat,
-  fileSource,
   GO_ZERO_TIME,
-  type ImageFormat,
   NIL_UUID,
   openSif,
-  prefetchSource,
   SifDataType,
   SifFsType,
   type SifImage,
