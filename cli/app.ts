@@ -190,7 +190,8 @@ async function defaultReadMetadata(file: string): Promise<Metadata> {
   // Other stored files (OCI archives) carry their metadata from the client that pulled them.
   const { format } = await detectImageFormat(file);
   if (format === "unknown" || format === "oci-archive") return {};
-  const { readImageMetadata, flattenForCatalog } = await import("../core/metadata.ts");
+  const { readImageMetadata } = await import("../core/metadata.ts");
+  const { flattenForCatalog } = await import("../core/catalog_metadata.ts");
   return flattenForCatalog(await readImageMetadata(file));
 }
 

@@ -9,7 +9,8 @@ import { type ByteSource, memorySource, prefetchSource } from "../core/byte_sour
 import { detectImageFormat } from "../core/image_format.ts";
 import { openSif, SIF_DESCRIPTOR_SIZE, SifDataType, SifError } from "../core/sif.ts";
 import { formatHeader, formatObjectInfo, formatObjectList, listRows } from "../core/sif_text.ts";
-import { flattenForCatalog, readImageMetadata } from "../core/metadata.ts";
+import { flattenForCatalog } from "../core/catalog_metadata.ts";
+import { readImageMetadata } from "../core/metadata.ts";
 import {
   buildLegacySimg,
   buildSif,

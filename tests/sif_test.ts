@@ -27,12 +27,9 @@ import {
 } from "../core/sif_text.ts";
 import { FormatError, NotFoundError } from "../core/errors.ts";
 import { tarHeader } from "../clients/oci/layout.ts";
-import {
-  type CommandRunner,
-  flattenForCatalog,
-  normalizeInspectJson,
-  readImageMetadata,
-} from "../core/metadata.ts";
+import { flattenForCatalog } from "../core/catalog_metadata.ts";
+import { normalizeInspectJson } from "../core/inspect_json.ts";
+import { type CommandRunner, readImageMetadata } from "../core/metadata.ts";
 import {
   buildLegacyExt3,
   buildLegacySimg,

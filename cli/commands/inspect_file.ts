@@ -6,7 +6,8 @@
 
 import type { App } from "../app.ts";
 import { NotFoundError } from "../../core/errors.ts";
-import { flattenForCatalog, readImageMetadata } from "../../core/metadata.ts";
+import { flattenForCatalog } from "../../core/catalog_metadata.ts";
+import { readImageMetadata } from "../../core/metadata.ts";
 import { openSif } from "../../core/sif.ts";
 import { formatHeader, formatObjectList, listRows } from "../../core/sif_text.ts";
 
