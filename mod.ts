@@ -29,6 +29,7 @@ export { type CatalogOptions, openCatalog } from "./db/catalog.ts";
 export type { Logger, Output, TextSink } from "./core/log.ts";
 export type { Http, HttpOptions, RequestOptions, TokenUpdater } from "./core/http.ts";
 export type { ClientSettings } from "./core/secrets.ts";
+export { NO_PROGRESS, type ProgressEvent, type ProgressSink } from "./core/progress_events.ts";
 export type {
   AddOptions,
   AddResult,
