@@ -7,6 +7,7 @@ import { createLogger, Level, memorySink } from "../core/log.ts";
 import { envFrom } from "../core/settings.ts";
 import { hashFile } from "../core/hasher.ts";
 import { download, multipartUpload, upload, uploadChunked } from "../core/transfer/mod.ts";
+import type { Authorizer } from "../core/auth/types.ts";
 import type { ProgressEvent, ProgressSink } from "../core/progress_events.ts";
 import { makeData, startFaultServer } from "./servers/fault_server.ts";
 
@@ -330,6 +331,37 @@ Deno.test("parallel parts are fetched in order by a few streams and hashed as th
     }).catch((e) => e);
     assert.ok(err instanceof IntegrityError, String(err));
     assert.deepEqual(await files(dir), ["many.bin"]);
+  });
+});
+
+Deno.test("the job's authorizer signs every request: the first, each ranged part, each retry", async () => {
+  await withEnv(async (dir, srv) => {
+    const data = makeData(12 * 1024 * 1024 + 1, 3);
+    await srv.setFile("/auth.bin", data);
+    // The probe's body is cancelled unread and takes the first drop; a part takes the second.
+    srv.setFault("/auth.bin", { drop: { after: 1_000_000, times: 2 } });
+    const seen: string[] = [];
+    const auth: Authorizer = {
+      authorize(req) {
+        seen.push(req.headers.get("range") ?? "whole");
+        req.headers.set("x-signed", "1");
+      },
+    };
+    const r = await download({
+      http: http(),
+      url: `${srv.url}/auth.bin`,
+      dest: join(dir, "auth.bin"),
+      auth,
+      parallel: 2,
+      parallelThreshold: 1,
+      partSize: 4 * 1024 * 1024,
+    });
+    assert.equal(r.digest, sha(data));
+    // The probe, four parts, and the retry of the part whose connection dropped.
+    assert.equal(seen[0], "whole");
+    assert.equal(seen.length, srv.requests.length);
+    assert.equal(seen.length, 6, seen.join(","));
+    assert.ok(seen.some((r) => /^bytes=1000000-/.test(r)), seen.join(","));
   });
 });
 
