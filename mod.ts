@@ -48,6 +48,7 @@ export type { CredentialStore } from "./core/credentials.ts";
 export type { Exec, ExecOptions, ExecResult, Runner } from "./core/exec.ts";
 export type { Poll, PollCheck, PollEvent, PollOptions } from "./core/poll.ts";
 export type { Thumbnail } from "./core/thumbnail.ts";
+export { NO_PROGRESS, type ProgressEvent, type ProgressSink } from "./core/progress_events.ts";
 export type {
   AddOptions,
   AddResult,

@@ -25,6 +25,8 @@ import { openCredentialStore } from "../core/credentials.ts";
 import { createExec } from "../core/exec.ts";
 import { type Poll, poll } from "../core/poll.ts";
 import { readThumbnail } from "../core/thumbnail.ts";
+import { NO_PROGRESS } from "../core/progress_events.ts";
+import { createProgressRenderer } from "./render/progress.ts";
 import { type Env, processEnv, readSettings, type Settings } from "../core/settings.ts";
 import type { Prompt } from "../clients/types.ts";
 import { createPrompt, type PromptInput } from "./prompt.ts";
@@ -112,7 +114,11 @@ export function createApp(options: AppOptions = {}): App {
   if (options.quiet) level = Math.min(level, Level.WARNING);
   if (options.debug) level = Level.DEBUG;
   const color = settings.noColor ? false : settings.colorize ?? stderr.isTerminal;
-  const log = createLogger({ level, sink: stderr, color });
+  // Messages go through the progress renderer, which clears the bars around them.
+  const renderer = stderr.isTerminal && !options.quiet && !options.json
+    ? createProgressRenderer({ sink: stderr })
+    : undefined;
+  const log = createLogger({ level, sink: renderer?.sink ?? stderr, color });
   for (const w of settings.warnings) log.warning(w);
   const out = createOutput(stdout);
   const secrets = openSecrets(settings.secretsPath);
@@ -128,7 +134,7 @@ export function createApp(options: AppOptions = {}): App {
     out,
     json: options.json ?? false,
     quiet: options.quiet ?? false,
-    progress: stderr.isTerminal && !options.quiet && !options.json,
+    progress: renderer !== undefined,
     secrets,
     signal,
     prompt,
@@ -200,7 +206,7 @@ export function createApp(options: AppOptions = {}): App {
           return app.maybeCatalog();
         },
         log,
-        progress: app.progress,
+        progress: renderer ?? NO_PROGRESS,
         signal,
         env,
       };
@@ -218,10 +224,12 @@ export function createApp(options: AppOptions = {}): App {
 
 async function defaultReadMetadata(file: string): Promise<Metadata> {
   // Loaded lazily so commands that never read an image do not pay for the SIF reader.
-  const { detectImageFormat } = await import("../core/sif.ts");
+  const { detectImageFormat } = await import("../core/image_format.ts");
   // Other stored files (OCI archives) carry their metadata from the client that pulled them.
-  if ((await detectImageFormat(file)).format === "unknown") return {};
-  const { readImageMetadata, flattenForCatalog } = await import("../core/metadata.ts");
+  const { format } = await detectImageFormat(file);
+  if (format === "unknown" || format === "oci-archive") return {};
+  const { readImageMetadata } = await import("../core/metadata.ts");
+  const { flattenForCatalog } = await import("../core/catalog_metadata.ts");
   return flattenForCatalog(await readImageMetadata(file));
 }
 

@@ -10,6 +10,7 @@ import type { ClientSettings } from "../core/client_settings.ts";
 import type { CredentialStore } from "../core/credentials.ts";
 import type { Exec } from "../core/exec.ts";
 import type { Poll } from "../core/poll.ts";
+import type { ProgressSink } from "../core/progress_events.ts";
 import type { Env, Settings } from "../core/settings.ts";
 import type { Thumbnail } from "../core/thumbnail.ts";
 import type { Catalog, ContainerRow, Metadata } from "../db/types.ts";
@@ -165,8 +166,8 @@ export interface Context {
   readonly catalog?: Catalog;
   /** Messages (stderr). */
   readonly log: Logger;
-  /** Whether progress bars may be drawn (TTY, not --quiet, not --json). */
-  readonly progress: boolean;
+  /** Where transfers report progress (drawn by cli/ on a TTY, not with --quiet or --json). */
+  readonly progress: ProgressSink;
   /** Aborted on Ctrl-C. */
   readonly signal: AbortSignal;
   /** Environment access. */

@@ -11,7 +11,8 @@
  *
  * @example Read and flatten for the catalog
  * ```ts ignore
- * import { flattenForCatalog, readImageMetadata } from "./metadata.ts";
+ * import { readImageMetadata } from "./metadata.ts";
+ * import { flattenForCatalog } from "./catalog_metadata.ts";
  *
  * const meta = await readImageMetadata("alpine.sif");
  * console.log(meta.labels, meta.architecture, meta.missing);
@@ -21,15 +22,20 @@
  */
 
 import { run } from "./exec.ts";
+import { type ByteSource, fileSource, prefetchSource } from "./byte_source.ts";
+import { detectImageFormat, type ImageFormat } from "./image_format.ts";
 import {
-  type ByteSource,
-  detectImageFormat,
-  fileSource,
+  asStringMap,
+  fromOciConfig,
+  type InspectAttributes,
+  isRecord,
+  normalizeInspectJson,
+  parseJson,
+} from "./inspect_json.ts";
+import {
   GO_ZERO_TIME,
-  type ImageFormat,
   NIL_UUID,
   openSif,
-  prefetchSource,
   SifDataType,
   SifFsType,
   type SifImage,
@@ -40,8 +46,6 @@ import {
 export const INSPECT_METADATA_NAME = "inspect-metadata.json";
 /** Name of the JSON.Generic object holding the OCI image config of images built from OCI. */
 export const OCI_CONFIG_NAME = "oci-config.json";
-/** The environment file Singularity writes for images converted from OCI/Docker. */
-export const OCI_ENV_FILE = "/.singularity.d/env/10-docker2singularity.sh";
 
 /** Result of running an external command. */
 export interface CommandResult {
@@ -172,109 +176,6 @@ const DEFAULT_MAX_OBJECT_BYTES = 16 * 1024 * 1024;
 const ATTRIBUTE_FIELDS = ["labels", "environment", "runscript", "test", "help"] as const;
 
 // ---------------------------------------------------------------------------------------------
-// Normalising inspect JSON
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function asText(value: unknown): string | undefined {
-  if (typeof value === "string") return value;
-  if (value === null || value === undefined) return undefined;
-  return typeof value === "object" ? JSON.stringify(value) : String(value);
-}
-
-function asStringMap(value: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!isRecord(value)) return out;
-  for (const [key, item] of Object.entries(value)) {
-    // JSON.parse makes "__proto__" an own key; assigning it would set the prototype instead.
-    if (key === "__proto__") continue;
-    const text = asText(item);
-    if (text !== undefined) out[key] = text;
-  }
-  return out;
-}
-
-/** Environment as path -> content; Singularity 2.x printed one string. */
-function asEnvironment(value: unknown): Record<string, string> {
-  if (typeof value === "string") return value === "" ? {} : { environment: value };
-  return asStringMap(value);
-}
-
-/** Inspect attributes in the shape this module returns. */
-export interface InspectAttributes {
-  /** Labels. */
-  labels: Record<string, string>;
-  /** Environment files. */
-  environment: Record<string, string>;
-  /** Runscript. */
-  runscript?: string;
-  /** Test script. */
-  test?: string;
-  /** Help text. */
-  help?: string;
-  /** Definition file. */
-  deffile?: string;
-  /** Startscript. */
-  startscript?: string;
-  /** Apps. */
-  apps: Record<string, AppMetadata>;
-}
-
-/**
- * Normalise the JSON of `inspect-metadata.json` or of `singularity inspect --json --all`:
- * unwrap a top-level `data` and then `attributes` (as sregistry-cli did for Singularity 3.x
- * output), accept `help` or `helpfile`, a string or a map for the environment, and drop values
- * that are not strings. Returns undefined when the value is not a JSON object.
- */
-export function normalizeInspectJson(json: unknown): InspectAttributes | undefined {
-  if (!isRecord(json)) return undefined;
-  let node: Record<string, unknown> = json;
-  if (isRecord(node.data)) node = node.data;
-  if (isRecord(node.attributes)) node = node.attributes;
-  const apps: Record<string, AppMetadata> = {};
-  if (isRecord(node.apps)) {
-    for (const [name, app] of Object.entries(node.apps)) {
-      if (!isRecord(app)) continue;
-      apps[name] = omitUndefined({
-        labels: asStringMap(app.labels),
-        environment: asEnvironment(app.environment),
-        runscript: asText(app.runscript),
-        test: asText(app.test),
-        help: asText(app.helpfile ?? app.help),
-        startscript: asText(app.startscript),
-      });
-    }
-  }
-  return omitUndefined({
-    labels: asStringMap(node.labels),
-    environment: asEnvironment(node.environment),
-    runscript: asText(node.runscript),
-    test: asText(node.test),
-    help: asText(node.helpfile ?? node.help),
-    deffile: asText(node.deffile),
-    startscript: asText(node.startscript),
-    apps,
-  });
-}
-
-function omitUndefined<T extends object>(value: T): T {
-  for (const key of Object.keys(value) as (keyof T)[]) {
-    if (value[key] === undefined) delete value[key];
-  }
-  return value;
-}
-
-function parseJson(bytes: Uint8Array): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    return undefined;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Reading
 
 function emptyMetadata(path: string, format: ImageFormat, legacy: boolean): ImageMetadata {
@@ -336,27 +237,6 @@ async function readSmall(
     return undefined;
   }
   return await image.readObject(object, maxBytes);
-}
-
-/** OCI image config fields as Singularity would show them. */
-function fromOciConfig(config: unknown): InspectAttributes | undefined {
-  if (!isRecord(config)) return undefined;
-  const inner = isRecord(config.config) ? config.config : config;
-  const attributes: InspectAttributes = {
-    labels: asStringMap(inner.Labels),
-    environment: {},
-    apps: {},
-  };
-  if (Array.isArray(inner.Env)) {
-    const lines = inner.Env.filter((e): e is string => typeof e === "string").map((entry) => {
-      const eq = entry.indexOf("=");
-      const key = eq < 0 ? entry : entry.slice(0, eq);
-      const value = eq < 0 ? "" : entry.slice(eq + 1);
-      return `export ${key}=${JSON.stringify(value)}`;
-    });
-    if (lines.length) attributes.environment[OCI_ENV_FILE] = `#!/bin/sh\n${lines.join("\n")}\n`;
-  }
-  return attributes;
 }
 
 /** For OCI-SIF images: root index -> manifest -> config, each an OCI.Blob found by digest. */
@@ -577,36 +457,4 @@ export async function readImageMetadata(
   if (meta.createdAt === undefined) meta.missing.push("created");
   if (meta.id === undefined && meta.format === "sif") meta.missing.push("id");
   return meta;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The catalog's flat dictionary
-
-/**
- * The flat metadata dictionary the catalog stores for a container, in the shape sregistry-cli
- * stored `singularity inspect` output: labels at the top level, then `sif` (format, architecture,
- * id, created, signed, signature entities, encrypted), `deffile`, `runscript`, `environment`,
- * `help`, `test`, `startscript`, `apps` when present, and `type: "container"` last so a label
- * cannot override it. These fixed keys win over labels of the same name. Only JSON values.
- */
-export function flattenForCatalog(meta: ImageMetadata): Record<string, unknown> {
-  const flat: Record<string, unknown> = { ...meta.labels };
-  flat.sif = omitUndefined({
-    format: meta.format,
-    architecture: meta.architecture,
-    id: meta.id,
-    created: meta.created,
-    signed: meta.signed,
-    signatureEntities: meta.signatureEntities.length ? [...meta.signatureEntities] : undefined,
-    encrypted: meta.encrypted || undefined,
-  });
-  if (meta.deffile !== undefined) flat.deffile = meta.deffile;
-  if (meta.runscript !== undefined) flat.runscript = meta.runscript;
-  if (Object.keys(meta.environment).length) flat.environment = { ...meta.environment };
-  if (meta.help !== undefined) flat.help = meta.help;
-  if (meta.test !== undefined) flat.test = meta.test;
-  if (meta.startscript !== undefined) flat.startscript = meta.startscript;
-  if (Object.keys(meta.apps).length) flat.apps = structuredClone(meta.apps);
-  flat.type = "container";
-  return flat;
 }

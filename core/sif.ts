@@ -1,6 +1,6 @@
 /**
- * A native reader for SIF (Singularity Image Format) files, plus format detection for the legacy
- * images Singularity 2.x wrote (squashfs `.simg`, ext3 `.img`).
+ * A native reader for SIF (Singularity Image Format) files. Telling a SIF from the other image
+ * formats is image_format.ts's job; siftool's text renderings are in sif_text.ts.
  *
  * The reader only ever reads the 128-byte global header, the descriptor table and the objects a
  * caller asks for, so inspecting a 10 GiB image costs the same as inspecting a 10 KiB one. Every
@@ -10,11 +10,12 @@
  *
  * Layout facts (little-endian, packed) follow the reference implementation, github.com/sylabs/sif
  * (`pkg/sif/sif.go`, `descriptor.go`, `arch.go`); the text renderings reproduce what its `siftool`
- * prints for `header`, `list` and `info`.
+ * prints for `header`, `list` and `info` (see sif_text.ts).
  *
  * @example Inspect an image
  * ```ts ignore
- * import { formatObjectList, openSif } from "./sif.ts";
+ * import { openSif } from "./sif.ts";
+ * import { formatObjectList } from "./sif_text.ts";
  *
  * using image = await openSif("alpine.sif");
  * console.log(image.header.arch, image.objects.length);
@@ -23,7 +24,9 @@
  * @module
  */
 
-import { FormatError, NotFoundError } from "./errors.ts";
+import { type ByteSource, fileSource, prefetchSource } from "./byte_source.ts";
+import { FormatError } from "./errors.ts";
+import { sniffImageFormat } from "./image_format.ts";
 
 /** A file that is not a valid SIF image: truncated, corrupt, hostile or another format. */
 export class SifError extends FormatError {}
@@ -169,143 +172,6 @@ export function archName(code: string): string {
 export function archCode(name: string): string {
   for (const [code, arch] of Object.entries(ARCH_NAMES)) if (arch === name) return code;
   return "00";
-}
-
-// ---------------------------------------------------------------------------------------------
-// Byte sources
-
-/**
- * Random access to the bytes of an image. The reader works on this rather than on a file so that
- * tests and the fuzzer can feed it memory, and so that callers decide how the bytes are fetched.
- */
-export interface ByteSource {
-  /** The name used in error messages (usually the path). */
-  readonly name: string;
-  /** Total size in bytes. */
-  readonly size: number;
-  /**
-   * Read up to `length` bytes at `offset`. Returns fewer bytes only at the end of the source.
-   * Callers never ask for more than they have checked against {@linkcode ByteSource.size}.
-   */
-  readAt(offset: number, length: number): Promise<Uint8Array>;
-  /** Release the underlying resource, if any. Safe to call twice. */
-  close(): void;
-}
-
-/** A {@linkcode ByteSource} over bytes already in memory. */
-export function memorySource(bytes: Uint8Array, name = "<memory>"): ByteSource {
-  return {
-    name,
-    size: bytes.length,
-    readAt(offset: number, length: number): Promise<Uint8Array> {
-      const start = Math.max(0, Math.min(offset, bytes.length));
-      return Promise.resolve(bytes.subarray(start, Math.min(bytes.length, start + length)));
-    },
-    close(): void {},
-  };
-}
-
-/**
- * Open a file as a {@linkcode ByteSource}. Reads use seek + read on one handle, serialised, so
- * only the requested ranges are ever read.
- *
- * @throws {NotFoundError} when the file does not exist.
- * @throws {SifError} when the path is not a regular file.
- */
-export async function fileSource(path: string): Promise<ByteSource> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new NotFoundError(`No such image file "${path}"`, { cause: error });
-    }
-    throw error;
-  }
-  let info: Deno.FileInfo;
-  try {
-    info = await file.stat();
-  } catch (error) {
-    file.close();
-    throw error;
-  }
-  if (!info.isFile) {
-    file.close();
-    throw new SifError(`Image "${path}" is not a regular file`);
-  }
-  let closed = false;
-  // One handle, one file position: chain the reads so two concurrent readAt calls cannot
-  // interleave their seek and read.
-  let queue: Promise<unknown> = Promise.resolve();
-  // Every file operation is a round trip to the runtime's thread pool (tens of microseconds),
-  // so skip the seek when the position is already right (sequential reads, offset 0 after open).
-  let position = 0;
-  const readAt = (offset: number, length: number): Promise<Uint8Array> => {
-    const run = async (): Promise<Uint8Array> => {
-      if (closed) throw new SifError(`Image "${path}" was already closed`);
-      const want = Math.max(0, Math.min(length, info.size - offset));
-      const buffer = new Uint8Array(want);
-      if (want === 0) return buffer;
-      if (position !== offset) {
-        position = -1; // unknown until the seek succeeds
-        position = await file.seek(offset, Deno.SeekMode.Start);
-      }
-      let filled = 0;
-      try {
-        while (filled < want) {
-          const n = await file.read(buffer.subarray(filled));
-          if (n === null) break;
-          filled += n;
-        }
-      } finally {
-        position = offset + filled;
-      }
-      return filled === want ? buffer : buffer.subarray(0, filled);
-    };
-    const result = queue.then(run, run);
-    queue = result.catch(() => undefined);
-    return result;
-  };
-  return {
-    name: path,
-    size: info.size,
-    readAt,
-    close(): void {
-      if (closed) return;
-      closed = true;
-      file.close();
-    },
-  };
-}
-
-/** How much of the start of a file {@linkcode prefetchSource} reads in one go. */
-export const PREFETCH_BYTES = 64 * 1024;
-
-/**
- * Wrap a source so that its first `bytes` bytes are read once, in one operation, and reads inside
- * that range are served from memory. With Singularity's layout the header, the descriptor table
- * (ending at 32176) and the small metadata objects written right after it all fit in 64 KiB, so
- * inspecting an image costs one read instead of five or six.
- */
-export function prefetchSource(source: ByteSource, bytes: number = PREFETCH_BYTES): ByteSource {
-  let prefix: Promise<Uint8Array> | undefined;
-  const limit = Math.min(bytes, source.size);
-  return {
-    name: source.name,
-    size: source.size,
-    async readAt(offset: number, length: number): Promise<Uint8Array> {
-      if (offset >= 0 && offset + length <= limit) {
-        prefix ??= source.readAt(0, limit);
-        const head = await prefix;
-        // Copy, so that callers may keep or modify what they get without pinning the prefix.
-        return head.slice(offset, offset + length);
-      }
-      return await source.readAt(offset, length);
-    },
-    close(): void {
-      source.close();
-    },
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -707,7 +573,7 @@ export function parseSifDescriptors(
 
 /** Guess what a non-SIF buffer is, for error hints. */
 function sniffLegacy(bytes: Uint8Array): string | undefined {
-  const found = detectFromBytes(bytes, Number.MAX_SAFE_INTEGER);
+  const found = sniffImageFormat(bytes, Number.MAX_SAFE_INTEGER);
   if (found.format === "squashfs") return "legacy squashfs (.simg)";
   if (found.format === "ext3") return "legacy ext3";
   return undefined;
@@ -898,267 +764,5 @@ export async function inspectSif(input: string | ByteSource): Promise<SifInfo> {
     return image.toJSON();
   } finally {
     image.close();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Text renderings, identical to siftool's
-
-/** Go's `time.Time.String()` for a UTC time given in Unix seconds. */
-export function formatGoTime(seconds: number): string {
-  const ms = seconds * 1000;
-  if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) return `${seconds} (Unix seconds)`;
-  const iso = new Date(ms).toISOString(); // 2020-05-22T19:30:59.000Z
-  return `${iso.slice(0, 10)} ${iso.slice(11, 19)} +0000 UTC`;
-}
-
-/** siftool's human-readable size: whole bytes under 1 KiB, else rounded binary units. */
-export function readableSize(size: number): string {
-  if (-1024 < size && size < 1024) return `${size} B`;
-  const units = "KMGTPE";
-  let div = 1024;
-  let exp = 0;
-  for (let n = Math.trunc(size / 1024); n <= -1024 || n >= 1024; n = Math.trunc(n / 1024)) {
-    div *= 1024;
-    exp++;
-  }
-  return `${Math.round(size / div)} ${units[exp]}iB`;
-}
-
-/** Lay out rows of cells like Go's text/tabwriter (minwidth 0, the given padding, spaces). */
-function tabulate(rows: string[][], padding: number): string {
-  const widths: number[] = [];
-  for (const row of rows) {
-    // The last cell of a row is not part of a column: tabwriter leaves it unpadded.
-    for (let i = 0; i < row.length - 1; i++) {
-      widths[i] = Math.max(widths[i] ?? 0, row[i].length + padding);
-    }
-  }
-  return rows.map((row) =>
-    row.map((cell, i) => (i < row.length - 1 ? cell.padEnd(widths[i]) : cell)).join("") + "\n"
-  ).join("");
-}
-
-/** The header as `siftool header` prints it. */
-export function formatHeader(header: SifHeader): string {
-  const rows: string[][] = [];
-  if (header.launchScript !== "") {
-    rows.push(["Launch Script:", header.launchScript.replace(/\n$/, "")]);
-  }
-  rows.push(["Version:", header.version]);
-  if (header.arch !== "unknown") rows.push(["Primary Architecture:", header.arch]);
-  if (header.id !== NIL_UUID) rows.push(["ID:", header.id]);
-  if (header.createdAt !== GO_ZERO_TIME) rows.push(["Created At:", formatGoTime(header.createdAt)]);
-  if (header.modifiedAt !== GO_ZERO_TIME) {
-    rows.push(["Modified At:", formatGoTime(header.modifiedAt)]);
-  }
-  rows.push(["Descriptors Free:", String(header.descriptorsFree)]);
-  rows.push(["Descriptors Total:", String(header.descriptorsTotal)]);
-  rows.push(["Descriptors Offset:", String(header.descriptorsOffset)]);
-  rows.push(["Descriptors Size:", readableSize(header.descriptorsSize)]);
-  rows.push(["Data Offset:", String(header.dataOffset)]);
-  rows.push(["Data Size:", readableSize(header.dataSize)]);
-  return tabulate(rows, 1);
-}
-
-/** One row of the object listing, as the cells `siftool list` prints. */
-export interface SifListRow {
-  /** Object ID. */
-  id: string;
-  /** Group ID or `NONE`. */
-  group: string;
-  /** Linked ID, `NONE`, or `<id> (G)` for a group link. */
-  link: string;
-  /** `start-end` byte positions. */
-  position: string;
-  /** The type column (`FS (Squashfs/*System/amd64)`, `Signature (SHA-256)`, ...). */
-  type: string;
-}
-
-/** The type column of `siftool list` for an object. */
-export function describeType(object: SifObject): string {
-  if (object.partition) {
-    const p = object.partition;
-    return `${object.typeName} (${p.fsTypeName}/${p.partTypeName}/${p.arch})`;
-  }
-  if (object.signature) return `${object.typeName} (${object.signature.hashTypeName})`;
-  if (object.cryptoMessage) {
-    const c = object.cryptoMessage;
-    return `${object.typeName} (${c.formatTypeName}/${c.messageTypeName})`;
-  }
-  if (object.sbom) return `${object.typeName} (${object.sbom.formatName})`;
-  return object.typeName;
-}
-
-/** The object listing as rows of display cells (for tables and `--json`). */
-export function listRows(objects: readonly SifObject[]): SifListRow[] {
-  return objects.map((o) => ({
-    id: String(o.id),
-    group: o.groupId === 0 ? "NONE" : String(o.groupId),
-    link: o.linkedId === 0 ? "NONE" : o.linkIsGroup ? `${o.linkedId} (G)` : String(o.linkedId),
-    position: `${o.offset}-${o.offset + o.size}`,
-    type: describeType(o),
-  }));
-}
-
-const RULE = "-".repeat(78);
-
-/** The object listing exactly as `siftool list` prints it. */
-export function formatObjectList(objects: readonly SifObject[]): string {
-  let out = `${RULE}\n`;
-  out += `${"ID".padEnd(4)} ${"|GROUP".padEnd(8)} ${"|LINK".padEnd(8)} ` +
-    `${"|SIF POSITION (start-end)".padEnd(26)} |TYPE\n`;
-  out += `${RULE}\n`;
-  for (const o of objects) {
-    const group = o.groupId === 0 ? "NONE" : String(o.groupId);
-    const link = o.linkedId === 0
-      ? `|${"NONE".padEnd(7)} `
-      : o.linkIsGroup
-      ? `|${String(o.linkedId).padEnd(3)} (G) `
-      : `|${String(o.linkedId).padEnd(7)} `;
-    out += `${String(o.id).padEnd(4)} |${group.padEnd(7)} ${link}` +
-      `${`|${o.offset}-${o.offset + o.size} `.padEnd(26)} |${describeType(o)}\n`;
-  }
-  return out;
-}
-
-/** One object's details exactly as `siftool info` prints them. */
-export function formatObjectInfo(object: SifObject): string {
-  const rows: string[][] = [];
-  const row = (label: string, value: string) => rows.push(["", label, value]);
-  row("Data Type:", object.typeName);
-  row("ID:", String(object.id));
-  row("Group ID:", object.groupId === 0 ? "NONE" : String(object.groupId));
-  row(
-    "Linked ID:",
-    object.linkedId === 0
-      ? "NONE"
-      : object.linkIsGroup
-      ? `${object.linkedId} (G)`
-      : String(object.linkedId),
-  );
-  row("Offset:", String(object.offset));
-  row("Size:", String(object.size));
-  if (object.createdAt !== GO_ZERO_TIME) row("Created At:", formatGoTime(object.createdAt));
-  if (object.modifiedAt !== GO_ZERO_TIME) row("Modified At:", formatGoTime(object.modifiedAt));
-  if (object.name !== "") row("Name:", object.name);
-  if (object.partition) {
-    row("Filesystem Type:", object.partition.fsTypeName);
-    row("Partition Type:", object.partition.partTypeName);
-    row("Architecture:", object.partition.arch);
-  } else if (object.signature) {
-    row("Hash Type:", object.signature.hashTypeName);
-    if (object.signature.entity) row("Entity:", object.signature.entity);
-  } else if (object.cryptoMessage) {
-    row("Format Type:", object.cryptoMessage.formatTypeName);
-    row("Message Type:", object.cryptoMessage.messageTypeName);
-  } else if (object.sbom) {
-    row("Format:", object.sbom.formatName);
-  } else if (object.digest !== undefined) {
-    row("Digest:", object.digest);
-  }
-  return tabulate(rows, 2);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Format detection
-
-/** What kind of image a file is. */
-export type ImageFormat = "sif" | "squashfs" | "ext3" | "unknown";
-
-/** The result of {@linkcode detectImageFormat}. */
-export interface ImageFormatInfo {
-  /** The format found. */
-  format: ImageFormat;
-  /** True for the formats Singularity 2.x wrote (`squashfs`, `ext3`). */
-  legacy: boolean;
-  /** The `#!` launch line before the payload (or in the SIF header), if any. */
-  launchScript?: string;
-  /** For legacy images: where the filesystem starts (after the launch line). */
-  payloadOffset?: number;
-  /** For squashfs images: the compression named in the superblock (`gzip`, `xz`, ...). */
-  compression?: string;
-  /** For squashfs images: the superblock's creation time, Unix seconds. */
-  createdAt?: number;
-}
-
-const SQUASHFS_COMPRESSION: Record<number, string> = {
-  1: "gzip",
-  2: "lzma",
-  3: "lzo",
-  4: "xz",
-  5: "lz4",
-  6: "zstd",
-};
-// Singularity 2.x looked for this marker and started the filesystem right after its line.
-const LAUNCH_MARKER = "run-singularity";
-const EXT_MAGIC_OFFSET = 1080;
-/** How many leading bytes {@linkcode detectImageFormat} reads. */
-export const DETECT_BYTES = 4096;
-
-function detectFromBytes(bytes: Uint8Array, fileSize: number): ImageFormatInfo {
-  const size = Math.min(fileSize, bytes.length);
-  if (
-    size >= SIF_HEADER_SIZE && latin1.decode(bytes.subarray(32, 42)) === `${SIF_MAGIC}\0`
-  ) {
-    const launch = utf8.decode(trimNul(bytes.subarray(0, 32)));
-    return { format: "sif", legacy: false, ...(launch ? { launchScript: launch } : {}) };
-  }
-  // Payload offset: 0, or just past the line holding the launch marker (as Singularity did).
-  let payload = 0;
-  let launchScript: string | undefined;
-  if (bytes[0] === 0x23 && bytes[1] === 0x21) { // "#!"
-    const head = latin1.decode(bytes.subarray(0, Math.min(size, 512)));
-    const marker = head.indexOf(LAUNCH_MARKER);
-    const newline = head.indexOf("\n", marker);
-    if (marker > 0 && newline > 0) {
-      payload = newline + 1;
-      launchScript = head.slice(0, payload);
-    }
-  }
-  const at = (offset: number, length: number) =>
-    offset + length <= size ? bytes.subarray(offset, offset + length) : undefined;
-  const magic = at(payload, 4);
-  if (magic && latin1.decode(magic) === "hsqs") {
-    const sb = at(payload, 24);
-    const info: ImageFormatInfo = {
-      format: "squashfs",
-      legacy: true,
-      payloadOffset: payload,
-      ...(launchScript ? { launchScript } : {}),
-    };
-    if (sb) {
-      const view = new DataView(sb.buffer, sb.byteOffset, sb.byteLength);
-      info.createdAt = view.getUint32(8, true);
-      info.compression = SQUASHFS_COMPRESSION[view.getUint16(20, true)] ?? "unknown";
-    }
-    return info;
-  }
-  const ext = at(payload + EXT_MAGIC_OFFSET, 2);
-  if (ext && ext[0] === 0x53 && ext[1] === 0xef) {
-    return {
-      format: "ext3",
-      legacy: true,
-      payloadOffset: payload,
-      ...(launchScript ? { launchScript } : {}),
-    };
-  }
-  return { format: "unknown", legacy: false };
-}
-
-/**
- * Recognise an image file from its first 4 KiB: SIF, a legacy squashfs `.simg` (magic `hsqs` at
- * offset 0, or after a `#!/usr/bin/env run-singularity` line), a legacy ext3 image, or unknown.
- * It does not validate a SIF beyond its magic; {@linkcode openSif} does.
- *
- * @throws {NotFoundError} when the path does not exist.
- */
-export async function detectImageFormat(input: string | ByteSource): Promise<ImageFormatInfo> {
-  const source = typeof input === "string" ? await fileSource(input) : input;
-  try {
-    const bytes = await source.readAt(0, Math.min(source.size, DETECT_BYTES));
-    return detectFromBytes(bytes, source.size);
-  } finally {
-    if (typeof input === "string") source.close();
   }
 }

@@ -14,7 +14,7 @@ import {
 } from "../core/http.ts";
 import { createLogger, Level, memorySink } from "../core/log.ts";
 import { envFrom } from "../core/settings.ts";
-import { download, upload } from "../core/transfer.ts";
+import { download, upload } from "../core/transfer/mod.ts";
 import { IN_CI, runCli, tempHome } from "./_cli.ts";
 import { makeData, startFaultServer } from "./servers/fault_server.ts";
 import { makeLargeFile, nginxAvailable, startNginx } from "./servers/nginx.ts";
@@ -116,7 +116,7 @@ Deno.test("a 401 refreshes the token any number of times during a long transfer"
         return inner.onChallenge!(res, r);
       },
     };
-    const r = await download(http, `${srv.url}/blob`, join(dir, "b"), { auth });
+    const r = await download({ http, url: `${srv.url}/blob`, dest: join(dir, "b"), auth });
     assert.equal(r.size, data.length);
     assert.equal(refreshes, 5);
     assert.equal(srv.tokensIssued, 5);
@@ -237,7 +237,11 @@ Deno.test({
         await (await withCa.http.request(`${ng.https}/hello.txt`)).text(),
         "hello nginx\n",
       );
-      const r = await download(withCa.http, `${ng.https}/img.sif`, join(dir, "a.sif"));
+      const r = await download({
+        http: withCa.http,
+        url: `${ng.https}/img.sif`,
+        dest: join(dir, "a.sif"),
+      });
       assert.equal(r.size, 2_000_000);
       // Self-signed: fails by default, passes with insecure and a warning.
       const e2 = await plain.http.request(`${ng.selfSigned}/hello.txt`).catch((e) => e);
@@ -249,11 +253,17 @@ Deno.test({
       );
       assert.ok(insecure.sink.text().includes(NOVERIFY_WARNING));
       await makeLargeFile(join(ng.root, "big.sif"), 40 * 1024 * 1024);
-      const r2 = await download(insecure.http, `${ng.selfSigned}/big.sif`, join(dir, "b.sif"), {
+      const r2 = await download({
+        http: insecure.http,
+        url: `${ng.selfSigned}/big.sif`,
+        dest: join(dir, "b.sif"),
         parallel: 2,
         parallelThreshold: 1,
       });
-      const r3 = await download(withCa.http, `${ng.https}/big.sif`, join(dir, "c.sif"), {
+      const r3 = await download({
+        http: withCa.http,
+        url: `${ng.https}/big.sif`,
+        dest: join(dir, "c.sif"),
         parallel: 1,
       });
       assert.equal(r2.digest, r3.digest);
@@ -300,8 +310,8 @@ Deno.test({
       await Deno.writeFile(file, data);
       const withCa = setup({ caFile: ng.caFile });
       const insecure = setup({ insecure: true });
-      const a = await upload(withCa.http, `${ng.https}/upload/a.sif`, file);
-      const b = await upload(insecure.http, `${ng.selfSigned}/upload/b.sif`, file);
+      const a = await upload({ http: withCa.http, url: `${ng.https}/upload/a.sif`, file });
+      const b = await upload({ http: insecure.http, url: `${ng.selfSigned}/upload/b.sif`, file });
       assert.deepEqual([a.status, b.status], [201, 201]);
       assert.deepEqual(await Deno.readFile(join(ng.root, "upload", "a.sif")), data);
       assert.deepEqual(await Deno.readFile(join(ng.root, "upload", "b.sif")), data);

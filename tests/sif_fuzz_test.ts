@@ -5,21 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  type ByteSource,
-  detectImageFormat,
-  formatHeader,
-  formatObjectInfo,
-  formatObjectList,
-  listRows,
-  memorySource,
-  openSif,
-  prefetchSource,
-  SIF_DESCRIPTOR_SIZE,
-  SifDataType,
-  SifError,
-} from "../core/sif.ts";
-import { flattenForCatalog, readImageMetadata } from "../core/metadata.ts";
+import { type ByteSource, memorySource, prefetchSource } from "../core/byte_source.ts";
+import { detectImageFormat } from "../core/image_format.ts";
+import { openSif, SIF_DESCRIPTOR_SIZE, SifDataType, SifError } from "../core/sif.ts";
+import { formatHeader, formatObjectInfo, formatObjectList, listRows } from "../core/sif_text.ts";
+import { flattenForCatalog } from "../core/catalog_metadata.ts";
+import { readImageMetadata } from "../core/metadata.ts";
 import {
   buildLegacySimg,
   buildSif,

@@ -5,17 +5,12 @@
  */
 
 import assert from "node:assert/strict";
+import { memorySource } from "../core/byte_source.ts";
+import { detectImageFormat } from "../core/image_format.ts";
 import {
-  detectImageFormat,
-  formatHeader,
-  formatObjectInfo,
-  formatObjectList,
   inspectSif,
   listObjects,
-  listRows,
-  memorySource,
   openSif,
-  readableSize,
   readSifHeader,
   SifDataType,
   SifError,
@@ -23,13 +18,18 @@ import {
   SifHashType,
   SifPartType,
 } from "../core/sif.ts";
-import { NotFoundError } from "../core/errors.ts";
 import {
-  type CommandRunner,
-  flattenForCatalog,
-  normalizeInspectJson,
-  readImageMetadata,
-} from "../core/metadata.ts";
+  formatHeader,
+  formatObjectInfo,
+  formatObjectList,
+  listRows,
+  readableSize,
+} from "../core/sif_text.ts";
+import { FormatError, NotFoundError } from "../core/errors.ts";
+import { tarHeader } from "../clients/oci/layout.ts";
+import { flattenForCatalog } from "../core/catalog_metadata.ts";
+import { normalizeInspectJson } from "../core/inspect_json.ts";
+import { type CommandRunner, readImageMetadata } from "../core/metadata.ts";
 import {
   buildLegacyExt3,
   buildLegacySimg,
@@ -635,6 +635,56 @@ Deno.test("detect: SIF, squashfs with and without launch line, ext3, unknown", a
   );
 });
 
+/** A tar of `entries` (name, contents; a name ending in "/" is a folder), with the end blocks. */
+function tarOf(entries: [string, string][]): Uint8Array {
+  const enc = new TextEncoder();
+  const blocks: Uint8Array[] = [];
+  for (const [name, text] of entries) {
+    const data = enc.encode(text);
+    blocks.push(tarHeader(name, data.length, name.endsWith("/") ? "5" : "0"));
+    const padded = new Uint8Array(Math.ceil(data.length / 512) * 512);
+    padded.set(data);
+    blocks.push(padded);
+  }
+  blocks.push(new Uint8Array(1024));
+  const out = new Uint8Array(blocks.reduce((n, b) => n + b.length, 0));
+  let at = 0;
+  for (const b of blocks) {
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
+}
+
+Deno.test("detect: an OCI layout tar is an oci-archive, wherever its index sits", async () => {
+  const layout = '{"imageLayoutVersion":"1.0.0"}';
+  // sregistry's own order: the layout files first.
+  const ours = tarOf([["oci-layout", layout], ["index.json", "{}"], ["blobs/", ""]]);
+  assert.deepEqual(await detectImageFormat(memorySource(ours, "a.tar")), {
+    format: "oci-archive",
+    legacy: false,
+  });
+  // skopeo's: the blobs first (past the first 4 KiB), the layout files last, "./" prefixes.
+  const big = "x".repeat(10_000);
+  const skopeo = tarOf([
+    ["./blobs/", ""],
+    ["./blobs/sha256/", ""],
+    ["./blobs/sha256/aa", big],
+    ["./index.json", "{}"],
+    ["./oci-layout", layout],
+  ]);
+  assert.equal((await detectImageFormat(memorySource(skopeo, "b.tar"))).format, "oci-archive");
+  // A tar without the layout marker, or a corrupt header, is not one.
+  const plain = tarOf([["index.json", "{}"], ["readme", "hi"]]);
+  assert.equal((await detectImageFormat(memorySource(plain, "c.tar"))).format, "unknown");
+  const corrupt = ours.slice();
+  corrupt[0] ^= 1; // the checksum no longer matches
+  assert.equal((await detectImageFormat(memorySource(corrupt, "d.tar"))).format, "unknown");
+  // Cut short inside a blob: the walk stops at the end of the file instead of reading past it.
+  const cut = skopeo.subarray(0, 3000);
+  assert.equal((await detectImageFormat(memorySource(cut, "e.tar"))).format, "unknown");
+});
+
 Deno.test("metadata: legacy .simg reports squashfs facts, falls back to the tool", async () => {
   const source = memorySource(buildLegacySimg(true), "old.simg");
   const bare = await readImageMetadata(source, { runner: noRunner });
@@ -759,7 +809,7 @@ Deno.test("errors: missing file, directory, unknown object, size limit", async (
   try {
     await assert.rejects(
       openSif(dir),
-      (e: unknown) => e instanceof SifError && /is not a regular file/.test(e.message),
+      (e: unknown) => e instanceof FormatError && /is not a regular file/.test(e.message),
     );
   } finally {
     await Deno.remove(dir);

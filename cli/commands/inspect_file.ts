@@ -6,8 +6,10 @@
 
 import type { App } from "../app.ts";
 import { NotFoundError } from "../../core/errors.ts";
-import { flattenForCatalog, readImageMetadata } from "../../core/metadata.ts";
-import { formatHeader, formatObjectList, listRows, openSif } from "../../core/sif.ts";
+import { flattenForCatalog } from "../../core/catalog_metadata.ts";
+import { readImageMetadata } from "../../core/metadata.ts";
+import { openSif } from "../../core/sif.ts";
+import { formatHeader, formatObjectList, listRows } from "../../core/sif_text.ts";
 
 /** Print the metadata of an image file: JSON (the catalog's flat form under `catalog`). */
 export async function inspectFile(app: App, path: string): Promise<void> {

@@ -16,7 +16,7 @@ import type { Authorizer } from "../../core/auth/types.ts";
 import { SregistryError, UsageError } from "../../core/errors.ts";
 import { parseImageName } from "../../core/names.ts";
 import { isLoopback } from "../../core/http.ts";
-import { download, MAX_STREAMS } from "../../core/transfer.ts";
+import { download, MAX_STREAMS } from "../../core/transfer/mod.ts";
 import type { Client, ClientFactory, Context, PullOptions, PullResult } from "../types.ts";
 
 /** The URL's file name, or `image.sif` when it has none. */
@@ -95,12 +95,12 @@ function createHttpClient(ctx: Context): Client {
             `${JSON.stringify(dest)} already exists: use --force to replace it`,
           );
         }
-        const r = await download(ctx.http, url, dest, { ...common, label: basename(dest) });
+        const r = await download({ ...common, http: ctx.http, url, dest, label: basename(dest) });
         return { path: dest, url: url.href, digest: r.digest, size: r.size };
       }
       const names = parseImageName(opts.name ?? fileName);
       const staging = catalog.stagingPath(names);
-      const r = await download(ctx.http, url, staging, { ...common, label: names.uri });
+      const r = await download({ ...common, http: ctx.http, url, dest: staging, label: names.uri });
       const { container } = await catalog.add({
         file: staging,
         uri: names.uri,

@@ -17,7 +17,7 @@ import {
 import { parseImageName, removeUri, storagePath } from "../../core/names.ts";
 import { pool } from "../../core/pool.ts";
 import { hashFile } from "../../core/hasher.ts";
-import { download } from "../../core/transfer.ts";
+import { download } from "../../core/transfer/mod.ts";
 import type { Metadata } from "../../db/types.ts";
 import { bearerChallenge } from "../../core/auth/bearer_challenge.ts";
 import type { Credentials } from "./auth.ts";
@@ -194,7 +194,10 @@ export async function downloadBlob(
   const scope = registry.scope(repo);
   for (let attempt = 0;; attempt++) {
     try {
-      await download(ctx.http, registry.blobUrl(repo, d.digest), dest, {
+      await download({
+        http: ctx.http,
+        url: registry.blobUrl(repo, d.digest),
+        dest,
         auth: registry.authorizer(scope),
         expectedDigest: d.digest,
         expectedSize: d.size,

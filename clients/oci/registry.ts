@@ -18,7 +18,8 @@ import type { BearerChallengeAuthorizer } from "../../core/auth/bearer_challenge
 import type { Authorizer } from "../../core/auth/types.ts";
 import type { Http } from "../../core/http.ts";
 import type { Logger } from "../../core/log.ts";
-import { upload, uploadChunked } from "../../core/transfer.ts";
+import type { ProgressSink } from "../../core/progress_events.ts";
+import { upload, uploadChunked } from "../../core/transfer/mod.ts";
 import { MANIFEST_ACCEPT } from "./manifest.ts";
 
 /** Options of {@link createRegistry}. */
@@ -80,7 +81,7 @@ export interface Registry {
     repo: string,
     file: string,
     blob: { digest: string; size: number },
-    options?: { chunkSize?: number; progress?: boolean; label?: string },
+    options?: { chunkSize?: number; progress?: ProgressSink; label?: string },
   ): Promise<{ skipped: boolean }>;
   /** PUT a manifest; returns its digest. */
   putManifest(
@@ -262,7 +263,7 @@ export function createRegistry(options: RegistryOptions): Registry {
     scope: string,
     file: string,
     blob: { digest: string; size: number },
-    opts: { chunkSize?: number; progress?: boolean; label?: string },
+    opts: { chunkSize?: number; progress?: ProgressSink; label?: string },
   ) {
     const start = await reg.send(`${base}/v2/${repo}/blobs/uploads/`, scope, {
       method: "POST",
@@ -275,7 +276,10 @@ export function createRegistry(options: RegistryOptions): Registry {
     if (opts.chunkSize && opts.chunkSize > 0 && blob.size > opts.chunkSize) {
       const minChunk = Number(start.headers.get("oci-chunk-min-length") ?? 0);
       const chunkSize = Math.max(opts.chunkSize, minChunk);
-      const r = await uploadChunked(http, location, file, {
+      const r = await uploadChunked({
+        http,
+        url: location,
+        file,
         chunkSize,
         auth,
         contentType: "application/octet-stream",
@@ -297,7 +301,10 @@ export function createRegistry(options: RegistryOptions): Registry {
       return;
     }
     const sep = location.includes("?") ? "&" : "?";
-    const res = await upload(http, `${location}${sep}digest=${blob.digest}`, file, {
+    const res = await upload({
+      http,
+      url: `${location}${sep}digest=${blob.digest}`,
+      file,
       method: "PUT",
       auth,
       contentType: "application/octet-stream",
