@@ -184,7 +184,9 @@ async function defaultReadMetadata(file: string): Promise<Metadata> {
   // Other stored files (OCI archives) carry their metadata from the client that pulled them.
   if ((await detectImageFormat(file)).format === "unknown") return {};
   const { readImageMetadata, flattenForCatalog } = await import("../core/metadata.ts");
-  return flattenForCatalog(await readImageMetadata(file));
+  const meta = await readImageMetadata(file);
+  // Labels also in a `labels` object: the catalog's one metadata shape (db/metadata_shape.ts).
+  return { ...flattenForCatalog(meta), labels: { ...meta.labels } };
 }
 
 /** Runs a command's action with the app, mapping errors to exit codes (main.ts supplies it). */

@@ -511,27 +511,46 @@ Deno.test("labels searches stored metadata keys and values, case-insensitively",
   });
 });
 
-Deno.test("stagingPath is stable per name, inside storage and never a final name", async () => {
+Deno.test("add stores by the real format: an OCI archive is .oci.tar, also after rename", async () => {
   await withFixture(async (f) => {
     const c = f.open();
-    const n = parseImageName("vsoch/hello:v1");
-    const p = c.stagingPath(n);
-    assertEquals(p, c.stagingPath(parseImageName("vsoch/hello:v1")));
-    assert(p !== c.stagingPath(parseImageName("vsoch/hello:v2")));
-    assert(p.startsWith(join(f.storage, ".staging")));
-    assert(p !== c.storagePath(n));
-    await Deno.writeTextFile(p, "staged");
-    const { container } = await c.add({
-      uri: "vsoch/hello:v1",
-      file: p,
-      client: "hub",
-      sha256: await sha("staged"),
-    });
-    assertEquals(
-      container.image,
-      c.storagePath(parseImageName(`vsoch/hello:v1@${await sha("staged")}`)),
-    );
-    assertEquals(await Deno.readTextFile(container.image!), "staged");
+    // A minimal tar whose first entry is oci-layout, as writeLayoutTar and skopeo write.
+    const header = new Uint8Array(512);
+    const enc = new TextEncoder();
+    header.set(enc.encode("oci-layout"), 0);
+    header.set(enc.encode("0000644\0"), 100);
+    header.set(enc.encode("00000000036\0"), 124);
+    header.set(enc.encode("ustar\0"), 257);
+    const body = new Uint8Array(512);
+    body.set(enc.encode('{"imageLayoutVersion":"1.0.0"}'));
+    const tar = join(f.dir, "img.tar");
+    await Deno.writeFile(tar, new Uint8Array([...header, ...body, ...new Uint8Array(1024)]));
+    const { container } = await c.add({ uri: "oci/arch:v1", file: tar, client: "local" });
+    assert(container.image!.endsWith(".oci.tar"), container.image!);
+    const renamed = await c.rename("oci/arch:v1", "oci/other:v2");
+    assert(renamed.image!.endsWith(".oci.tar"), renamed.image!);
+    assert(renamed.image!.includes("/oci/other/v2@"), renamed.image!);
+    // An unknown format keeps the .sif name sregistry-cli gave every file.
+    const plain = await f.file("plain", "just bytes");
+    const p = await c.add({ uri: "oci/plain", file: plain, client: "local" });
+    assert(p.container.image!.endsWith(".sif"), p.container.image!);
+  });
+});
+
+Deno.test("platform: stored per row; get prefers the asked (default: host) platform", async () => {
+  await withFixture(async (f) => {
+    const c = f.open();
+    const a = await f.file("a", "arm bytes");
+    const b = await f.file("b", "amd bytes");
+    await c.add({ uri: "m/multi:v1", file: a, client: "docker", platform: "linux/arm64/v8" });
+    await c.add({ uri: "m/multi:v1", file: b, client: "docker", platform: "linux/amd64" });
+    assertEquals(c.get("m/multi:v1", { platform: "linux/arm64" })!.platform, "linux/arm64/v8");
+    assertEquals(c.get("m/multi:v1", { platform: "linux/amd64" })!.platform, "linux/amd64");
+    assertEquals(c.images(["multi"]).map((r) => r.platform).sort(), [
+      "linux/amd64",
+      "linux/arm64/v8",
+    ]);
+    assertEquals(rowToJson(c.get("m/multi:v1", { platform: "linux/amd64" })!).platform, "linux/amd64");
   });
 });
 
@@ -554,6 +573,7 @@ Deno.test("helpers: timestamps, hashing, JSON shape and collection names", async
       "image",
       "metrics",
       "name",
+      "platform",
       "size",
       "tag",
       "uri",
