@@ -97,7 +97,7 @@ Deno.test("a new database carries the original DDL, WAL and the latest user_vers
       assertEquals(sql[0].sql, ORIGINAL_DDL[0].replace(" IF NOT EXISTS", ""));
       // Migrations add columns to container's text; without them it is the original's.
       assertEquals(
-        sql[1].sql.replace(" size INTEGER, digest TEXT,", ""),
+        sql[1].sql.replace(" size INTEGER, digest TEXT, platform TEXT,", ""),
         ORIGINAL_DDL[1].replace(" IF NOT EXISTS", ""),
       );
       assertEquals(
@@ -506,8 +506,23 @@ Deno.test("labels searches stored metadata keys and values, case-insensitively",
     assertEquals(hits({ key: "maintainer" }), ["one:MAINTAINER=Vanessa", "two:maintainer=someone"]);
     assertEquals(hits({ value: "VANESSA" }), ["one:MAINTAINER=Vanessa"]);
     assertEquals(hits({ key: "version", value: "1." }), ["one:org.x.Version=1.2"]);
-    assertEquals(hits({ key: "size" }), ["two:size=3"]);
+    // Fixed: sregistry's own fields (size, names, digests) are not labels.
+    assertEquals(hits({ key: "size" }), []);
     assertEquals(hits({ key: "nope" }), []);
+    // Fixed: a label kept both at the top level and in `labels` (OCI pulls) is listed once.
+    await c.record({
+      uri: "a/three",
+      client: "docker",
+      metadata: {
+        maintainer: "oci",
+        labels: { maintainer: "oci" },
+        digest: "sha256:00",
+        environment: { "/x": "export A=1" },
+      },
+    });
+    assertEquals(c.labels({}).filter((h) => h.container.name === "three").map((h) => h.key), [
+      "maintainer",
+    ]);
   });
 });
 
