@@ -565,7 +565,10 @@ Deno.test("platform: stored per row; get prefers the asked (default: host) platf
       "linux/amd64",
       "linux/arm64/v8",
     ]);
-    assertEquals(rowToJson(c.get("m/multi:v1", { platform: "linux/amd64" })!).platform, "linux/amd64");
+    assertEquals(
+      rowToJson(c.get("m/multi:v1", { platform: "linux/amd64" })!).platform,
+      "linux/amd64",
+    );
   });
 });
 

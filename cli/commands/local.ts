@@ -56,7 +56,13 @@ export function formatTable(rows: string[][]): string {
 export function formatImages(rows: ContainerRow[]): string {
   // The platform column appears only when a row has one, so the original's layout stays otherwise.
   const platforms = rows.some((r) => r.platform);
-  const table: string[][] = [["", "[date]", "[client]", ...(platforms ? ["[platform]"] : []), "[uri]"]];
+  const table: string[][] = [[
+    "",
+    "[date]",
+    "[client]",
+    ...(platforms ? ["[platform]"] : []),
+    "[uri]",
+  ]];
   rows.forEach((r, i) =>
     table.push([
       String(i + 1),

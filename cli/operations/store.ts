@@ -90,7 +90,9 @@ export async function storePulled(
   options: StoreOptions,
 ): Promise<Stored> {
   const names = storeName(pulled, options.name);
-  const format = pulled.format === "unknown" ? await detectStoredFormat(pulled.file) : pulled.format;
+  const format = pulled.format === "unknown"
+    ? await detectStoredFormat(pulled.file)
+    : pulled.format;
   const ext = extensionFor(format);
   const catalog = options.noCache ? undefined : app.maybeCatalog();
   if (!catalog) {

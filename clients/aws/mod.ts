@@ -8,7 +8,13 @@
 import type { Client, ClientFactory, Context } from "../types.ts";
 import { AuthError, ConfigError, NetworkError } from "../../core/errors.ts";
 import type { Credentials } from "../oci/auth.ts";
-import { type OciClientConfig, type OciDeps, pullImage, recordImage, searchRegistry } from "../oci/client.ts";
+import {
+  type OciClientConfig,
+  type OciDeps,
+  pullImage,
+  recordImage,
+  searchRegistry,
+} from "../oci/client.ts";
 import { type AwsCredentials, sign } from "../oci/sigv4.ts";
 
 /** The ECR JSON API target prefix. */

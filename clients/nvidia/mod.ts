@@ -6,7 +6,13 @@
 
 import type { Client, ClientFactory, Context } from "../types.ts";
 import { ConfigError } from "../../core/errors.ts";
-import { type OciClientConfig, type OciDeps, pullImage, recordImage, searchRegistry } from "../oci/client.ts";
+import {
+  type OciClientConfig,
+  type OciDeps,
+  pullImage,
+  recordImage,
+  searchRegistry,
+} from "../oci/client.ts";
 
 /** NGC's registry. */
 export const NGC_REGISTRY = "nvcr.io";
