@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
 import type { PulledImage, PullTarget } from "../../clients/types.ts";
 import { exists } from "../../core/fs.ts";
-import { removeUri } from "../../core/names.ts";
+import { parseImageName, removeUri } from "../../core/names.ts";
 import type { App } from "../app.ts";
 import { capability } from "./capability.ts";
 import { alreadyExists, type StoreOptions, storePulled } from "./store.ts";
@@ -69,6 +69,8 @@ export async function pullCommand(
     force: opts.force,
     noCache: opts.cache === false,
   };
+  // A bad --name is a usage error before anything is downloaded.
+  if (store.name !== undefined) parseImageName(removeUri(store.name));
   const catalog = store.noCache ? undefined : app.maybeCatalog();
   // Refuse before downloading when the destination is already known to exist.
   if (store.file !== undefined && exists(resolve(store.file)) && !store.force) {

@@ -4,6 +4,7 @@
  */
 
 import { NotFoundError, UsageError } from "../../core/errors.ts";
+import { exists, isFile } from "../../core/fs.ts";
 import { removeUri } from "../../core/names.ts";
 import type { App } from "../app.ts";
 import { capability } from "./capability.ts";
@@ -14,14 +15,8 @@ export async function pushCommand(
   image: string,
   opts: { name: string; tag?: string },
 ): Promise<void> {
-  try {
-    if (!Deno.statSync(image).isFile) throw new UsageError(`${image} is not a file`);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new NotFoundError(`Image file ${JSON.stringify(image)} does not exist`);
-    }
-    throw e;
-  }
+  if (!exists(image)) throw new NotFoundError(`Image file ${JSON.stringify(image)} does not exist`);
+  if (!isFile(image)) throw new UsageError(`${JSON.stringify(image)} is not a file`);
   const { client } = app.getClient(opts.name);
   const push = capability(client, "push");
   const result = await push(image, { name: removeUri(opts.name), tag: opts.tag });
