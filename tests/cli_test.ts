@@ -173,3 +173,19 @@ Deno.test("cli: MESSAGELEVEL numbers work and bad values warn instead of crashin
     await home.cleanup();
   }
 });
+
+Deno.test("pull target: unique per call, hidden, in the given folder; resumable stable", async () => {
+  const { pullTarget } = await import("../cli/operations/pull.ts");
+  const a = pullTarget("/s/.staging", "docker://alpine:3.20", "linux/arm64");
+  const b = pullTarget("/s/.staging", "docker://alpine:3.20", "linux/arm64");
+  assert(a.path !== b.path, "two pulls never share a staging file");
+  assertEquals(a.resumable, b.resumable);
+  assert(a.resumable !== pullTarget("/s/.staging", "docker://alpine:3.20").resumable);
+  assert(a.path.startsWith("/s/.staging/.alpine_3.20."), a.path);
+  assert(a.path.endsWith(".partial-pull"), a.path);
+  assertIncludes(a.path, `.${Deno.pid}-`);
+  assertEquals(a.platform, "linux/arm64");
+  // Nothing in the image string can leave the folder.
+  const evil = pullTarget("/s/.staging", "https://h/../../etc/passwd");
+  assert(!evil.path.slice("/s/.staging/".length).includes("/"), evil.path);
+});

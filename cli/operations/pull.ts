@@ -93,6 +93,10 @@ export async function pullCommand(
       );
     }
     if (app.json) {
+      // The catalog row's metadata (the client's merged over the file's own); without the
+      // catalog, what the client gave, else what the file says about itself.
+      const metadata = stored.container?.metadata ?? pulled.metadata ??
+        await app.readMetadata(stored.path).catch(() => ({}));
       app.out.json({
         path: stored.path,
         uri: stored.container?.uri ?? stored.name,
@@ -103,7 +107,7 @@ export async function pullCommand(
         platform: pulled.platform ?? null,
         client: client.name,
         ...(stored.copiedTo ? { copied_to: stored.copiedTo } : {}),
-        metadata: pulled.metadata ?? {},
+        metadata,
       });
     } else app.out.line(stored.copiedTo ?? stored.path);
   } finally {
