@@ -230,7 +230,9 @@ async function defaultReadMetadata(file: string): Promise<Metadata> {
   if (format === "unknown" || format === "oci-archive") return {};
   const { readImageMetadata } = await import("../core/metadata.ts");
   const { flattenForCatalog } = await import("../core/catalog_metadata.ts");
-  return flattenForCatalog(await readImageMetadata(file));
+  const meta = await readImageMetadata(file);
+  // Labels also in a `labels` object: the catalog's one metadata shape (db/metadata_shape.ts).
+  return { ...flattenForCatalog(meta), labels: { ...meta.labels } };
 }
 
 /** Runs a command's action with the app, mapping errors to exit codes (main.ts supplies it). */

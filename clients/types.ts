@@ -13,7 +13,7 @@ import type { Poll } from "../core/poll.ts";
 import type { ProgressSink } from "../core/progress_events.ts";
 import type { Env, Settings } from "../core/settings.ts";
 import type { Thumbnail } from "../core/thumbnail.ts";
-import type { Catalog, ContainerRow, Metadata } from "../db/types.ts";
+import type { Catalog, Metadata } from "../db/types.ts";
 
 export type { ClientSettings, CredentialStore, Exec, Poll, Thumbnail };
 
@@ -31,34 +31,63 @@ export interface SettingDoc {
   required?: boolean;
 }
 
-/** Options of {@link Client.pull}. */
-export interface PullOptions {
-  /** Catalog name (`collection/image:tag`) or, with noCache, the output file. */
-  name?: string;
-  /** Output file (with noCache) instead of the current folder. */
-  file?: string;
-  /** Replace an existing file. */
-  force?: boolean;
-  /** Do not store in the catalog: write to the current folder (or `file`) only. */
-  noCache?: boolean;
-  /** Platform for multi-platform images, `os/arch[/variant]`. */
+/**
+ * Where a client writes a pull, chosen by the core (cli/operations/pull.ts). The client writes the
+ * finished file exactly at `path` and nowhere else; it never decides file names, never touches the
+ * catalog and never checks `--force`. The core removes `path` when the pull fails.
+ */
+export interface PullTarget {
+  /**
+   * The staging file, unique to this process (`<storage>/.staging/<name>.<pid>-<random>.partial-pull`,
+   * or next to the `--no-cache` destination), on the filesystem of the final place so the store
+   * step's rename is atomic.
+   */
+  path: string;
+  /**
+   * A path that stays the same across runs for this image (inside the same folder as `path`). A
+   * client whose transfer resumes (core/transfer keeps `<dest>.partial`) may download here and then
+   * rename the result to `path`, so an interrupted pull continues where it stopped. It is kept on
+   * failure for that reason; a client that does not resume ignores it.
+   */
+  resumable: string;
+  /** Platform wanted for multi-platform images, `os/arch[/variant]` (default: this machine's). */
   platform?: string;
 }
 
-/** The outcome of a pull. */
-export interface PullResult {
-  /** Where the image is on disk. */
-  path: string;
-  /** The catalog row, when the image was stored in the catalog. */
-  container?: ContainerRow;
-  /** The remote URL it came from. */
+/** What a file a client fetched is. */
+export type PulledFormat = "sif" | "oci-archive" | "squashfs" | "ext3" | "unknown";
+
+/** What a client knows about a remote image without downloading it ({@link Client.record}). */
+export interface RemoteRecord {
+  /** The remote URL it can be fetched from (a manifest or file URL). */
   url?: string;
-  /** `sha256:<hex>` of the file. */
+  /** `sha256:<hex>` of the file, when the remote tells it. */
   digest?: string;
-  /** Size in bytes. */
+  /** Size in bytes, when known. */
   size?: number;
-  /** Anything else worth reporting with --json. */
-  details?: Metadata;
+  /** Metadata for the catalog (labels in a `labels` object, environment as `environment`). */
+  metadata?: Metadata;
+  /**
+   * The catalog name the client suggests: `[registry/]collection/image:tag[@version]`. A pull by
+   * digest carries it as the version (`library/alpine:digest@<hex>`).
+   */
+  suggestedName: string;
+  /** The platform of the image, `os/arch[/variant]`, when the remote says. */
+  platform?: string;
+  /** The format of the file the remote holds, when known. */
+  format?: PulledFormat;
+}
+
+/** The outcome of {@link Client.pull}: the file at {@link PullTarget.path} and what it is. */
+export interface PulledImage extends RemoteRecord {
+  /** The file written (always the target's `path`). */
+  file: string;
+  /** What the file is; the store step detects it again when "unknown". */
+  format: PulledFormat;
+  /** `sha256:<hex>` of the file. */
+  digest: string;
+  /** Size in bytes of the file. */
+  size: number;
 }
 
 /** Options of {@link Client.push}. */
@@ -91,14 +120,14 @@ export interface SearchHit {
 export interface Client {
   /** The client's name (its scheme). */
   readonly name: string;
-  /** Download an image (into the catalog unless `noCache`). */
-  pull?(image: string, options: PullOptions): Promise<PullResult>;
+  /** Download an image to `into.path` and say what it is; the core stores it. */
+  pull?(image: string, into: PullTarget): Promise<PulledImage>;
   /** Upload a local file. */
   push?(path: string, options: PushOptions): Promise<PushResult>;
   /** List remote images matching a query (all when undefined). */
   search?(query: string | undefined): Promise<SearchHit[]>;
-  /** Record a remote image's metadata in the catalog without downloading it. */
-  record?(image: string, options: { name?: string }): Promise<ContainerRow>;
+  /** A remote image's metadata, without downloading it; the core stores a file-less row. */
+  record?(image: string): Promise<RemoteRecord>;
   /**
    * Delete a remote image. The CLI has confirmed the deletion (or got --force); ask `ctx.prompt`
    * again before removing more than `image` names (other tags), unless `force`.

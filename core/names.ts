@@ -62,6 +62,19 @@ const DOCKER_URI =
 // deno-lint-ignore no-control-regex
 const FORBIDDEN_CHARS = /[\u0000-\u001f\u007f\\]/;
 
+/**
+ * The characters each part of a name may hold, as docs/commands/catalog.md promises: a registry is a
+ * host with an optional port; collection levels, the image and the tag are letters, digits, `.`,
+ * `_` and `-`; a version may also hold `:` and `+` (`sha256:<hex>`).
+ */
+export const NAME_CHARSETS: Readonly<Record<string, { pattern: RegExp; allowed: string }>> = {
+  registry: { pattern: /^[A-Za-z0-9._:-]+$/, allowed: "letters, digits, . _ - and :port" },
+  collection: { pattern: /^[A-Za-z0-9._-]+$/, allowed: "letters, digits, . _ -" },
+  image: { pattern: /^[A-Za-z0-9._-]+$/, allowed: "letters, digits, . _ -" },
+  tag: { pattern: /^[A-Za-z0-9._-]+$/, allowed: "letters, digits, . _ -" },
+  version: { pattern: /^[A-Za-z0-9._:+-]+$/, allowed: "letters, digits, . _ - : +" },
+};
+
 function fail(name: string, why: string): never {
   throw new UsageError(`Cannot parse image name ${JSON.stringify(name)}: ${why}`);
 }
@@ -73,6 +86,15 @@ function checkSegment(original: string, what: string, value: string): void {
   if (value.includes("/")) fail(original, `${what} cannot contain "/"`);
   if (FORBIDDEN_CHARS.test(value)) {
     fail(original, `${what} contains a control character or a backslash`);
+  }
+  const charset = NAME_CHARSETS[what];
+  if (charset && !charset.pattern.test(value)) {
+    const bad = [...value].find((c) => !charset.pattern.test(c)) ?? value;
+    fail(
+      original,
+      `${what} ${JSON.stringify(value)} contains ${JSON.stringify(bad)}; use ${charset.allowed}` +
+        (what === "image" || what === "collection" ? ", and / between collection levels" : ""),
+    );
   }
 }
 
@@ -98,7 +120,9 @@ export function parseImageName(imageName: string, options: ParseOptions = {}): P
   if (options.base) s = s.replace(options.base, "").replace(/^\/+|\/+$/g, "");
   if (s.trim() === "") fail(original, "the name is empty");
   if (FORBIDDEN_CHARS.test(s)) fail(original, "it contains a control character or a backslash");
-  if (s.startsWith("/")) fail(original, "an absolute path is not an image name (use --name)");
+  if (s.startsWith("/")) {
+    fail(original, "an absolute path is not an image name; give collection/image[:tag]");
+  }
   if (s.includes("//")) fail(original, "empty collection");
   // The original stripped these extensions anywhere in the name; only a trailing one is an extension.
   // Unlike the original, a tag cannot contain "/", so `localhost:5000/a/b` is not read as image

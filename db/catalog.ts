@@ -9,18 +9,39 @@
  *
  * Fixes over sregistry-cli: caller metadata is kept, no pseudo-URL is invented, a name without a tag
  * matches any tag, and not-found is an error (exit 3) for every command.
+ *
+ * This file holds the queries and writes; the row shape is in rows.ts, file placement in
+ * placement.ts, the metadata shape (labels, environment) in metadata_shape.ts and the schema in
+ * schema.ts.
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
-import { basename, dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { NotFoundError, UsageError } from "../core/errors.ts";
+import { exists, isDirectory } from "../core/fs.ts";
 import { hashFile } from "../core/hasher.ts";
 import type { Logger } from "../core/log.ts";
-import { type ParsedName, parseImageName, removeUri, storagePath } from "../core/names.ts";
+import { parseImageName, removeUri, storagePath } from "../core/names.ts";
+import { hostPlatform } from "../core/platform.ts";
+import { detectStoredFormat, extensionFor, extensionOf } from "../core/stored_format.ts";
+import { metadataLabels } from "./metadata_shape.ts";
+import { inside, pruneEmpty, stage, tempNameNear, unstage } from "./placement.ts";
+import {
+  collectionName,
+  escapeLike,
+  parseMetrics,
+  type RawRow,
+  SELECT_LIST,
+  SELECT_ROWS,
+  sqlTimestamp,
+  toRow,
+} from "./rows.ts";
 import { migrate } from "./schema.ts";
 import type { AddOptions, AddResult, Catalog, ContainerRow, LabelHit, Metadata } from "./types.ts";
+
+export { collectionName, parseMetrics, rowToJson, sqlTimestamp } from "./rows.ts";
+export { metadataLabels } from "./metadata_shape.ts";
 
 /** Options of {@link openCatalog}. */
 export interface CatalogOptions {
@@ -41,207 +62,13 @@ export interface CatalogOptions {
 /** The database file name inside the database folder, as in sregistry-cli. */
 export const DATABASE_FILE = "sregistry.db";
 
-/**
- * The collection name a parsed name is catalogued under: the collection, prefixed by the registry
- * when there is one, so `docker.io/library/ubuntu` and `library/ubuntu` stay different images
- * (the original dropped the registry and mixed them up).
- */
-export function collectionName(names: ParsedName): string {
-  const collection = names.collection || "library";
-  return names.registry ? `${names.registry}/${collection}` : collection;
-}
-
-/** `created_at` as SQLAlchemy's `func.now()` writes it in SQLite: UTC `YYYY-MM-DD HH:MM:SS`. */
-export function sqlTimestamp(date: Date): string {
-  return date.toISOString().slice(0, 19).replace("T", " ");
-}
-
 /** The sha256 (hex) of a file, streamed so large images do not fill memory. */
 export async function sha256File(path: string): Promise<string> {
   return (await hashFile(path)).digest.slice("sha256:".length);
 }
 
-/** Parse a stored `metrics` value; rows from other writers may hold anything. */
-export function parseMetrics(text: string | null | undefined): Metadata {
-  if (!text) return {};
-  try {
-    const v = JSON.parse(text);
-    return v && typeof v === "object" && !Array.isArray(v) ? v : { value: v };
-  } catch {
-    return { raw: text };
-  }
-}
-
-/**
- * The labels of a row's metadata: its top-level scalar keys (sregistry flattens image labels there)
- * and the entries of a `labels` object when there is one.
- */
-export function metadataLabels(metadata: Metadata): [string, string][] {
-  const out: [string, string][] = [];
-  const text = (v: unknown) => typeof v === "string" ? v : JSON.stringify(v);
-  for (const [k, v] of Object.entries(metadata)) {
-    if (k === "labels" && v && typeof v === "object" && !Array.isArray(v)) {
-      for (const [lk, lv] of Object.entries(v)) {
-        if (lv === null || typeof lv !== "object") out.push([lk, text(lv)]);
-      }
-    } else if (v === null || typeof v !== "object" || Array.isArray(v)) {
-      if (v !== null && v !== undefined) out.push([k, text(v)]);
-    }
-  }
-  return out;
-}
-
-interface RawRow {
-  id: number;
-  created_at: string | null;
-  metrics?: string | null;
-  name: string;
-  tag: string;
-  image: string | null;
-  url: string | null;
-  uri: string | null;
-  client: string;
-  version: string | null;
-  collection_id: number;
-  size: number | null;
-  digest: string | null;
-  collection: string | null;
-}
-
-const COLUMNS = `c.id, c.created_at, c.name, c.tag, c.image, c.url, c.uri, c.client, c.version,
-  c.collection_id, c.size, c.digest, k.name AS collection`;
-const FROM = "FROM container c LEFT JOIN collection k ON k.id = c.collection_id";
-/** Every column, metrics included. */
-const SELECT_ROWS = `SELECT c.metrics, ${COLUMNS} ${FROM}`;
-/** Every column but metrics, which is the bulk of a row: listings load it only when asked. */
-const SELECT_LIST = `SELECT ${COLUMNS} ${FROM}`;
-
-function toRow(r: RawRow, loadMetrics?: (id: number) => string | null): ContainerRow {
-  const version = r.version ?? "";
-  const collection = r.collection ?? "";
-  let metadata: Metadata | undefined;
-  const metrics = r.metrics;
-  return {
-    id: Number(r.id),
-    collection,
-    collectionId: Number(r.collection_id),
-    name: r.name,
-    tag: r.tag,
-    version,
-    image: r.image,
-    url: r.url,
-    // Rebuilt like the original's Container.get_uri(): the stored column may lack the version.
-    uri: `${collection}/${r.name}:${r.tag}${version ? `@${version}` : ""}`,
-    client: r.client,
-    createdAt: r.created_at ?? "",
-    // Parsed on first use: listing 10,000 images should not parse 10,000 JSON documents.
-    get metadata(): Metadata {
-      return metadata ??= parseMetrics(
-        metrics === undefined ? loadMetrics?.(Number(r.id)) : metrics,
-      );
-    },
-    size: r.size === null || r.size === undefined ? null : Number(r.size),
-    digest: r.digest,
-  };
-}
-
-/** The JSON shape of a row: sregistry-cli's `inspect` field names plus `size` and `digest`. */
-export function rowToJson(row: ContainerRow, withMetrics = true): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    client: row.client,
-    collection: row.collection,
-    collection_id: row.collectionId,
-    created_at: row.createdAt,
-    digest: row.digest,
-    id: row.id,
-    image: row.image,
-  };
-  if (withMetrics) out.metrics = row.metadata;
-  Object.assign(out, {
-    name: row.name,
-    size: row.size,
-    tag: row.tag,
-    uri: row.uri,
-    url: row.url,
-    version: row.version,
-  });
-  return out;
-}
-
-function escapeLike(q: string): string {
-  return `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
-function isDir(path: string): boolean {
-  try {
-    return Deno.statSync(path).isDirectory;
-  } catch {
-    return false;
-  }
-}
-
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-function tempNameNear(dest: string, suffix: string): string {
-  return join(dirname(dest), `.${basename(dest)}.${crypto.randomUUID().slice(0, 8)}.${suffix}`);
-}
-
-async function copyDurable(src: string, dest: string): Promise<void> {
-  await Deno.copyFile(src, dest);
-  using f = await Deno.open(dest, { read: true, write: true });
-  await f.sync();
-}
-
-/** A file prepared next to its destination, waiting for the transaction's final rename. */
-interface Staged {
-  /** The temp path (same folder as the destination, so the final rename is atomic). */
-  tmp: string;
-  /** The source was renamed (not copied) to `tmp`: undoing means renaming it back. */
-  renamed: boolean;
-  /** The source must be removed once the transaction commits (a move across devices). */
-  removeSourceAfter: boolean;
-}
-
-async function stage(src: string, dest: string, copy: boolean): Promise<Staged> {
-  await Deno.mkdir(dirname(dest), { recursive: true });
-  const tmp = tempNameNear(dest, "tmp");
-  if (!copy) {
-    try {
-      await Deno.rename(src, tmp);
-      return { tmp, renamed: true, removeSourceAfter: false };
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) throw e;
-      // EXDEV (another filesystem) and friends: fall back to a durable copy.
-    }
-  }
-  try {
-    await copyDurable(src, tmp);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-  return { tmp, renamed: false, removeSourceAfter: !copy };
-}
-
-function unstage(staged: Staged, src: string): void {
-  try {
-    if (staged.renamed) Deno.renameSync(staged.tmp, src);
-    else Deno.removeSync(staged.tmp);
-  } catch {
-    // Best effort: the original error is the one worth reporting.
-  }
 }
 
 /**
@@ -329,23 +156,7 @@ export function openCatalog(options: CatalogOptions): Catalog {
     return row;
   }
 
-  function insideStorage(p: string): boolean {
-    const rel = relative(storage, p);
-    return rel !== "" && !rel.startsWith("..") && !rel.startsWith("/");
-  }
-
-  /** Remove folders left empty under storage, from `dir` up to (not including) the root. */
-  function pruneEmpty(dir: string): void {
-    let d = resolve(dir);
-    while (insideStorage(d)) {
-      try {
-        Deno.removeSync(d); // fails unless empty
-      } catch {
-        return;
-      }
-      d = dirname(d);
-    }
-  }
+  const insideStorage = (p: string) => inside(storage, p);
 
   async function addImpl(opts: AddOptions, withFile: boolean): Promise<AddResult> {
     const file = withFile && opts.file ? resolve(opts.file) : undefined;
@@ -392,7 +203,11 @@ export function openCatalog(options: CatalogOptions): Catalog {
       ...(opts.metadata ?? {}),
     };
 
-    const dest = file ? (opts.dest ? resolve(opts.dest) : storagePath(names, storage)) : undefined;
+    // The extension follows the real format: an OCI archive is stored as .oci.tar, never .sif.
+    const ext = file ? (opts.ext ?? extensionFor(await detectStoredFormat(file))) : undefined;
+    const dest = file
+      ? (opts.dest ? resolve(opts.dest) : storagePath(names, storage, ext))
+      : undefined;
     const sameFile = file !== undefined && dest === file;
     if (file && dest && !sameFile && exists(dest) && !opts.force) {
       const old = await Deno.stat(dest);
@@ -420,7 +235,7 @@ export function openCatalog(options: CatalogOptions): Catalog {
           db.prepare(
             `UPDATE container SET metrics = ?, url = COALESCE(?, url), client = ?,
              image = COALESCE(?, image), size = COALESCE(?, size), digest = COALESCE(?, digest),
-             uri = ? WHERE id = ?`,
+             platform = COALESCE(?, platform), uri = ? WHERE id = ?`,
           ).run(
             JSON.stringify(merged),
             opts.url ?? null,
@@ -428,6 +243,7 @@ export function openCatalog(options: CatalogOptions): Catalog {
             dest ?? null,
             stat ? stat.size : null,
             sha ? `sha256:${sha}` : null,
+            opts.platform ?? null,
             names.uri,
             existing.id,
           );
@@ -435,7 +251,7 @@ export function openCatalog(options: CatalogOptions): Catalog {
         } else {
           const res = db.prepare(
             `INSERT INTO container (created_at, metrics, name, tag, image, url, uri, client, version,
-             collection_id, size, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             collection_id, size, digest, platform) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           ).run(
             sqlTimestamp(clock()),
             JSON.stringify(metadata),
@@ -449,6 +265,7 @@ export function openCatalog(options: CatalogOptions): Catalog {
             collId,
             stat ? stat.size : null,
             sha ? `sha256:${sha}` : null,
+            opts.platform ?? null,
           );
           id = Number(res.lastInsertRowid);
         }
@@ -517,7 +334,7 @@ export function openCatalog(options: CatalogOptions): Catalog {
       throw e;
     }
     if (staged.removeSourceAfter) await Deno.remove(src).catch(() => {});
-    if (insideStorage(src)) pruneEmpty(dirname(src));
+    if (insideStorage(src)) pruneEmpty(storage, dirname(src));
   }
 
   function requireFile(row: ContainerRow, what: string): string {
@@ -550,7 +367,7 @@ export function openCatalog(options: CatalogOptions): Catalog {
       return addImpl(opts, false);
     },
 
-    get(query) {
+    get(query, options = {}) {
       const n = parseImageName(removeUri(query), { defaults: false });
       const where = ["k.name = ?", "c.name = ?"];
       const params: string[] = [collectionName(n), n.image];
@@ -562,11 +379,17 @@ export function openCatalog(options: CatalogOptions): Catalog {
         where.push("c.version = ?");
         params.push(n.version);
       }
-      // No tag given: any tag, `latest` first (the original only looked at `latest`); then newest.
+      // No tag given: any tag, `latest` first (the original only looked at `latest`); then, among
+      // platform variants of one name, this machine's (or one of unknown platform); then newest.
+      const platform = options.platform ?? hostPlatform();
       const r = db.prepare(
         `${SELECT_ROWS} WHERE ${where.join(" AND ")}
-         ORDER BY (c.tag = 'latest') DESC, c.created_at DESC, c.id DESC LIMIT 1`,
-      ).get(...params) as RawRow | undefined;
+         ORDER BY (c.tag = 'latest') DESC,
+           (c.platform IS NULL OR c.platform = ? OR c.platform LIKE ? ESCAPE '\\') DESC,
+           c.created_at DESC, c.id DESC LIMIT 1`,
+      ).get(...params, platform, `${platform.replace(/[\\%_]/g, (c) => `\\${c}`)}/%`) as
+        | RawRow
+        | undefined;
       return r ? toRow(r) : undefined;
     },
 
@@ -593,12 +416,12 @@ export function openCatalog(options: CatalogOptions): Catalog {
       const row = mustGet(query);
       const src = requireFile(row, "move");
       let target = resolve(path);
-      if (isDir(target)) target = join(target, basename(src));
-      if (!isDir(dirname(target))) {
-        throw new NotFoundError(
-          `Folder ${JSON.stringify(dirname(target))} does not exist: create it first`,
-        );
+      // "dir/" names a folder: when it is missing, say so (not its parent).
+      const folder = isDirectory(target) || /\/$/.test(path) ? target : dirname(target);
+      if (!isDirectory(folder)) {
+        throw new NotFoundError(`Folder ${JSON.stringify(folder)} does not exist: create it first`);
       }
+      if (folder === target) target = join(target, basename(src));
       await relocate(row, target, (image) => {
         db.prepare("UPDATE container SET image = ? WHERE id = ?").run(image, row.id);
       });
@@ -610,7 +433,13 @@ export function openCatalog(options: CatalogOptions): Catalog {
       const bare = removeUri(newName);
       const names = parseImageName(bare, row.version ? { version: row.version } : {});
       if (row.image && !exists(row.image)) requireFile(row, "rename");
-      const target = row.image ? storagePath(names, storage) : null;
+      // The file keeps an extension that says what it is (.oci.tar stays .oci.tar).
+      let ext: string | undefined;
+      if (row.image) {
+        const format = await detectStoredFormat(row.image);
+        ext = format === "unknown" ? (extensionOf(row.image) ?? "sif") : extensionFor(format);
+      }
+      const target = row.image ? storagePath(names, storage, ext) : null;
       const coll = collectionName(names);
       try {
         await relocate(row, target ?? "", (image) => {
@@ -668,7 +497,7 @@ export function openCatalog(options: CatalogOptions): Catalog {
         throw e;
       }
       if (trash) await Deno.remove(trash);
-      if (file && insideStorage(file)) pruneEmpty(dirname(file));
+      if (file && insideStorage(file)) pruneEmpty(storage, dirname(file));
       return trash && file ? { container: row, removedFile: file } : { container: row };
     },
 
@@ -688,16 +517,8 @@ export function openCatalog(options: CatalogOptions): Catalog {
       return hits;
     },
 
-    storagePath(names) {
-      return storagePath(names, storage);
-    },
-
-    stagingPath(names) {
-      // Stable for one name so an interrupted download resumes; hidden so it is never a final name.
-      const id = createHash("sha256").update(names.uri).digest("hex").slice(0, 32);
-      const dir = join(storage, ".staging");
-      Deno.mkdirSync(dir, { recursive: true });
-      return join(dir, `${id}.sif`);
+    storagePath(names, ext) {
+      return storagePath(names, storage, ext);
     },
 
     close() {

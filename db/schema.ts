@@ -68,6 +68,14 @@ export const MIGRATIONS: readonly Migration[] = [
       "CREATE INDEX IF NOT EXISTS ix_container_lookup ON container (collection_id, name, tag, created_at)",
     ],
   },
+  {
+    version: 3,
+    description: "container.platform (os/arch[/variant]) of a pulled image",
+    // Multi-platform pulls of one name and tag (docker://x --platform linux/arm64, then amd64) are
+    // separate rows (their files, hence versions, differ); without the platform neither `images`
+    // nor `get` could tell them apart. NULL means unknown (rows from sregistry-cli, local adds).
+    columns: [["container", "platform", "TEXT"]],
+  },
 ];
 
 /** The `user_version` of a database with every migration applied. */

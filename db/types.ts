@@ -38,6 +38,8 @@ export interface ContainerRow {
   size: number | null;
   /** `sha256:<hex>` of the file, when known (migration 1). */
   digest: string | null;
+  /** `os/arch[/variant]` of a pulled image, when known (migration 3). */
+  platform: string | null;
 }
 
 /** Options of {@link Catalog.add}. */
@@ -60,6 +62,10 @@ export interface AddOptions {
   sha256?: string;
   /** Replace an existing stored file. */
   force?: boolean;
+  /** `os/arch[/variant]` of the image, when known. */
+  platform?: string;
+  /** Extension of the stored file (`oci.tar`); by default it follows the file's detected format. */
+  ext?: string;
 }
 
 /** The result of {@link Catalog.add}. */
@@ -89,9 +95,12 @@ export interface Catalog {
   /** Add (or update) an image, moving or copying its file into storage in one transaction. */
   add(options: AddOptions): Promise<AddResult>;
   /** Add a metadata-only record (no file). */
-  record(options: Omit<AddOptions, "file" | "copy" | "dest">): Promise<AddResult>;
-  /** The best match for a name (without a tag: any tag; without a version: the newest), or undefined. */
-  get(query: string): ContainerRow | undefined;
+  record(options: Omit<AddOptions, "file" | "copy" | "dest" | "ext">): Promise<AddResult>;
+  /**
+   * The best match for a name (without a tag: any tag, `latest` first; among platform variants:
+   * `platform`, default this machine's; then the newest), or undefined.
+   */
+  get(query: string, options?: { platform?: string }): ContainerRow | undefined;
   /** Rows matching any query (`""` or `"*"` is all), with the original's match rules. */
   images(queries?: string[]): ContainerRow[];
   /** Move an image's file to a path (a folder keeps the file name). */
@@ -102,10 +111,8 @@ export interface Catalog {
   rm(query: string): Promise<{ container: ContainerRow; removedFile?: string }>;
   /** Search stored labels by key and/or value (substring, case-insensitive). */
   labels(options: { key?: string; value?: string }): LabelHit[];
-  /** Where an image with these names is stored. */
-  storagePath(names: ParsedName): string;
-  /** A non-final path inside storage to stage a download for these names before `add` moves it. */
-  stagingPath(names: ParsedName): string;
+  /** Where an image with these names is stored (extension `sif` unless given). */
+  storagePath(names: ParsedName, ext?: string): string;
   /** Close the database. */
   close(): void;
 }

@@ -97,7 +97,7 @@ Deno.test("a new database carries the original DDL, WAL and the latest user_vers
       assertEquals(sql[0].sql, ORIGINAL_DDL[0].replace(" IF NOT EXISTS", ""));
       // Migrations add columns to container's text; without them it is the original's.
       assertEquals(
-        sql[1].sql.replace(" size INTEGER, digest TEXT,", ""),
+        sql[1].sql.replace(" size INTEGER, digest TEXT, platform TEXT,", ""),
         ORIGINAL_DDL[1].replace(" IF NOT EXISTS", ""),
       );
       assertEquals(
@@ -506,32 +506,68 @@ Deno.test("labels searches stored metadata keys and values, case-insensitively",
     assertEquals(hits({ key: "maintainer" }), ["one:MAINTAINER=Vanessa", "two:maintainer=someone"]);
     assertEquals(hits({ value: "VANESSA" }), ["one:MAINTAINER=Vanessa"]);
     assertEquals(hits({ key: "version", value: "1." }), ["one:org.x.Version=1.2"]);
-    assertEquals(hits({ key: "size" }), ["two:size=3"]);
+    // Fixed: sregistry's own fields (size, names, digests) are not labels.
+    assertEquals(hits({ key: "size" }), []);
     assertEquals(hits({ key: "nope" }), []);
+    // Fixed: a label kept both at the top level and in `labels` (OCI pulls) is listed once.
+    await c.record({
+      uri: "a/three",
+      client: "docker",
+      metadata: {
+        maintainer: "oci",
+        labels: { maintainer: "oci" },
+        digest: "sha256:00",
+        environment: { "/x": "export A=1" },
+      },
+    });
+    assertEquals(c.labels({}).filter((h) => h.container.name === "three").map((h) => h.key), [
+      "maintainer",
+    ]);
   });
 });
 
-Deno.test("stagingPath is stable per name, inside storage and never a final name", async () => {
+Deno.test("add stores by the real format: an OCI archive is .oci.tar, also after rename", async () => {
   await withFixture(async (f) => {
     const c = f.open();
-    const n = parseImageName("vsoch/hello:v1");
-    const p = c.stagingPath(n);
-    assertEquals(p, c.stagingPath(parseImageName("vsoch/hello:v1")));
-    assert(p !== c.stagingPath(parseImageName("vsoch/hello:v2")));
-    assert(p.startsWith(join(f.storage, ".staging")));
-    assert(p !== c.storagePath(n));
-    await Deno.writeTextFile(p, "staged");
-    const { container } = await c.add({
-      uri: "vsoch/hello:v1",
-      file: p,
-      client: "hub",
-      sha256: await sha("staged"),
-    });
+    // A real tar with oci-layout and index.json, as writeLayoutTar and skopeo write.
+    const layout = join(f.dir, "layout");
+    await Deno.mkdir(layout);
+    await Deno.writeTextFile(join(layout, "oci-layout"), '{"imageLayoutVersion":"1.0.0"}');
+    await Deno.writeTextFile(join(layout, "index.json"), '{"schemaVersion":2,"manifests":[]}');
+    const tar = join(f.dir, "img.tar");
+    const made = await new Deno.Command("tar", {
+      args: ["-cf", tar, "-C", layout, "oci-layout", "index.json"],
+    }).output();
+    assert(made.success, "tar failed");
+    const { container } = await c.add({ uri: "oci/arch:v1", file: tar, client: "local" });
+    assert(container.image!.endsWith(".oci.tar"), container.image!);
+    const renamed = await c.rename("oci/arch:v1", "oci/other:v2");
+    assert(renamed.image!.endsWith(".oci.tar"), renamed.image!);
+    assert(renamed.image!.includes("/oci/other/v2@"), renamed.image!);
+    // An unknown format keeps the .sif name sregistry-cli gave every file.
+    const plain = await f.file("plain", "just bytes");
+    const p = await c.add({ uri: "oci/plain", file: plain, client: "local" });
+    assert(p.container.image!.endsWith(".sif"), p.container.image!);
+  });
+});
+
+Deno.test("platform: stored per row; get prefers the asked (default: host) platform", async () => {
+  await withFixture(async (f) => {
+    const c = f.open();
+    const a = await f.file("a", "arm bytes");
+    const b = await f.file("b", "amd bytes");
+    await c.add({ uri: "m/multi:v1", file: a, client: "docker", platform: "linux/arm64/v8" });
+    await c.add({ uri: "m/multi:v1", file: b, client: "docker", platform: "linux/amd64" });
+    assertEquals(c.get("m/multi:v1", { platform: "linux/arm64" })!.platform, "linux/arm64/v8");
+    assertEquals(c.get("m/multi:v1", { platform: "linux/amd64" })!.platform, "linux/amd64");
+    assertEquals(c.images(["multi"]).map((r) => r.platform).sort(), [
+      "linux/amd64",
+      "linux/arm64/v8",
+    ]);
     assertEquals(
-      container.image,
-      c.storagePath(parseImageName(`vsoch/hello:v1@${await sha("staged")}`)),
+      rowToJson(c.get("m/multi:v1", { platform: "linux/amd64" })!).platform,
+      "linux/amd64",
     );
-    assertEquals(await Deno.readTextFile(container.image!), "staged");
   });
 });
 
@@ -554,6 +590,7 @@ Deno.test("helpers: timestamps, hashing, JSON shape and collection names", async
       "image",
       "metrics",
       "name",
+      "platform",
       "size",
       "tag",
       "uri",

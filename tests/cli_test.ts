@@ -70,6 +70,16 @@ Deno.test("cli: client selection and unsupported capabilities", async () => {
     const err = JSON.parse(json.stderr);
     assertEquals(err.error.kind, "unsupported");
     assertEquals(err.error.exitCode, 7);
+    // record <uri> asks the client; one without record is exit 7, before any network I/O.
+    const rec = await runCli(["record", "https://127.0.0.1:9/x.sif"], { env: home.env });
+    assertEquals(rec.code, 7, rec.stderr);
+    assertIncludes(rec.stderr, "The https client cannot record images");
+    // A bad --name is exit 2 before anything is fetched (port 9 would be a network error).
+    const bad = await runCli(["pull", "--name", "bad name!", "https://127.0.0.1:9/x.sif"], {
+      env: home.env,
+    });
+    assertEquals(bad.code, 2, bad.stderr);
+    assertIncludes(bad.stderr, "letters, digits, . _ -");
     // SREGISTRY_CLIENT chooses the client when the name has no scheme.
     const env = await runCli(["pull", "x/y"], { env: { ...home.env, SREGISTRY_CLIENT: "nope" } });
     assertEquals(env.code, 2);
@@ -162,4 +172,20 @@ Deno.test("cli: MESSAGELEVEL numbers work and bad values warn instead of crashin
   } finally {
     await home.cleanup();
   }
+});
+
+Deno.test("pull target: unique per call, hidden, in the given folder; resumable stable", async () => {
+  const { pullTarget } = await import("../cli/operations/pull.ts");
+  const a = pullTarget("/s/.staging", "docker://alpine:3.20", "linux/arm64");
+  const b = pullTarget("/s/.staging", "docker://alpine:3.20", "linux/arm64");
+  assert(a.path !== b.path, "two pulls never share a staging file");
+  assertEquals(a.resumable, b.resumable);
+  assert(a.resumable !== pullTarget("/s/.staging", "docker://alpine:3.20").resumable);
+  assert(a.path.startsWith("/s/.staging/.alpine_3.20."), a.path);
+  assert(a.path.endsWith(".partial-pull"), a.path);
+  assertIncludes(a.path, `.${Deno.pid}-`);
+  assertEquals(a.platform, "linux/arm64");
+  // Nothing in the image string can leave the folder.
+  const evil = pullTarget("/s/.staging", "https://h/../../etc/passwd");
+  assert(!evil.path.slice("/s/.staging/".length).includes("/"), evil.path);
 });

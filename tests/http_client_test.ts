@@ -49,18 +49,42 @@ Deno.test("CLI pull over http from the fault server: catalog, --json, --no-cache
 
     const cwd = join(home.dir, "work");
     await Deno.mkdir(cwd);
+    // --no-cache: the file name comes from the name (<image>_<tag>.<ext>), as for every client.
     const nc = await runCli(["pull", "--no-cache", `${srv.url}/imgs/hello.sif`], { env, cwd });
     assert.equal(nc.code, 0, nc.stderr);
-    assert.equal(nc.stdout.trim(), join(cwd, "hello.sif"));
+    assert.equal(nc.stdout.trim(), join(cwd, "hello_latest.sif"));
     const again = await runCli(["pull", "--no-cache", `${srv.url}/imgs/hello.sif`], { env, cwd });
-    assert.equal(again.code, 1);
+    // "Already exists" is exit 2 for every client (it was 1 for http).
+    assert.equal(again.code, 2);
     assert.match(again.stderr, /already exists: use --force/);
     const forced = await runCli(["pull", "--no-cache", "--force", `${srv.url}/imgs/hello.sif`], {
       env,
       cwd,
     });
     assert.equal(forced.code, 0, forced.stderr);
-    assert.deepEqual(await tree(cwd), ["hello.sif"]);
+    // Fixed: --name is honoured with --no-cache (http ignored it).
+    const named = await runCli(
+      ["pull", "--no-cache", "--name", "demo/hi:2", `${srv.url}/imgs/hello.sif`],
+      { env, cwd },
+    );
+    assert.equal(named.code, 0, named.stderr);
+    assert.equal(named.stdout.trim(), join(cwd, "hi_2.sif"));
+    assert.deepEqual(await tree(cwd), ["hello_latest.sif", "hi_2.sif"]);
+
+    // --file without --no-cache: stored in the catalog AND copied there.
+    const copy = join(home.dir, "copy.sif");
+    const both = await runCli(
+      ["--json", "pull", "--file", copy, "--name", "demo/copy:1", `${srv.url}/imgs/hello.sif`],
+      { env, cwd },
+    );
+    assert.equal(both.code, 0, both.stderr);
+    const bj = JSON.parse(both.stdout);
+    assert.equal(bj.copied_to, copy);
+    assert.deepEqual(await Deno.readFile(copy), data);
+    assert.deepEqual(await Deno.readFile(bj.path), data);
+    assert.ok(bj.path.startsWith(home.env.SREGISTRY_STORAGE), bj.path);
+    const exists = await runCli(["pull", "--file", copy, `${srv.url}/imgs/hello.sif`], { env });
+    assert.equal(exists.code, 2, exists.stderr);
   } finally {
     await srv.close();
     await home.cleanup();

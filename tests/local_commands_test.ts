@@ -146,12 +146,19 @@ Deno.test("record, labels, rename, mv and rm", async () => {
       "https://x.org/a.sif",
       null,
     ]);
-    assertEquals(ok(await h.cli("get", "alpine")).stdout, "https://x.org/a.sif\n");
+    // Fixed: get of a record without a file is exit 3 naming its url, not exit 0.
+    const fileless = await h.cli("get", "alpine");
+    assertEquals([fileless.code, fileless.stdout], [3, ""]);
+    assert(fileless.stderr.includes("is a record without a file"), fileless.stderr);
+    assert(fileless.stderr.includes("https://x.org/a.sif"), fileless.stderr);
 
     const labels = ok(await h.cli("labels", "-k", "maintainer"));
     assert(/MAINTAINER\s+Vanessa\s+library\/alpine:3\.20/.test(labels.stdout), labels.stdout);
     const lj = JSON.parse(ok(await h.cli("labels", "--value", "1.0", "--json")).stdout);
     assertEquals(lj.map((x: { key: string }) => x.key), ["org.version"]);
+    // Fixed: every label once, and none of sregistry's own fields (uri, tag, type...).
+    const all = JSON.parse(ok(await h.cli("labels", "--json")).stdout);
+    assertEquals(all.map((x: { key: string }) => x.key).sort(), ["MAINTAINER", "org.version"]);
 
     // Fixed: rm of a record without a file succeeds.
     const rm = ok(await h.cli("rm", "alpine:3.20"));
@@ -210,5 +217,61 @@ Deno.test("eight concurrent `sregistry add` processes all succeed and leave a co
     }
     assertEquals(stored.length, 8);
     assert(stored.every((n) => n.startsWith("t@") && n.endsWith(".sif")), stored.join(","));
+  });
+});
+
+Deno.test("fixed: bad names are exit 2 saying what is allowed, and create no paths", async () => {
+  await withHome(async (h) => {
+    const src = await h.file("x.sif", "x");
+    const r = await h.cli("add", src, "--name", "bad name!");
+    assertEquals(r.code, 2, r.stderr);
+    assert(r.stderr.includes("letters, digits, . _ -"), r.stderr);
+    assert(r.stderr.includes('"bad name!"'), r.stderr);
+    await Deno.stat(src); // not moved
+    await assert.rejects(() => Deno.stat(join(h.env.SREGISTRY_STORAGE, "library")));
+    const tag = await h.cli("add", src, "--name", "a/b:t*g");
+    assertEquals(tag.code, 2, tag.stderr);
+    assert(tag.stderr.includes("tag"), tag.stderr);
+  });
+});
+
+Deno.test("fixed: rename's hint does not name --name; mv names the missing folder", async () => {
+  await withHome(async (h) => {
+    const src = await h.file("y.sif", "y");
+    ok(await h.cli("add", src, "--name", "a/y:1"));
+    const rn = await h.cli("rename", "a/y:1", "/abs/path.sif");
+    assertEquals(rn.code, 2, rn.stderr);
+    assert(!rn.stderr.includes("--name"), rn.stderr);
+    assert(rn.stderr.includes("collection/image"), rn.stderr);
+    const missing = join(h.dir, "nope", "deeper");
+    const mv = await h.cli("mv", "a/y:1", `${missing}/`);
+    assertEquals(mv.code, 3, mv.stderr);
+    assert(mv.stderr.includes(`Folder ${JSON.stringify(missing)} does not exist`), mv.stderr);
+    const mvFile = await h.cli("mv", "a/y:1", join(missing, "file.sif"));
+    assertEquals(mvFile.code, 3, mvFile.stderr);
+    assert(mvFile.stderr.includes(JSON.stringify(missing)), mvFile.stderr);
+  });
+});
+
+Deno.test("get of a record with neither file nor url is exit 3 with a message", async () => {
+  await withHome(async (h) => {
+    ok(await h.cli("record", "a/bare:1"));
+    const r = await h.cli("get", "a/bare:1");
+    assertEquals([r.code, r.stdout], [3, ""]);
+    assert(r.stderr.includes("is a record without a file: pull it"), r.stderr);
+    const j = await h.cli("--json", "get", "a/bare:1");
+    assertEquals(JSON.parse(j.stderr).error.exitCode, 3);
+  });
+});
+
+Deno.test("old rows with an OCI env list also show the one environment shape", async () => {
+  await withHome(async (h) => {
+    ok(await h.cli("record", "a/old:1", "--metadata", JSON.stringify({ env: ["A=1"] })));
+    const row = JSON.parse(ok(await h.cli("inspect", "a/old:1")).stdout);
+    assertEquals(row.metrics.env, ["A=1"]);
+    assertEquals(
+      Object.values(row.metrics.environment as Record<string, string>)[0].includes('export A="1"'),
+      true,
+    );
   });
 });

@@ -1,4 +1,8 @@
-import assert, { equal as assertEquals, match as assertMatch } from "node:assert/strict";
+import assert, {
+  deepEqual as assertDeep,
+  equal as assertEquals,
+  match as assertMatch,
+} from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { requirement, runCli, tempHome } from "./_cli.ts";
@@ -67,7 +71,15 @@ Deno.test(
       assertEquals(ins.code, 0, ins.stderr);
       assertMatch(ins.stdout, new RegExp(img.digest));
       assertMatch(ins.stdout, /org\.example\.version/);
-      assertMatch(ins.stdout, /FOO=bar/);
+      // One metadata shape: the environment as Singularity's script, not an OCI `env` list.
+      const metrics = JSON.parse(ins.stdout).metrics;
+      assertEquals(metrics.env, undefined);
+      assertMatch(Object.values(metrics.environment).join(""), /export FOO="bar"/);
+      // labels lists each label once, and no sregistry field (digest, mediaType...)
+      const labels = JSON.parse(
+        (await runCli(["--json", "labels"], { env: home.env })).stdout,
+      ) as { key: string }[];
+      assertEquals(labels.map((l) => l.key).sort().join(","), "maintainer,org.example.version");
       // a second pull to a file reuses the cache: stop the registry to prove it needs only the manifest
       const again = await runCli(
         [
@@ -116,6 +128,30 @@ Deno.test({
     });
     assertMatch(meta.stdout, new RegExp(idx.images[1].digest));
     assertMatch(meta.stdout, /linux\/arm64/);
+    // The other platform of the same name and tag is a second row, told apart by its platform.
+    const amd = await runCli([
+      "pull",
+      "--platform",
+      "linux/amd64",
+      `docker://${reg.host}/test/multi:v1`,
+    ], { env: home.env });
+    assertEquals(amd.code, 0, amd.stderr);
+    const rows = JSON.parse(
+      (await runCli(["--json", "images", "multi"], { env: home.env })).stdout,
+    );
+    assertDeep(rows.map((r: { platform: string }) => r.platform).sort(), [
+      "linux/amd64",
+      "linux/arm64/v8",
+    ]);
+    const table = (await runCli(["images", "multi"], { env: home.env })).stdout;
+    assertMatch(table, /\[platform\]/);
+    assertMatch(table, /linux\/arm64\/v8/);
+    // get picks this machine's platform.
+    const host = Deno.build.arch === "aarch64" ? "linux/arm64/v8" : "linux/amd64";
+    const got = JSON.parse(
+      (await runCli(["--json", "get", `${reg.host}/test/multi:v1`], { env: home.env })).stdout,
+    );
+    assertEquals(got.platform, host);
 
     const none = await runCli([
       "pull",
@@ -155,7 +191,8 @@ Deno.test({
         join(home.dir, "bad.tar"),
         `docker://127.0.0.1:${lie.addr.port}/test/multi:v1`,
       ], {
-        env: home.env,
+        // A storage (and blob cache) of its own: the pulls above cached these blobs already.
+        env: { ...home.env, SREGISTRY_STORAGE: join(home.dir, "storage-lie") },
       });
       assertEquals(bad.code, 6, bad.stderr);
       assert(!existsSync(join(home.dir, "bad.tar")));
@@ -388,6 +425,94 @@ cp "${sif}" "$out"
       // The OCI digest and the SIF's own metadata are both recorded.
       assertMatch(ins.metrics.digest, /^sha256:/);
       assertEquals(ins.metrics.sif.format, "sif");
+    } finally {
+      await reg.stop();
+      await home.cleanup();
+    }
+  },
+);
+
+Deno.test({
+  name: "docker pull: by digest, --no-cache names, record without a download",
+  ignore,
+}, async () => {
+  const reg = await startRegistry();
+  const home = await tempHome();
+  try {
+    const img = await pushImage({ url: reg.url }, "test/pin", "v1", await layers(1, "pin"), {
+      config: { Labels: { purpose: "pinning" } },
+    });
+    // A pull by digest is catalogued with that digest as its version, not as :latest.
+    const r = await runCli(["--json", "pull", `docker://${reg.host}/test/pin@${img.digest}`], {
+      env: home.env,
+    });
+    assertEquals(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assertEquals(out.uri, `${reg.host}/test/pin:digest@${img.digest}`);
+    assertEquals(out.format, "oci-archive");
+    const latest = await runCli(["get", `${reg.host}/test/pin:latest`], { env: home.env });
+    assertEquals(latest.code, 3, latest.stderr);
+    const byDigest = await runCli(["get", `${reg.host}/test/pin@${img.digest}`], {
+      env: home.env,
+    });
+    assertDeep([byDigest.code, byDigest.stdout.trim()], [0, out.path]);
+
+    // --no-cache writes <image>_<tag>.<real extension> in the current folder; exit 2 when it exists.
+    const cwd = join(home.dir, "here");
+    await Deno.mkdir(cwd);
+    const nc = await runCli(["pull", "--no-cache", `docker://${reg.host}/test/pin:v1`], {
+      env: home.env,
+      cwd,
+    });
+    assertEquals(nc.code, 0, nc.stderr);
+    assertEquals(nc.stdout.trim(), join(cwd, "pin_v1.oci.tar"));
+    const again = await runCli(["pull", "--no-cache", `docker://${reg.host}/test/pin:v1`], {
+      env: home.env,
+      cwd,
+    });
+    assertEquals(again.code, 2, again.stderr);
+    assertDeep([...Deno.readDirSync(cwd)].map((e) => e.name), ["pin_v1.oci.tar"]);
+
+    // record asks the registry for metadata only and stores a row without a file.
+    const rec = await runCli(["--json", "record", `docker://${reg.host}/test/pin:v1`], {
+      env: home.env,
+    });
+    assertEquals(rec.code, 0, rec.stderr);
+    const row = JSON.parse(rec.stdout);
+    assertDeep([row.image, row.client, row.platform], [null, "docker", "linux/amd64"]);
+    assertEquals(row.metrics.labels.purpose, "pinning");
+    assertMatch(row.url, /\/v2\/test\/pin\/manifests\//);
+    const get = await runCli(["get", row.uri], { env: home.env });
+    assertEquals(get.code, 3, get.stderr);
+  } finally {
+    await reg.stop();
+    await home.cleanup();
+  }
+});
+
+Deno.test(
+  { name: "fixed: docker pull of an ORAS SIF artifact stores the SIF", ignore },
+  async () => {
+    const reg = await startRegistry();
+    const home = await tempHome();
+    try {
+      const sif = join(home.dir, "art.sif");
+      const bytes = fakeSif(64 * 1024 + 5);
+      await Deno.writeFile(sif, bytes);
+      const push = await runCli(["push", "--name", `oras://${reg.host}/test/art:1.0`, sif], {
+        env: home.env,
+      });
+      assertEquals(push.code, 0, push.stderr);
+      const r = await runCli(["--json", "pull", `docker://${reg.host}/test/art:1.0`], {
+        env: home.env,
+      });
+      assertEquals(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      assertEquals(out.format, "sif");
+      assertMatch(out.path, /\.sif$/);
+      assertEquals(digestOf(await Deno.readFile(out.path)), digestOf(bytes));
+      assertMatch(r.stderr, /ORAS SIF artifact/);
+      assertMatch(r.stderr, /oras:\/\//);
     } finally {
       await reg.stop();
       await home.cleanup();

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { exists, isFile } from "../../core/fs.ts";
 import type { App } from "../app.ts";
 import { NotFoundError } from "../../core/errors.ts";
 import { flattenForCatalog } from "../../core/catalog_metadata.ts";
@@ -43,14 +44,8 @@ export async function inspectObjects(app: App, path: string): Promise<void> {
   }
 }
 
-async function assertFile(path: string): Promise<void> {
-  try {
-    const st = await Deno.stat(path);
-    if (!st.isFile) throw new NotFoundError(`${JSON.stringify(path)} is not a file`);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new NotFoundError(`Image file ${JSON.stringify(path)} does not exist`);
-    }
-    throw e;
-  }
+function assertFile(path: string): Promise<void> {
+  if (!exists(path)) throw new NotFoundError(`Image file ${JSON.stringify(path)} does not exist`);
+  if (!isFile(path)) throw new NotFoundError(`${JSON.stringify(path)} is not a file`);
+  return Promise.resolve();
 }

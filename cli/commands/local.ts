@@ -12,6 +12,7 @@ import type { App, RunWithApp } from "../app.ts";
 import { NotFoundError, UsageError } from "../../core/errors.ts";
 import { getUri } from "../../core/names.ts";
 import { rowToJson } from "../../db/catalog.ts";
+import { recordImage } from "../operations/record.ts";
 import { inspectFile, inspectObjects } from "./inspect_file.ts";
 import type { ContainerRow, Metadata } from "../../db/types.ts";
 
@@ -53,9 +54,23 @@ export function formatTable(rows: string[][]): string {
  * so 10,000 rows are one write, not 10,000.
  */
 export function formatImages(rows: ContainerRow[]): string {
-  const table: string[][] = [["", "[date]", "[client]", "[uri]"]];
+  // The platform column appears only when a row has one, so the original's layout stays otherwise.
+  const platforms = rows.some((r) => r.platform);
+  const table: string[][] = [[
+    "",
+    "[date]",
+    "[client]",
+    ...(platforms ? ["[platform]"] : []),
+    "[uri]",
+  ]];
   rows.forEach((r, i) =>
-    table.push([String(i + 1), formatDate(r.createdAt), `[${r.client}]`, r.uri])
+    table.push([
+      String(i + 1),
+      formatDate(r.createdAt),
+      `[${r.client}]`,
+      ...(platforms ? [r.platform ?? ""] : []),
+      r.uri,
+    ])
   );
   return `Containers:\n${formatTable(table)}`;
 }
@@ -132,6 +147,24 @@ export async function inspectCommand(
   app.out.json(rowToJson(row));
 }
 
+/**
+ * The row `get` prints: one with a file. A record without a file is exit 3 (not an empty line with
+ * exit 0), naming its url when it has one.
+ * @throws {NotFoundError} when nothing matches or the match has no file.
+ */
+export function getFile(app: App, query: string): ContainerRow {
+  const row = app.catalog().get(query);
+  if (!row) throw notFoundError(query);
+  if (!row.image) {
+    throw new NotFoundError(
+      `Image ${JSON.stringify(row.uri)} is a record without a file${
+        row.url ? ` (its url is ${row.url})` : ""
+      }: pull it to get a file`,
+    );
+  }
+  return row;
+}
+
 function notFoundError(query: string): NotFoundError {
   return new NotFoundError(
     `Image ${JSON.stringify(query)} is not in the catalog: see "sregistry images" for what is`,
@@ -192,7 +225,7 @@ Examples:
 
   program
     .command("get")
-    .description("print the path of an image's file (else its url)")
+    .description("print the path of an image's file (exit 3 for a record without a file)")
     .argument("<query>", "image name; without a tag any tag matches (latest first, then newest)")
     .addHelpText(
       "after",
@@ -203,17 +236,9 @@ Examples:
     )
     .action((query) =>
       run((app) => {
-        const row = app.catalog().get(query);
-        if (!row) throw notFoundError(query);
-        if (app.json) {
-          app.out.json(rowToJson(row));
-        } else if (row.image) {
-          app.out.line(row.image);
-        } else if (row.url) {
-          app.out.line(row.url);
-        } else {
-          app.log.warning(`No storage file or url recorded for ${JSON.stringify(row.uri)}`);
-        }
+        const row = getFile(app, query);
+        if (app.json) app.out.json(rowToJson(row));
+        else app.out.line(row.image!);
         return Promise.resolve();
       })
     );
@@ -328,18 +353,14 @@ Examples:
       "after",
       `
 Examples:
+  sregistry record docker://alpine:3.20          # metadata from the registry, no download
   sregistry record vsoch/hello-world:v1 --url https://example.org/hello.sif
   sregistry record docker://alpine:3.20 --metadata @alpine.json`,
     )
     .action((name, opts) =>
       run(async (app) => {
         const metadata = await parseMetadataOption(opts.metadata);
-        const { container, created } = await app.catalog().record({
-          uri: name,
-          url: opts.url,
-          metadata,
-          client: clientFor(name),
-        });
+        const { container, created } = await recordImage(app, name, { url: opts.url, metadata });
         app.log.info(`[container][${created ? "new" : "update"}] ${container.uri}`);
         printRow(app, container, container.uri);
       })

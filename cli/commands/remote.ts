@@ -6,146 +6,16 @@
  */
 
 import type { Command } from "@commander-js/extra-typings";
-import type { Client } from "../../clients/types.ts";
-import type { App, RunWithApp } from "../app.ts";
-import { NotFoundError, UnsupportedError, UsageError } from "../../core/errors.ts";
-import { removeUri } from "../../core/names.ts";
+import type { RunWithApp } from "../app.ts";
+import { buildCommand } from "../operations/build.ts";
+import { deleteCommand } from "../operations/delete.ts";
+import { pullCommand } from "../operations/pull.ts";
+import { pushCommand } from "../operations/push.ts";
+import { searchCommand } from "../operations/search.ts";
+import { shareCommand } from "../operations/share.ts";
 
-type Capability = "pull" | "push" | "search" | "delete" | "share" | "build" | "record";
-
-/** The client's method for a capability, or an UnsupportedError naming client and capability. */
-export function capability<K extends Capability>(
-  client: Client,
-  name: K,
-): NonNullable<Client[K]> {
-  const fn = client[name];
-  if (typeof fn !== "function") {
-    const verb = name === "search" ? "search for images" : `${name} images`;
-    throw new UnsupportedError(
-      `The ${client.name} client cannot ${verb}; see "sregistry backend ls" for what each client can do`,
-    );
-  }
-  return fn.bind(client) as NonNullable<Client[K]>;
-}
-
-/** `sregistry pull`. */
-export async function pullCommand(
-  app: App,
-  image: string,
-  opts: { name?: string; file?: string; force?: boolean; cache?: boolean; platform?: string },
-): Promise<void> {
-  const { client } = app.getClient(image);
-  const pull = capability(client, "pull");
-  const result = await pull(image, {
-    name: opts.name,
-    file: opts.file,
-    force: opts.force,
-    noCache: opts.cache === false,
-    platform: opts.platform,
-  });
-  if (app.json) {
-    app.out.json({
-      path: result.path,
-      uri: result.container?.uri,
-      url: result.url,
-      digest: result.digest,
-      size: result.size,
-      client: client.name,
-      ...result.details,
-    });
-  } else app.out.line(result.path);
-}
-
-/** `sregistry push`. */
-export async function pushCommand(
-  app: App,
-  image: string,
-  opts: { name: string; tag?: string },
-): Promise<void> {
-  try {
-    if (!Deno.statSync(image).isFile) throw new UsageError(`${image} is not a file`);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new NotFoundError(`Image file ${JSON.stringify(image)} does not exist`);
-    }
-    throw e;
-  }
-  const { client } = app.getClient(opts.name);
-  const push = capability(client, "push");
-  const result = await push(image, { name: removeUri(opts.name), tag: opts.tag });
-  if (app.json) app.out.json({ client: client.name, ...result });
-  else app.out.line(result.url);
-}
-
-/** `sregistry search`. */
-export async function searchCommand(app: App, queries: string[]): Promise<void> {
-  const all: { client: string; uri: string; details?: Record<string, unknown> }[] = [];
-  for (const q of queries.length ? queries : [""]) {
-    const { client } = app.getClient(q || undefined);
-    const search = capability(client, "search");
-    const stripped = removeUri(q);
-    const hits = await search(stripped === "" || stripped === "*" ? undefined : stripped);
-    for (const h of hits) all.push({ client: client.name, uri: h.uri, details: h.details });
-  }
-  if (app.json) {
-    app.out.json(all);
-    return;
-  }
-  if (all.length === 0) {
-    app.log.info("No images found.");
-    return;
-  }
-  const keys = [...new Set(all.flatMap((h) => Object.keys(h.details ?? {})))];
-  app.out.table(
-    all.map((h) => [h.uri, ...keys.map((k) => String(h.details?.[k] ?? ""))]),
-    ["URI", ...keys.map((k) => k.toUpperCase())],
-  );
-}
-
-/**
- * `sregistry delete`: asks "Delete <uri>? [y/N]" unless --force; no (or no terminal and no answer on
- * stdin) deletes nothing and is exit 0. The client may ask again before other names go with it.
- */
-export async function deleteCommand(app: App, image: string, opts: { force?: boolean }) {
-  const { client, ctx } = app.getClient(image);
-  const del = capability(client, "delete");
-  const nothing = () => {
-    if (app.json) app.out.json({ deleted: [], image, client: client.name });
-    else app.log.info("Nothing deleted");
-  };
-  if (!opts.force && !(await ctx.prompt.confirm(`Delete ${image}?`, { default: false }))) {
-    return nothing();
-  }
-  const result = await del(image, { force: opts.force ?? false });
-  const deleted = result ? result.deleted : [image];
-  if (deleted.length === 0) return nothing();
-  if (app.json) app.out.json({ deleted, image, client: client.name });
-  else for (const d of deleted) app.log.info(`[delete] ${d}`);
-}
-
-/** `sregistry share`. */
-export async function shareCommand(app: App, image: string, opts: { email?: string }) {
-  const { client } = app.getClient(image);
-  const share = capability(client, "share");
-  const link = await share(image, { shareTo: opts.email });
-  if (app.json) app.out.json({ image, link, client: client.name });
-  else app.out.line(link);
-}
-
-/** `sregistry build`. */
-export async function buildCommand(
-  app: App,
-  args: string[],
-  opts: { name: string; preview?: boolean },
-) {
-  const { client } = app.getClient(opts.name);
-  const build = capability(client, "build");
-  const result = await build(args[0] ?? "Singularity", {
-    name: removeUri(opts.name),
-    extra: args.slice(1),
-  });
-  app.out.json(result);
-}
+export { capability } from "../operations/capability.ts";
+export { buildCommand, deleteCommand, pullCommand, pushCommand, searchCommand, shareCommand };
 
 /** Register the remote commands. */
 export function registerRemoteCommands(program: Command, run: RunWithApp): void {
@@ -153,9 +23,9 @@ export function registerRemoteCommands(program: Command, run: RunWithApp): void 
     .command("pull")
     .description("download an image from a remote into the catalog (or the current folder)")
     .argument("<image>", "image URI, e.g. docker://alpine:3.20 or https://host/x.sif")
-    .option("--name <name>", "catalog name collection/image:tag (or file name with --no-cache)")
-    .option("--file <path>", "with --no-cache: where to write the image")
-    .option("-f, --force", "replace an existing file")
+    .option("--name <name>", "catalog name collection/image:tag[@version] (default: the remote's)")
+    .option("--file <path>", "also write the image here (with --no-cache: only here)")
+    .option("-f, --force", "replace an existing file (exit 2 without it)")
     .option("--no-cache", "do not store in the catalog; write to the current folder")
     .option("--platform <os/arch>", "platform of a multi-platform image (default: this machine's)")
     .addHelpText(

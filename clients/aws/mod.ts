@@ -8,7 +8,13 @@
 import type { Client, ClientFactory, Context } from "../types.ts";
 import { AuthError, ConfigError, NetworkError } from "../../core/errors.ts";
 import type { Credentials } from "../oci/auth.ts";
-import { type OciClientConfig, type OciDeps, pullImage, searchRegistry } from "../oci/client.ts";
+import {
+  type OciClientConfig,
+  type OciDeps,
+  pullImage,
+  recordImage,
+  searchRegistry,
+} from "../oci/client.ts";
 import { type AwsCredentials, sigV4Auth } from "../../core/auth/sigv4.ts";
 
 /** The ECR JSON API target prefix. */
@@ -158,7 +164,8 @@ export function createAwsClient(ctx: Context, deps: OciDeps = {}): Client {
   const config = awsConfig(ctx);
   return {
     name: "aws",
-    pull: (image, options) => pullImage(ctx, config, image, options, deps),
+    pull: (image, into) => pullImage(ctx, config, image, into, deps),
+    record: (image) => recordImage(ctx, config, image, deps),
     search: (query) => searchRegistry(ctx, config, query, deps),
   };
 }

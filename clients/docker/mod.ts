@@ -17,6 +17,7 @@ import {
   type OciClientConfig,
   type OciDeps,
   pullImage,
+  recordImage,
   searchRegistry,
 } from "../oci/client.ts";
 import { DOCKER_HUB } from "../oci/reference.ts";
@@ -53,7 +54,8 @@ export function createDockerClient(ctx: Context, deps: OciDeps = {}): Client {
   const config = dockerConfig(ctx);
   return {
     name: "docker",
-    pull: (image, options) => pullImage(ctx, config, image, options, deps),
+    pull: (image, into) => pullImage(ctx, config, image, into, deps),
+    record: (image) => recordImage(ctx, config, image, deps),
     search: (query) => searchRegistry(ctx, config, query, deps),
   };
 }

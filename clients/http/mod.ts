@@ -1,6 +1,6 @@
 /**
- * The http(s):// client: pull any image file served over HTTP(S) into the catalog, or only to a file
- * with --no-cache. Every byte goes through core/transfer, so pulls are verified (size, and the
+ * The http(s):// client: pull any image file served over HTTP(S); the core stores it (catalog, or a
+ * file with --no-cache). Every byte goes through core/transfer, so pulls are verified (size, and the
  * server's announced sha-256 when it sends one), resumable across runs, and parallel for large files.
  *
  * Unlike sregistry-cli (which sent an unauthenticated HEAD first and gave up on redirects), redirects
@@ -9,15 +9,14 @@
  * @module
  */
 
-import { basename, join, resolve } from "node:path";
+import { basename } from "node:path";
 import { bearerToken } from "../../core/auth/basic.ts";
 import { bearerChallenge } from "../../core/auth/bearer_challenge.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
-import { SregistryError, UsageError } from "../../core/errors.ts";
-import { parseImageName } from "../../core/names.ts";
+import { UsageError } from "../../core/errors.ts";
 import { isLoopback } from "../../core/http.ts";
 import { download, MAX_STREAMS } from "../../core/transfer/mod.ts";
-import type { Client, ClientFactory, Context, PullOptions, PullResult } from "../types.ts";
+import type { Client, ClientFactory, Context, PulledImage, PullTarget } from "../types.ts";
 
 /** The URL's file name, or `image.sif` when it has none. */
 export function fileNameOf(url: URL): string {
@@ -65,76 +64,56 @@ function createHttpClient(ctx: Context): Client {
   const client: Client = {
     name: ctx.name,
 
-    async pull(image: string, opts: PullOptions): Promise<PullResult> {
-      let url: URL;
-      try {
-        url = new URL(image);
-      } catch {
-        throw new UsageError(
-          `${JSON.stringify(image)} is not a URL: use https://host/path/image.sif`,
-        );
-      }
-      if (url.protocol !== "http:" && url.protocol !== "https:") {
-        throw new UsageError(`${JSON.stringify(image)} is not an http(s) URL`);
-      }
+    async pull(image: string, into: PullTarget): Promise<PulledImage> {
+      const url = parseUrl(image);
       const fileName = fileNameOf(url);
-      const common = {
+      // Downloaded to the stable path first, so an interrupted pull resumes on the next run.
+      const r = await download({
+        http: ctx.http,
+        url,
+        dest: into.resumable,
+        auth: authFor(url),
         progress: ctx.progress,
         signal: ctx.signal,
         parallel: streamsFor(url),
-        auth: authFor(url),
-      };
-      const catalog = opts.noCache ? undefined : ctx.catalog;
-      if (!catalog) {
-        if (!opts.noCache) {
-          ctx.log.verbose("The catalog is disabled: writing to the current folder only");
-        }
-        const dest = resolve(opts.file ?? join(Deno.cwd(), fileName));
-        if (!opts.force && await exists(dest)) {
-          throw new SregistryError(
-            `${JSON.stringify(dest)} already exists: use --force to replace it`,
-          );
-        }
-        const r = await download({ ...common, http: ctx.http, url, dest, label: basename(dest) });
-        return { path: dest, url: url.href, digest: r.digest, size: r.size };
-      }
-      const names = parseImageName(opts.name ?? fileName);
-      const staging = catalog.stagingPath(names);
-      const r = await download({ ...common, http: ctx.http, url, dest: staging, label: names.uri });
-      const { container } = await catalog.add({
-        file: staging,
-        uri: names.uri,
-        url: url.href,
-        client: ctx.name,
-        sha256: r.digest.slice("sha256:".length),
-        force: opts.force,
-        metadata: {
-          url: url.href,
-          size: r.size,
-          digest: r.digest,
-          ...(r.etag ? { etag: r.etag } : {}),
-          ...(r.lastModified ? { last_modified: r.lastModified } : {}),
-        },
+        label: fileName,
       });
+      await Deno.rename(into.resumable, into.path);
       return {
-        path: container.image ?? staging,
-        container,
+        file: into.path,
+        format: "unknown",
         url: url.href,
         digest: r.digest,
         size: r.size,
+        suggestedName: suggestedName(fileName),
+        metadata: {
+          url: url.href,
+          ...(r.etag ? { etag: r.etag } : {}),
+          ...(r.lastModified ? { last_modified: r.lastModified } : {}),
+        },
       };
     },
   };
   return client;
 }
 
-async function exists(path: string): Promise<boolean> {
+function parseUrl(image: string): URL {
+  let url: URL;
   try {
-    await Deno.lstat(path);
-    return true;
+    url = new URL(image);
   } catch {
-    return false;
+    throw new UsageError(`${JSON.stringify(image)} is not a URL: use https://host/path/image.sif`);
   }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new UsageError(`${JSON.stringify(image)} is not an http(s) URL`);
+  }
+  return url;
+}
+
+/** The catalog name a file name suggests: `hello.sif` -> `hello`, other characters as `-`. */
+export function suggestedName(fileName: string): string {
+  const base = fileName.replace(/\.(sif|simg|img|oci\.tar)$/, "");
+  return base.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[.-]+/, "") || "image";
 }
 
 /** The http(s):// client: `sregistry pull https://host/path/image.sif [--name c/i:t]`. */

@@ -6,7 +6,13 @@
 
 import type { Client, ClientFactory, Context } from "../types.ts";
 import { ConfigError } from "../../core/errors.ts";
-import { type OciClientConfig, type OciDeps, pullImage, searchRegistry } from "../oci/client.ts";
+import {
+  type OciClientConfig,
+  type OciDeps,
+  pullImage,
+  recordImage,
+  searchRegistry,
+} from "../oci/client.ts";
 
 /** NGC's registry. */
 export const NGC_REGISTRY = "nvcr.io";
@@ -42,7 +48,8 @@ export function createNvidiaClient(ctx: Context, deps: OciDeps = {}): Client {
   const config = nvidiaConfig(ctx);
   return {
     name: "nvidia",
-    pull: (image, options) => pullImage(ctx, config, image, options, deps),
+    pull: (image, into) => pullImage(ctx, config, image, into, deps),
+    record: (image) => recordImage(ctx, config, image, deps),
     search: (query) => searchRegistry(ctx, config, query, deps),
   };
 }

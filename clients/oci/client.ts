@@ -5,16 +5,12 @@
  * @module
  */
 
-import { basename, join, resolve } from "node:path";
-import type { Context, PullOptions, PullResult, SearchHit } from "../types.ts";
-import {
-  AuthError,
-  FormatError,
-  NetworkError,
-  NotFoundError,
-  UsageError,
-} from "../../core/errors.ts";
-import { parseImageName, removeUri, storagePath } from "../../core/names.ts";
+import { join } from "node:path";
+import type { Context, PulledImage, PullTarget, RemoteRecord, SearchHit } from "../types.ts";
+import { AuthError, FormatError, NetworkError, NotFoundError } from "../../core/errors.ts";
+import { removeUri } from "../../core/names.ts";
+import { environmentFromEnv } from "../../core/oci_env.ts";
+import { detectImageFormat } from "../../core/image_format.ts";
 import { pool } from "../../core/pool.ts";
 import { hashFile } from "../../core/hasher.ts";
 import { download } from "../../core/transfer/mod.ts";
@@ -30,6 +26,7 @@ import {
   hostPlatform,
   type ImageConfig,
   isIndex,
+  MediaType,
   parsePlatform,
   type Platform,
   selectPlatform,
@@ -222,7 +219,11 @@ export async function downloadBlob(
   }
 }
 
-/** The metadata recorded for a pulled image (readable by `inspect` and `labels` without Singularity). */
+/**
+ * The metadata recorded for a pulled image (readable by `inspect` and `labels` without Singularity),
+ * in the catalog's one shape: labels in `labels` (and at the top level, as sregistry-cli stored
+ * them), the environment as `environment` (Singularity's environment script).
+ */
 export function imageMetadata(img: ResolvedImage, config: ImageConfig): Metadata {
   const labels = config.config?.Labels ?? {};
   const size = img.manifest.layers.reduce((n, l) => n + l.size, 0) + img.manifest.config.size;
@@ -232,7 +233,7 @@ export function imageMetadata(img: ResolvedImage, config: ImageConfig): Metadata
     ...(img.indexDigest ? { indexDigest: img.indexDigest } : {}),
     mediaType: img.mediaType,
     labels,
-    env: config.config?.Env ?? [],
+    environment: environmentFromEnv(config.config?.Env ?? []),
     entrypoint: config.config?.Entrypoint ?? null,
     cmd: config.config?.Cmd ?? null,
     workingDir: config.config?.WorkingDir ?? null,
@@ -245,38 +246,122 @@ export function imageMetadata(img: ResolvedImage, config: ImageConfig): Metadata
   };
 }
 
-/** Where a pull ends up when it is not stored in the catalog (`--no-cache` or no database). */
-function localTarget(options: PullOptions, names: { image: string; tag: string }, ext: string) {
-  const file = options.file ?? options.name;
-  if (file) return resolve(file);
-  return resolve(`${names.image}_${names.tag || "latest"}.${ext}`);
+/**
+ * Whether a manifest is an ORAS SIF artifact (what `singularity push oras://` and `sregistry push
+ * oras://` write): the SIF config media type, or a single layer of a SIF media type. Converting it
+ * as a container image would write an OCI archive with an empty config.
+ */
+export function isSifArtifact(manifest: ReturnType<typeof asImageManifest>): boolean {
+  if (manifest.config.mediaType === MediaType.sifConfig) return true;
+  const layers = manifest.layers;
+  return layers.length === 1 &&
+    (layers[0].mediaType === MediaType.sifLayer || layers[0].mediaType === MediaType.sifLayerTypo);
 }
 
-function exists(path: string): boolean {
+/**
+ * The catalog name a reference suggests: `[registry/]repository:tag`, and for a pull by digest that
+ * digest as the version (`library/alpine:digest@sha256:<hex>`, tag `digest` unless one was given),
+ * so it is never catalogued as `:latest`. When the digest named an index, the version is the chosen
+ * platform's manifest digest, so the platforms of one index stay apart.
+ */
+export function suggestedName(
+  ref: Reference,
+  defaultRegistry: string,
+  manifestDigest?: string,
+): string {
+  const prefix = ref.registry === defaultRegistry ? "" : `${ref.registry}/`;
+  if (!ref.digest) return catalogName(ref, defaultRegistry);
+  return `${prefix}${ref.repository}:${ref.tag ?? "digest"}@${manifestDigest ?? ref.digest}`;
+}
+
+function platformOf(img: ResolvedImage, config?: ImageConfig): string | undefined {
+  if (img.platform) return formatPlatform(img.platform);
+  if (config?.os && config.architecture) {
+    return formatPlatform({
+      os: config.os,
+      architecture: config.architecture,
+      ...(config.variant ? { variant: config.variant } : {}),
+    });
+  }
+  return undefined;
+}
+
+async function readConfig(path: string, where: string): Promise<ImageConfig> {
   try {
-    Deno.statSync(path);
-    return true;
+    return JSON.parse(await Deno.readTextFile(path));
   } catch {
-    return false;
+    throw new FormatError(`The config blob of ${where} is not JSON`);
   }
 }
 
-/** Pull an image (docker://, nvidia://, aws://): blobs into the cache, then a SIF or OCI archive. */
+/** Store an ORAS SIF artifact's single layer as the SIF it is. */
+async function pullSifArtifact(
+  ctx: Context,
+  conn: Connection,
+  img: ResolvedImage,
+  into: PullTarget,
+  config: OciClientConfig,
+): Promise<PulledImage> {
+  const { ref, registry } = conn;
+  const where = `${ref.registry}/${ref.repository}:${ref.tag ?? ref.digest}`;
+  const layers = img.manifest.layers;
+  if (layers.length !== 1) {
+    throw new FormatError(
+      `${where} is a SIF artifact with ${layers.length} layers, not one: pull it with oras://${where}`,
+    );
+  }
+  const layer = layers[0];
+  await downloadBlob(ctx, registry, ref.repository, layer, into.path, "sif");
+  if ((await detectImageFormat(into.path)).format !== "sif") {
+    throw new FormatError(
+      `${where} is an ORAS SIF artifact but its layer is not a SIF file: pull it with oras://${where}`,
+    );
+  }
+  if (config.scheme !== "oras") {
+    ctx.log.warning(
+      `${where} is an ORAS SIF artifact, not a container image: stored the SIF as it is (oras://${where} pulls it directly)`,
+    );
+  }
+  return {
+    file: into.path,
+    format: "sif",
+    url: img.url,
+    digest: layer.digest,
+    size: layer.size,
+    suggestedName: suggestedName(ref, config.defaultRegistry, img.digest),
+    metadata: {
+      digest: img.digest,
+      mediaType: img.mediaType,
+      layerDigest: layer.digest,
+      layerMediaType: layer.mediaType,
+      ...(layer.annotations?.["org.opencontainers.image.title"]
+        ? { title: layer.annotations["org.opencontainers.image.title"] }
+        : {}),
+    },
+  };
+}
+
+/**
+ * Pull an image (docker://, nvidia://, aws://) into `into.path`: blobs into the cache, then a SIF
+ * when Singularity/Apptainer is installed, else an OCI archive. An ORAS SIF artifact is stored as
+ * its SIF. The core names and stores the file.
+ */
 export async function pullImage(
   ctx: Context,
   config: OciClientConfig,
   image: string,
-  options: PullOptions,
+  into: PullTarget,
   deps: OciDeps = {},
-): Promise<PullResult> {
+): Promise<PulledImage> {
   const conn = connect(ctx, config, image, deps);
   const { ref, registry } = conn;
-  const img = await resolveImage(conn, options.platform);
+  const img = await resolveImage(conn, into.platform);
   ctx.log.verbose(
     `${ref.registry}/${ref.repository}: manifest ${img.digest}${
       img.platform ? ` for ${formatPlatform(img.platform)}` : ""
     }, ${img.manifest.layers.length} layers`,
   );
+  if (isSifArtifact(img.manifest)) return await pullSifArtifact(ctx, conn, img, into, config);
   const cache = openBlobCache(join(ctx.globals.storage, ".blobs"), { log: ctx.log });
   const blobs = [img.manifest.config, ...img.manifest.layers];
   const started = performance.now();
@@ -295,12 +380,8 @@ export async function pullImage(
   ctx.log.verbose(
     `Fetched ${fetchedBytes} bytes in ${secs.toFixed(2)} s (${blobs.length} blobs, rest cached)`,
   );
-  let cfg: ImageConfig;
-  try {
-    cfg = JSON.parse(await Deno.readTextFile(cache.path(img.manifest.config.digest)));
-  } catch {
-    throw new FormatError(`The config blob of ${ref.registry}/${ref.repository} is not JSON`);
-  }
+  const where = `${ref.registry}/${ref.repository}`;
+  const cfg = await readConfig(cache.path(img.manifest.config.digest), where);
   const metadata = imageMetadata(img, cfg);
   const layoutImage = {
     manifest: img.bytes,
@@ -310,92 +391,80 @@ export async function pullImage(
     refName: ref.tag ?? "latest",
     platform: img.platform,
   };
-  const uri = options.name && !options.noCache
-    ? options.name
-    : catalogName(ref, config.defaultRegistry);
-  const names = parseImageName(removeUri(uri));
   const builder = (deps.findBuilder ?? (() => ctx.exec.which(["singularity", "apptainer"])))();
-  const ext = builder ? "sif" : "oci.tar";
-  const catalog = options.noCache ? undefined : ctx.catalog;
-  const final = catalog ? undefined : localTarget(options, names, ext);
-  if (final && exists(final) && !options.force) {
-    throw new UsageError(`${JSON.stringify(final)} already exists: use --force to replace it`);
-  }
-  const staging = catalog
-    ? catalog.stagingPath(names).replace(/\.sif$/, `.${ext}`)
-    : `${final}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  try {
-    let archive: { digest: string; size: number } | undefined;
-    if (builder) {
-      const layoutDir = `${staging}.layout`;
-      try {
-        await writeLayout(layoutDir, layoutImage);
-        await Deno.remove(staging).catch(() => {});
-        ctx.log.info(`Building ${basename(final ?? names.uri)} with ${builder}`);
-        const r = await (deps.run ?? ctx.exec.run)(builder, [
-          "build",
-          "--force",
-          staging,
-          `oci:${layoutDir}:${layoutImage.refName}`,
-        ]);
-        if (r.code !== 0) {
-          const why = (r.stderr.trim() || r.stdout.trim()).split("\n").at(-1) ?? "";
-          throw new NetworkError(
-            `${builder} build failed (exit ${r.code}): ${why}; the OCI layout was ${layoutDir}`,
-          );
-        }
-      } finally {
-        await Deno.remove(layoutDir, { recursive: true }).catch(() => {});
+  let archive: { digest: string; size: number } | undefined;
+  if (builder) {
+    const layoutDir = `${into.path}.layout`;
+    try {
+      await writeLayout(layoutDir, layoutImage);
+      await Deno.remove(into.path).catch(() => {});
+      ctx.log.info(`Building ${where} with ${builder}`);
+      const r = await (deps.run ?? ctx.exec.run)(builder, [
+        "build",
+        "--force",
+        into.path,
+        `oci:${layoutDir}:${layoutImage.refName}`,
+      ]);
+      if (r.code !== 0) {
+        const why = (r.stderr.trim() || r.stdout.trim()).split("\n").at(-1) ?? "";
+        throw new NetworkError(`${builder} build failed (exit ${r.code}): ${why}`);
       }
-    } else {
-      archive = await writeLayoutTar(staging, layoutImage);
+    } finally {
+      await Deno.remove(layoutDir, { recursive: true }).catch(() => {});
     }
-    const { digest: fileDigest, size } = archive ?? await hashFile(staging);
-    if (!catalog) {
-      await Deno.rename(staging, final!);
-      if (!builder) hint(ctx, final!);
-      return {
-        path: final!,
-        url: img.url,
-        digest: fileDigest,
-        size,
-        details: metadata,
-      };
-    }
-    const sha = fileDigest.replace(/^sha256:/, "");
-    const dest = builder ? undefined : storagePath(
-      parseImageName(names.uri, { version: names.version ?? sha }),
-      catalog.storage,
-      ext,
-    );
-    const { container } = await catalog.add({
-      file: staging,
-      uri: names.uri,
-      url: img.url,
-      client: ctx.name,
-      metadata,
-      sha256: sha,
-      force: options.force,
-      ...(dest ? { dest } : {}),
-    });
-    if (!builder) hint(ctx, container.image ?? dest!);
-    return {
-      path: container.image ?? dest!,
-      container,
-      url: img.url,
-      digest: fileDigest,
-      size,
-      details: metadata,
-    };
-  } finally {
-    await Deno.remove(staging).catch(() => {});
+  } else {
+    // No singularity or apptainer: an OCI archive (the store step says how to make it a SIF).
+    archive = await writeLayoutTar(into.path, layoutImage);
   }
+  const { digest, size } = archive ?? await hashFile(into.path);
+  return {
+    file: into.path,
+    format: builder ? "sif" : "oci-archive",
+    url: img.url,
+    digest,
+    size,
+    metadata,
+    suggestedName: suggestedName(ref, config.defaultRegistry, img.digest),
+    platform: platformOf(img, cfg),
+  };
 }
 
-function hint(ctx: Context, path: string) {
-  ctx.log.info(
-    `No singularity or apptainer on PATH: kept the image as an OCI archive. To get a SIF, run: singularity build image.sif oci-archive:${path}`,
+/** What a registry says about an image without pulling its layers (`sregistry record`). */
+export async function recordImage(
+  ctx: Context,
+  config: OciClientConfig,
+  image: string,
+  deps: OciDeps = {},
+): Promise<RemoteRecord> {
+  const conn = connect(ctx, config, image, deps);
+  const { ref, registry } = conn;
+  const img = await resolveImage(conn, undefined);
+  const name = suggestedName(ref, config.defaultRegistry, img.digest);
+  if (isSifArtifact(img.manifest)) {
+    const layer = img.manifest.layers[0];
+    return {
+      url: img.url,
+      suggestedName: name,
+      format: "sif",
+      ...(layer ? { digest: layer.digest, size: layer.size } : {}),
+      metadata: { digest: img.digest, mediaType: img.mediaType },
+    };
+  }
+  const cache = openBlobCache(join(ctx.globals.storage, ".blobs"), { log: ctx.log });
+  const d = img.manifest.config;
+  await cache.ensure(
+    d.digest,
+    d.size,
+    (dest) => downloadBlob(ctx, registry, ref.repository, d, dest, "config"),
+    ctx.signal,
   );
+  const cfg = await readConfig(cache.path(d.digest), `${ref.registry}/${ref.repository}`);
+  return {
+    url: img.url,
+    suggestedName: name,
+    metadata: imageMetadata(img, cfg),
+    platform: platformOf(img, cfg),
+  };
 }
 
 /** Search a registry: `host` lists its catalog, `host/repo` a repository's tags. */

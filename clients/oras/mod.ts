@@ -1,6 +1,6 @@
 /**
  * oras://: SIF files as OCI artifacts (the layout SingularityCE and Apptainer use): push with the
- * SIF layer and config media types, pull back into the catalog, delete, and search.
+ * SIF layer and config media types, pull the SIF back (the core stores it), delete, and search.
  * @module
  */
 
@@ -10,8 +10,8 @@ import type {
   ClientFactory,
   Context,
   DeleteResult,
-  PullOptions,
-  PullResult,
+  PulledImage,
+  PullTarget,
 } from "../types.ts";
 import {
   AuthError,
@@ -21,7 +21,7 @@ import {
   UsageError,
 } from "../../core/errors.ts";
 import { pool } from "../../core/pool.ts";
-import { parseImageName, removeUri } from "../../core/names.ts";
+import { removeUri } from "../../core/names.ts";
 import { SIF_MAGIC } from "../../core/sif.ts";
 import { hashFile } from "../../core/hasher.ts";
 import {
@@ -33,10 +33,11 @@ import {
   type OciDeps,
   resolveImage,
   searchRegistry,
+  suggestedName,
 } from "../oci/client.ts";
 import { dockerConfigCredentials, dockerConfigPath, readDockerConfig } from "../oci/auth.ts";
 import { MediaType } from "../oci/manifest.ts";
-import { catalogName, DOCKER_HUB } from "../oci/reference.ts";
+import { DOCKER_HUB } from "../oci/reference.ts";
 import { registryError, sha256Digest } from "../oci/registry.ts";
 
 /** The SIF config blob: literally `{}`. */
@@ -180,10 +181,10 @@ async function deleteImage(
 export function createOrasClient(ctx: Context, deps: OciDeps = {}): Client {
   const config = orasConfig(ctx);
 
-  async function pull(image: string, options: PullOptions): Promise<PullResult> {
+  async function pull(image: string, into: PullTarget): Promise<PulledImage> {
     const conn = connect(ctx, config, image, deps);
     const { ref, registry } = conn;
-    const img = await resolveImage(conn, options.platform);
+    const img = await resolveImage(conn, into.platform);
     const where = `${ref.registry}/${ref.repository}:${ref.tag ?? ref.digest}`;
     const layers = img.manifest.layers;
     if (layers.length !== 1) {
@@ -194,76 +195,34 @@ export function createOrasClient(ctx: Context, deps: OciDeps = {}): Client {
     const layer = layers[0];
     const sifType = layer.mediaType === MediaType.sifLayer ||
       layer.mediaType === MediaType.sifLayerTypo;
-    const uri = options.name && !options.noCache
-      ? options.name
-      : catalogName(ref, config.defaultRegistry);
-    const names = parseImageName(removeUri(uri));
-    const catalog = options.noCache ? undefined : ctx.catalog;
-    const final = catalog
-      ? undefined
-      : resolve(options.file ?? options.name ?? `${names.image}_${names.tag || "latest"}.sif`);
-    if (final && !options.force) {
-      try {
-        await Deno.stat(final);
-        throw new UsageError(`${JSON.stringify(final)} already exists: use --force to replace it`);
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-      }
+    await downloadBlob(ctx, registry, ref.repository, layer, into.path, basename(ref.repository));
+    if (!(await startsWithSifMagic(into.path))) {
+      throw new FormatError(
+        `${where} is not a SIF artifact: its layer (${layer.mediaType}) is not a SIF file`,
+      );
     }
-    const staging = catalog ? catalog.stagingPath(names) : `${final}.partial-oras`;
-    await downloadBlob(ctx, registry, ref.repository, layer, staging, basename(final ?? names.uri));
-    try {
-      if (!(await startsWithSifMagic(staging))) {
-        throw new FormatError(
-          `${where} is not a SIF artifact: its layer (${layer.mediaType}) is not a SIF file`,
-        );
-      }
-      if (!sifType) {
-        ctx.log.warning(
-          `${where}: the layer's media type is ${layer.mediaType}, not ${MediaType.sifLayer}, but the file is a SIF; accepting it`,
-        );
-      }
-      const metadata = {
+    if (!sifType) {
+      ctx.log.warning(
+        `${where}: the layer's media type is ${layer.mediaType}, not ${MediaType.sifLayer}, but the file is a SIF; accepting it`,
+      );
+    }
+    return {
+      file: into.path,
+      format: "sif",
+      url: img.url,
+      digest: layer.digest,
+      size: layer.size,
+      suggestedName: suggestedName(ref, config.defaultRegistry, img.digest),
+      metadata: {
         digest: img.digest,
         mediaType: img.mediaType,
         layerDigest: layer.digest,
         layerMediaType: layer.mediaType,
-        size: layer.size,
         ...(layer.annotations?.["org.opencontainers.image.title"]
           ? { title: layer.annotations["org.opencontainers.image.title"] }
           : {}),
-      };
-      const sha = layer.digest.replace(/^sha256:/, "");
-      if (!catalog) {
-        await Deno.rename(staging, final!);
-        return {
-          path: final!,
-          url: img.url,
-          digest: layer.digest,
-          size: layer.size,
-          details: metadata,
-        };
-      }
-      const { container } = await catalog.add({
-        file: staging,
-        uri: names.uri,
-        url: img.url,
-        client: ctx.name,
-        metadata,
-        sha256: sha,
-        force: options.force,
-      });
-      return {
-        path: container.image ?? staging,
-        container,
-        url: img.url,
-        digest: layer.digest,
-        size: layer.size,
-        details: metadata,
-      };
-    } finally {
-      await Deno.remove(staging).catch(() => {});
-    }
+      },
+    };
   }
 
   return {

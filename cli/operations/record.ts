@@ -1,0 +1,54 @@
+/**
+ * `sregistry record`: a catalog row without a file. `record <uri>` with a client's scheme and no
+ * `--url`/`--metadata` asks that client for the image's metadata (no download), as sregistry-cli's
+ * record did; otherwise the given url and metadata are recorded as they are, with no network.
+ * @module
+ */
+
+import { getUri } from "../../core/names.ts";
+import type { AddResult, Metadata } from "../../db/types.ts";
+import type { App } from "../app.ts";
+import { capability } from "./capability.ts";
+import { storeName } from "./store.ts";
+
+/** Options of {@link recordImage}. */
+export interface RecordOptions {
+  /** --url. */
+  url?: string;
+  /** --metadata, parsed. */
+  metadata?: Metadata;
+}
+
+/** Record `name` in the catalog; returns the row and whether it is new. */
+export async function recordImage(
+  app: App,
+  name: string,
+  opts: RecordOptions,
+): Promise<AddResult> {
+  const scheme = getUri(name);
+  const catalog = app.catalog();
+  if (scheme !== undefined && opts.url === undefined && opts.metadata === undefined) {
+    const { client } = app.getClient(name);
+    const record = capability(client, "record");
+    const remote = await record(name);
+    // Named as a pull of the same URI would be, so a later pull updates this row.
+    const names = storeName(remote, undefined);
+    return await catalog.record({
+      uri: names.uri,
+      url: remote.url,
+      metadata: {
+        ...(remote.metadata ?? {}),
+        ...(remote.digest ? { digest: remote.digest } : {}),
+        ...(remote.size !== undefined ? { size: remote.size } : {}),
+      },
+      client: client.name,
+      platform: remote.platform,
+    });
+  }
+  return await catalog.record({
+    uri: name,
+    url: opts.url,
+    metadata: opts.metadata,
+    client: scheme ?? "local",
+  });
+}
