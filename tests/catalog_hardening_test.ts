@@ -1,0 +1,460 @@
+/**
+ * Catalog and store-step hardening (issue 10, items 4, 6–9, 11, 12, 16, 17 and parts of 20), each
+ * driven through the CLI the way a user or a hostile server would.
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
+import { type CliResult, onPath, requirement, runCli, spawnCli, tempHome } from "./_cli.ts";
+import { makeData, startFaultServer } from "./servers/fault_server.ts";
+
+const FAST = { SREGISTRY_BACKOFF_MS: "10", SREGISTRY_STALL_TIMEOUT: "5" };
+
+interface Home {
+  dir: string;
+  env: Record<string, string>;
+  storage: string;
+  cli(...args: string[]): Promise<CliResult>;
+  file(name: string, content: string | Uint8Array): Promise<string>;
+}
+
+async function withHome(fn: (h: Home) => Promise<void>): Promise<void> {
+  const home = await tempHome();
+  const env = { ...home.env, ...FAST };
+  const h: Home = {
+    dir: home.dir,
+    env,
+    storage: env.SREGISTRY_STORAGE,
+    cli: (...args) => runCli(args, { env, cwd: home.dir }),
+    async file(name, content) {
+      const p = join(home.dir, name);
+      if (typeof content === "string") await Deno.writeTextFile(p, content);
+      else await Deno.writeFile(p, content);
+      return p;
+    },
+  };
+  try {
+    await fn(h);
+  } finally {
+    await home.cleanup();
+  }
+}
+
+function ok(r: CliResult): CliResult {
+  assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
+}
+
+function code(r: CliResult, expected: number): CliResult {
+  assert.equal(r.code, expected, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
+}
+
+function sha256(data: Uint8Array | string): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+async function fileSha(path: string): Promise<string> {
+  return sha256(await Deno.readFile(path));
+}
+
+/** Every path under a folder (files, folders and links), relative, sorted. */
+async function tree(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  try {
+    for await (const e of Deno.readDir(join(dir, prefix))) {
+      const rel = prefix ? `${prefix}/${e.name}` : e.name;
+      out.push(rel);
+      if (e.isDirectory) out.push(...await tree(dir, rel));
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return out.sort();
+}
+
+function rows(h: Home): { uri: string; image: string | null; digest: string | null }[] {
+  const db = new DatabaseSync(join(h.env.SREGISTRY_DATABASE, "sregistry.db"));
+  try {
+    return db.prepare("SELECT uri, image, digest FROM container ORDER BY id").all() as never;
+  } finally {
+    db.close();
+  }
+}
+
+// Item 6.
+Deno.test("pull --no-cache --force: an encoded ../ in the URL never leaves the current folder", async () => {
+  await withHome(async (h) => {
+    const srv = startFaultServer();
+    try {
+      const cwd = join(h.dir, "a", "b");
+      await Deno.mkdir(cwd, { recursive: true });
+      const victim = await h.file("a/evil.sif", "precious");
+      await Deno.writeTextFile(join(h.dir, "evil.sif"), "precious");
+      const data = makeData(4096, 3);
+      for (const path of ["/..%2f..%2fevil.sif", "/%2e%2e%2f%2e%2e%2fevil.sif", "/..%5cevil.sif"]) {
+        await srv.setFile(path, data);
+        const r = await runCli(["pull", "--no-cache", "--force", `${srv.url}${path}`], {
+          env: h.env,
+          cwd,
+        });
+        ok(r);
+        const written = r.stdout.trim();
+        assert.equal(join(written, ".."), cwd, `written outside the current folder: ${written}`);
+        assert(!written.slice(cwd.length + 1).includes("/"), written);
+      }
+      assert.equal(await Deno.readTextFile(victim), "precious");
+      assert.equal(await Deno.readTextFile(join(h.dir, "evil.sif")), "precious");
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+// Item 7, the same source and name at once.
+Deno.test("two pulls of one URL and --name at once both succeed and agree with the file", async () => {
+  await withHome(async (h) => {
+    const srv = startFaultServer();
+    try {
+      const data = makeData(300_000, 11);
+      await srv.setFile("/slow.sif", data);
+      srv.setFault("/slow.sif", { rate: 300_000 });
+      const args = ["pull", `${srv.url}/slow.sif`, "--name", "race/same:v1"];
+      const a = spawnCli(args, { env: h.env, cwd: h.dir });
+      const b = spawnCli(args, { env: h.env, cwd: h.dir });
+      const [ra, rb] = await Promise.all([a.output(), b.output()]);
+      const dec = new TextDecoder();
+      assert.equal(ra.code, 0, dec.decode(ra.stderr));
+      assert.equal(rb.code, 0, dec.decode(rb.stderr));
+      const all = rows(h);
+      assert.equal(all.length, 1, JSON.stringify(all));
+      assert.equal(all[0].digest, `sha256:${sha256(data)}`);
+      assert.equal(await fileSha(all[0].image!), sha256(data));
+      assert.deepEqual(
+        (await tree(join(h.storage, ".staging"))).filter((p) => !p.startsWith("locks")),
+        [],
+      );
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+// Item 7, different files under one name at once.
+Deno.test("two pulls of different files under one --name at once: each row matches its file", async () => {
+  await withHome(async (h) => {
+    const srv = startFaultServer();
+    try {
+      const one = makeData(200_000, 1);
+      const two = makeData(200_000, 2);
+      await srv.setFile("/one.sif", one);
+      await srv.setFile("/two.sif", two);
+      srv.setFault("/one.sif", { rate: 250_000 });
+      srv.setFault("/two.sif", { rate: 250_000 });
+      const a = spawnCli(["pull", `${srv.url}/one.sif`, "--name", "race/name"], {
+        env: h.env,
+        cwd: h.dir,
+      });
+      const b = spawnCli(["pull", `${srv.url}/two.sif`, "--name", "race/name"], {
+        env: h.env,
+        cwd: h.dir,
+      });
+      const [ra, rb] = await Promise.all([a.output(), b.output()]);
+      const dec = new TextDecoder();
+      assert.equal(ra.code, 0, dec.decode(ra.stderr));
+      assert.equal(rb.code, 0, dec.decode(rb.stderr));
+      const all = rows(h);
+      assert.equal(all.length, 2, JSON.stringify(all));
+      for (const r of all) {
+        assert.equal(r.digest, `sha256:${await fileSha(r.image!)}`, JSON.stringify(r));
+      }
+      assert.deepEqual(
+        new Set(all.map((r) => r.digest)),
+        new Set([`sha256:${sha256(one)}`, `sha256:${sha256(two)}`]),
+      );
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+// Item 8.
+Deno.test("add refuses another entry's stored file and keeps both entries whole", async () => {
+  await withHome(async (h) => {
+    const src = await h.file("two.sif", "two");
+    const stored = ok(await h.cli("add", src, "--name", "c/two:v1")).stdout.trim();
+    const r = code(await h.cli("add", stored, "--name", "c/three:v1"), 2);
+    assert.match(r.stderr, /c\/two:v1@/);
+    assert.equal(await Deno.readTextFile(stored), "two");
+    assert.equal(ok(await h.cli("get", "c/two:v1")).stdout.trim(), stored);
+    code(await h.cli("get", "c/three:v1"), 3);
+    // A copy is not a move: allowed.
+    ok(await h.cli("add", "--copy", stored, "--name", "c/copy:v1"));
+    assert.equal(await Deno.readTextFile(stored), "two");
+  });
+});
+
+Deno.test("add of a relative symlink stores the target's content and leaves the link alone", async () => {
+  await withHome(async (h) => {
+    await h.file("four.sif", "four");
+    await Deno.symlink("four.sif", join(h.dir, "link.sif"));
+    const stored = ok(await h.cli("add", "link.sif", "--name", "c/four:v1")).stdout.trim();
+    assert(!(await Deno.lstat(stored)).isSymlink, "the stored file is a link");
+    assert.equal(await Deno.readTextFile(stored), "four");
+    assert.equal(await Deno.readLink(join(h.dir, "link.sif")), "four.sif");
+    assert.equal(await Deno.readTextFile(join(h.dir, "link.sif")), "four");
+  });
+});
+
+// Item 9.
+Deno.test("no add, mv, rename or rm goes through a symlink inside storage", async () => {
+  await withHome(async (h) => {
+    const elsewhere = join(h.dir, "elsewhere");
+    await Deno.mkdir(elsewhere);
+    await Deno.mkdir(join(h.storage, "shub"), { recursive: true });
+    const link = join(h.storage, "shub", "evil");
+    await Deno.symlink(elsewhere, link);
+    const src = await h.file("five.sif", "five");
+    let r = code(await h.cli("add", src, "--name", "shub/evil:v1"), 2);
+    assert(r.stderr.includes(link), r.stderr);
+    assert.deepEqual(await tree(elsewhere), []);
+    assert.equal(await Deno.readTextFile(src), "five");
+
+    // A row whose file lies behind the link (written by another tool): rm keeps the file.
+    ok(await h.cli("add", src, "--name", "shub/good:v1"));
+    await Deno.writeTextFile(join(elsewhere, "victim.sif"), "victim");
+    const db = new DatabaseSync(join(h.env.SREGISTRY_DATABASE, "sregistry.db"));
+    db.prepare("UPDATE container SET image = ?").run(join(link, "victim.sif"));
+    db.close();
+    r = code(await h.cli("rm", "shub/good:v1"), 2);
+    assert(r.stderr.includes(link), r.stderr);
+    r = code(await h.cli("rename", "shub/good:v1", "shub/other:v1"), 2);
+    assert(r.stderr.includes(link), r.stderr);
+    assert.equal(await Deno.readTextFile(join(elsewhere, "victim.sif")), "victim");
+    // Writing into the linked folder through mv of another row is refused too.
+    const six = await h.file("six.sif", "six");
+    ok(await h.cli("add", six, "--name", "c/six:v1"));
+    r = code(await h.cli("mv", "c/six:v1", join(link, "six.sif")), 2);
+    assert(r.stderr.includes(link), r.stderr);
+  });
+});
+
+// Item 11 (stale files).
+Deno.test("stale staging and temp files with no live owner are removed by the next run", async () => {
+  await withHome(async (h) => {
+    const staging = join(h.storage, ".staging");
+    const folder = join(h.storage, "c", "img");
+    await Deno.mkdir(staging, { recursive: true });
+    await Deno.mkdir(folder, { recursive: true });
+    const old = new Date(Date.now() - 2 * 86_400_000);
+    const stale = [
+      join(staging, ".img.999999-deadbeef.partial-pull"),
+      join(staging, ".img.0123456789abcdef.resumable"),
+      join(staging, ".img.0123456789abcdef.resumable.partial"),
+      join(staging, ".img.0123456789abcdef.resumable.partial.json.tmp"),
+      join(folder, ".v1@abc.sif.0a1b2c3d.tmp"),
+      join(folder, ".v1@abc.sif.0a1b2c3d.rm"),
+    ];
+    const keep = [
+      join(staging, ".fresh.999999-cafebabe.partial-pull"), // young
+      join(staging, `.live.${Deno.pid}-cafebabe.partial-pull`), // old, but its owner is alive
+      join(folder, "v1@abc.sif"), // not a temp file
+    ];
+    for (const p of [...stale, ...keep]) await Deno.writeTextFile(p, "x");
+    for (const p of [...stale, keep[1], keep[2]]) await Deno.utime(p, old, old);
+    ok(await h.cli("images"));
+    for (const p of stale) assert(!(await exists(p)), `${p} was kept`);
+    for (const p of keep) assert(await exists(p), `${p} was removed`);
+  });
+});
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await Deno.lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// Item 12.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test(`${signal} during add: either completed (exit 0, said so) or rolled back (exit 130)`, async () => {
+    await withHome(async (h) => {
+      const big = join(h.dir, "big.sif");
+      {
+        using f = await Deno.open(big, { create: true, write: true });
+        await f.truncate(400 * 1024 * 1024);
+        await f.write(new TextEncoder().encode("head"));
+      }
+      const child = spawnCli(["add", big, "--name", "c/big:v1"], { env: h.env, cwd: h.dir });
+      // Wait until the add has started (the database exists), then interrupt it.
+      const dbFile = join(h.env.SREGISTRY_DATABASE, "sregistry.db");
+      for (let i = 0; i < 200 && !(await exists(dbFile)); i++) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      child.kill(signal);
+      const out = await child.output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      const all = rows(h);
+      if (out.code === 0) {
+        assert.equal(all.length, 1);
+        assert(await exists(all[0].image!));
+        assert(!(await exists(big)));
+        assert.match(stderr, /completed/i);
+      } else {
+        assert.equal(out.code, 130, stderr);
+        assert.deepEqual(all, [], "interrupted but the row is there");
+        assert(await exists(big), "interrupted but the file was moved");
+        assert.deepEqual(
+          (await tree(h.storage)).filter((p) => !p.startsWith(".staging")),
+          [],
+          "interrupted but storage has files",
+        );
+        assert.match(stderr, /interrupted/i);
+      }
+    });
+  });
+}
+
+// Item 16.
+const roMount = Deno.uid() === 0 ? onPath("unshare") && onPath("mount") : true;
+Deno.test({
+  name: "a read-only database folder: images and get work, add names the database",
+  ...requirement("unshare and mount (to make a read-only folder as root)", roMount),
+  fn: async () => {
+    await withHome(async (h) => {
+      const src = await h.file("one.sif", "one");
+      const stored = ok(await h.cli("add", src, "--name", "c/one:v1")).stdout.trim();
+      const dbDir = h.env.SREGISTRY_DATABASE;
+      const two = await h.file("two.sif", "two");
+      const run = async (...args: string[]): Promise<CliResult> => {
+        if (Deno.uid() !== 0) return await h.cli(...args);
+        // root ignores permissions: a read-only bind mount in a private mount namespace.
+        const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+        const cli = [Deno.execPath(), ...(await import("./_cli.ts")).CLI_ARGS, ...args].map(q)
+          .join(" ");
+        const script =
+          `mount --bind ${q(dbDir)} ${q(dbDir)} && mount -o remount,bind,ro ${q(dbDir)} && ${cli}`;
+        const p = await new Deno.Command("unshare", {
+          args: ["-m", "sh", "-c", script],
+          cwd: h.dir,
+          clearEnv: true,
+          env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", NO_COLOR: "1", ...h.env },
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const dec = new TextDecoder();
+        return { code: p.code, stdout: dec.decode(p.stdout), stderr: dec.decode(p.stderr) };
+      };
+      if (Deno.uid() !== 0) await Deno.chmod(dbDir, 0o555);
+      try {
+        const images = ok(await run("images"));
+        assert.match(images.stdout, /c\/one:v1@/);
+        assert.equal(ok(await run("get", "c/one:v1")).stdout.trim(), stored);
+        const r = await run("add", two, "--name", "c/two:v1");
+        assert.notEqual(r.code, 0);
+        assert(r.stderr.includes(join(dbDir, "sregistry.db")), r.stderr);
+        assert.equal(await Deno.readTextFile(two), "two", "the failed add moved the file");
+      } finally {
+        if (Deno.uid() !== 0) await Deno.chmod(dbDir, 0o755);
+      }
+    });
+  },
+});
+
+// Item 17.
+Deno.test("names too long for the file system are usage errors and create no folder", async () => {
+  await withHome(async (h) => {
+    const src = await h.file("a.sif", "a");
+    for (
+      const name of [
+        `a/${"x".repeat(300)}`,
+        `${"x".repeat(5000)}/b`,
+        `a/b:${"t".repeat(300)}`,
+        `${"abcdefgh/".repeat(600)}img`,
+      ]
+    ) {
+      const r = code(await h.cli("add", src, "--name", name), 2);
+      assert.match(r.stderr, /too long/, r.stderr);
+      assert(r.stderr.length < 400, "the message repeats the whole name");
+      code(await h.cli("record", name), 2);
+    }
+    assert.deepEqual(await tree(h.storage), []);
+    assert.equal(await Deno.readTextFile(src), "a");
+  });
+});
+
+// Item 4 (store part).
+Deno.test("passwords in URLs are never stored or shown: pull, record, and rows from older tools", async () => {
+  await withHome(async (h) => {
+    const srv = startFaultServer();
+    try {
+      await srv.setFile("/x.sif", makeData(2048, 5));
+      const url = srv.url.replace("http://", "http://user:PASS@") + "/x.sif";
+      const pulled = ok(await h.cli("--json", "pull", url, "--name", "c/x:v1"));
+      assert(!pulled.stdout.includes("PASS"), pulled.stdout);
+      assert.equal(JSON.parse(pulled.stdout).url, `${srv.url}/x.sif`);
+      const rec = ok(
+        await h.cli("--json", "record", "c/rec:v1", "--url", "https://u:PASS@example.org/r.sif"),
+      );
+      assert(!rec.stdout.includes("PASS"), rec.stdout);
+      const db = new DatabaseSync(join(h.env.SREGISTRY_DATABASE, "sregistry.db"));
+      const raw = JSON.stringify(db.prepare("SELECT url, metrics FROM container").all());
+      assert(!raw.includes("PASS"), raw);
+      // A row as sregistry-cli wrote it.
+      db.prepare("UPDATE container SET url = ?, metrics = ? WHERE uri LIKE 'c/rec%'").run(
+        "https://old:PASS@example.org/r.sif",
+        JSON.stringify({ url: "https://old:PASS@example.org/r.sif" }),
+      );
+      db.close();
+      for (const args of [["inspect", "c/rec:v1"], ["--json", "images"], ["--json", "get", "c/x"]]) {
+        const r = ok(await h.cli(...args));
+        assert(!r.stdout.includes("PASS"), `${args.join(" ")}: ${r.stdout}`);
+      }
+      assert.match(ok(await h.cli("inspect", "c/rec:v1")).stdout, /https:\/\/example\.org\/r\.sif/);
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+// Item 20 (parts).
+Deno.test("mv to '' and add of '' are usage errors", async () => {
+  await withHome(async (h) => {
+    const src = await h.file("one.sif", "one");
+    const stored = ok(await h.cli("add", src, "--name", "c/one:v1")).stdout.trim();
+    code(await h.cli("mv", "c/one:v1", ""), 2);
+    assert.equal(ok(await h.cli("get", "c/one:v1")).stdout.trim(), stored);
+    code(await h.cli("add", "", "--name", "x/y"), 2);
+    code(await h.cli("get", "x/y"), 3);
+    assert.equal(rows(h).length, 1);
+  });
+});
+
+Deno.test("a database whose container table was dropped gets the full current schema back", async () => {
+  await withHome(async (h) => {
+    const src = await h.file("one.sif", "one");
+    ok(await h.cli("add", src, "--name", "c/one:v1"));
+    const path = join(h.env.SREGISTRY_DATABASE, "sregistry.db");
+    let db = new DatabaseSync(path);
+    db.exec("DROP TABLE container");
+    db.close();
+    ok(await h.cli("images"));
+    db = new DatabaseSync(path);
+    const cols = (db.prepare("PRAGMA table_info(container)").all() as { name: string }[]).map((
+      c,
+    ) => c.name);
+    const indexes = db.prepare("PRAGMA index_list(container)").all() as { name: string }[];
+    db.close();
+    for (const c of ["size", "digest", "platform"]) assert(cols.includes(c), cols.join(","));
+    assert(indexes.some((i) => i.name === "ix_container_lookup"));
+    const two = await h.file("two.sif", "two");
+    ok(await h.cli("add", two, "--name", "c/two:v1"));
+    assert.match(ok(await h.cli("inspect", "c/two:v1")).stdout, /"digest": "sha256:/);
+  });
+});
