@@ -23,7 +23,7 @@ interface Home {
 
 async function withHome(fn: (h: Home) => Promise<void>): Promise<void> {
   const home = await tempHome();
-  const env = { ...home.env, ...FAST };
+  const env: Record<string, string> = { ...home.env, ...FAST };
   const h: Home = {
     dir: home.dir,
     env,
@@ -260,11 +260,12 @@ Deno.test("stale staging and temp files with no live owner are removed by the ne
     ];
     const keep = [
       join(staging, ".fresh.999999-cafebabe.partial-pull"), // young
-      join(staging, `.live.${Deno.pid}-cafebabe.partial-pull`), // old, but its owner is alive
-      join(folder, "v1@abc.sif"), // not a temp file
+      join(staging, ".live.0123456789abcdef.resumable.lock"), // a held (fresh) lock
+      join(folder, "v1@abc.sif"), // old, but not a temp file
     ];
+    stale.push(join(staging, ".dead.0123456789abcdef.resumable.lock")); // its owner stopped
     for (const p of [...stale, ...keep]) await Deno.writeTextFile(p, "x");
-    for (const p of [...stale, keep[1], keep[2]]) await Deno.utime(p, old, old);
+    for (const p of [...stale, keep[2]]) await Deno.utime(p, old, old);
     ok(await h.cli("images"));
     for (const p of stale) assert(!(await exists(p)), `${p} was kept`);
     for (const p of keep) assert(await exists(p), `${p} was removed`);
@@ -338,8 +339,9 @@ Deno.test({
         const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
         const cli = [Deno.execPath(), ...(await import("./_cli.ts")).CLI_ARGS, ...args].map(q)
           .join(" ");
-        const script =
-          `mount --bind ${q(dbDir)} ${q(dbDir)} && mount -o remount,bind,ro ${q(dbDir)} && ${cli}`;
+        const script = `mount --bind ${q(dbDir)} ${q(dbDir)} && mount -o remount,bind,ro ${
+          q(dbDir)
+        } && ${cli}`;
         const p = await new Deno.Command("unshare", {
           args: ["-m", "sh", "-c", script],
           cwd: h.dir,
@@ -412,7 +414,9 @@ Deno.test("passwords in URLs are never stored or shown: pull, record, and rows f
         JSON.stringify({ url: "https://old:PASS@example.org/r.sif" }),
       );
       db.close();
-      for (const args of [["inspect", "c/rec:v1"], ["--json", "images"], ["--json", "get", "c/x"]]) {
+      for (
+        const args of [["inspect", "c/rec:v1"], ["--json", "images"], ["--json", "get", "c/x"]]
+      ) {
         const r = ok(await h.cli(...args));
         assert(!r.stdout.includes("PASS"), `${args.join(" ")}: ${r.stdout}`);
       }

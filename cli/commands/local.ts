@@ -277,8 +277,11 @@ Examples:
           force: opts.force ?? false,
           metadata,
           client: clientFor(opts.name),
+          signal: app.signal,
         });
         app.log.info(`[container][${created ? "new" : "update"}] ${container.uri}`);
+        // Interrupted after the commit: the add happened, and the exit code (0) says so.
+        if (app.signal.aborted) app.log.info("Interrupted, but the add had already completed");
         printRow(app, container, container.image ?? container.uri);
       })
     );
