@@ -125,9 +125,9 @@ function openWritable(path: string, databaseDir: string, options: CatalogOptions
 
 /** The error for a catalog that cannot be written, naming its path (exit 4 for permissions). */
 function notWritable(path: string, reason: string): SregistryError {
-  const full = /full|no space/i.test(reason);
+  const full = /full|no space|I\/O/i.test(reason);
   const text = `Cannot write the catalog ${JSON.stringify(path)}: ${reason}; ${
-    full ? "free some space on its disk" : "make it and its folder writable"
+    full ? "free some space on its disk (or make it writable)" : "make it and its folder writable"
   }, or set SREGISTRY_DATABASE to another folder`;
   return full ? new SregistryError(text) : new AuthError(text);
 }

@@ -8,7 +8,15 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { type CliResult, onPath, requirement, runCli, spawnCli, tempHome } from "./_cli.ts";
+import {
+  CLI_ARGS,
+  type CliResult,
+  onPath,
+  requirement,
+  runCli,
+  spawnCli,
+  tempHome,
+} from "./_cli.ts";
 import { makeData, startFaultServer } from "./servers/fault_server.ts";
 
 const FAST = { SREGISTRY_BACKOFF_MS: "10", SREGISTRY_STALL_TIMEOUT: "5" };
@@ -323,48 +331,77 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 
 // Item 16.
-const roMount = Deno.uid() === 0 ? onPath("unshare") && onPath("mount") : true;
+const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+
+/** Run the CLI after `setup` (shell) in a private mount namespace (root only). */
+async function inNamespace(h: Home, setup: string, args: string[]): Promise<CliResult> {
+  const cli = [Deno.execPath(), ...CLI_ARGS, ...args].map(q).join(" ");
+  const p = await new Deno.Command("unshare", {
+    args: ["-m", "sh", "-c", `${setup} && ${cli}`],
+    cwd: h.dir,
+    clearEnv: true,
+    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", NO_COLOR: "1", ...h.env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: p.code, stdout: dec.decode(p.stdout), stderr: dec.decode(p.stderr) };
+}
+
+const root = Deno.uid() === 0;
+const mounts = onPath("unshare") && onPath("mount");
+
 Deno.test({
   name: "a read-only database folder: images and get work, add names the database",
-  ...requirement("unshare and mount (to make a read-only folder as root)", roMount),
+  ...requirement("unshare and mount (to make a read-only folder as root)", !root || mounts),
   fn: async () => {
     await withHome(async (h) => {
       const src = await h.file("one.sif", "one");
       const stored = ok(await h.cli("add", src, "--name", "c/one:v1")).stdout.trim();
       const dbDir = h.env.SREGISTRY_DATABASE;
       const two = await h.file("two.sif", "two");
-      const run = async (...args: string[]): Promise<CliResult> => {
-        if (Deno.uid() !== 0) return await h.cli(...args);
-        // root ignores permissions: a read-only bind mount in a private mount namespace.
-        const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
-        const cli = [Deno.execPath(), ...(await import("./_cli.ts")).CLI_ARGS, ...args].map(q)
-          .join(" ");
-        const script = `mount --bind ${q(dbDir)} ${q(dbDir)} && mount -o remount,bind,ro ${
-          q(dbDir)
-        } && ${cli}`;
-        const p = await new Deno.Command("unshare", {
-          args: ["-m", "sh", "-c", script],
-          cwd: h.dir,
-          clearEnv: true,
-          env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", NO_COLOR: "1", ...h.env },
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const dec = new TextDecoder();
-        return { code: p.code, stdout: dec.decode(p.stdout), stderr: dec.decode(p.stderr) };
-      };
-      if (Deno.uid() !== 0) await Deno.chmod(dbDir, 0o555);
+      // root ignores permissions: a read-only bind mount in a private mount namespace.
+      const ro = `mount --bind ${q(dbDir)} ${q(dbDir)} && mount -o remount,bind,ro ${q(dbDir)}`;
+      const run = (...args: string[]) => root ? inNamespace(h, ro, args) : h.cli(...args);
+      if (!root) await Deno.chmod(dbDir, 0o555);
       try {
         const images = ok(await run("images"));
         assert.match(images.stdout, /c\/one:v1@/);
         assert.equal(ok(await run("get", "c/one:v1")).stdout.trim(), stored);
-        const r = await run("add", two, "--name", "c/two:v1");
-        assert.notEqual(r.code, 0);
-        assert(r.stderr.includes(join(dbDir, "sregistry.db")), r.stderr);
+        ok(await run("inspect", "c/one:v1"));
+        for (const args of [["add", two, "--name", "c/two:v1"], ["rm", "c/one:v1"]]) {
+          const r = code(await run(...args), 4);
+          assert(r.stderr.includes(join(dbDir, "sregistry.db")), r.stderr);
+        }
         assert.equal(await Deno.readTextFile(two), "two", "the failed add moved the file");
+        assert.equal(await Deno.readTextFile(stored), "one", "the failed rm removed the file");
       } finally {
-        if (Deno.uid() !== 0) await Deno.chmod(dbDir, 0o755);
+        if (!root) await Deno.chmod(dbDir, 0o755);
       }
+    });
+  },
+});
+
+Deno.test({
+  name: "a database on a full disk: images and get work, add names the database",
+  // A full file system needs a tmpfs mount: root only (unprivileged CI runs the read-only case).
+  ignore: !root || !mounts,
+  fn: async () => {
+    await withHome(async (h) => {
+      const dbDir = h.env.SREGISTRY_DATABASE;
+      await Deno.mkdir(dbDir, { recursive: true });
+      const src = await h.file("one.sif", "one");
+      const two = await h.file("two.sif", "two");
+      const full = `mount -t tmpfs -o size=256k tmpfs ${q(dbDir)} && ${
+        [Deno.execPath(), ...CLI_ARGS, "add", "--copy", src, "--name", "c/one:v1"].map(q).join(" ")
+      } >/dev/null && (dd if=/dev/zero of=${q(join(dbDir, "fill"))} bs=4k 2>/dev/null || true)`;
+      const r1 = ok(await inNamespace(h, full, ["images"]));
+      assert.match(r1.stdout, /c\/one:v1@/);
+      const r2 = await inNamespace(h, full, ["add", two, "--name", "c/two:v1"]);
+      assert.notEqual(r2.code, 0);
+      assert(r2.stderr.includes(join(dbDir, "sregistry.db")), r2.stderr);
+      assert.match(r2.stderr, /space/);
+      assert.equal(await Deno.readTextFile(two), "two");
     });
   },
 });
@@ -461,4 +498,131 @@ Deno.test("a database whose container table was dropped gets the full current sc
     ok(await h.cli("add", two, "--name", "c/two:v1"));
     assert.match(ok(await h.cli("inspect", "c/two:v1")).stdout, /"digest": "sha256:/);
   });
+});
+
+// Unit tests of the pieces above.
+Deno.test("lock: a second taker waits for the release; a stale lock is broken", async () => {
+  const { acquireLock, lockIsStale, readLockOwner } = await import("../core/lock.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = join(dir, "x.lock");
+    const first = await acquireLock(path, { pollMs: 10 });
+    assert.equal(readLockOwner(path)?.pid, Deno.pid);
+    let waited = false;
+    let secondHeld = false;
+    const second = acquireLock(path, { pollMs: 10, onWait: () => waited = true }).then((l) => {
+      secondHeld = true;
+      return l;
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    assert(waited && !secondHeld, "the second taker did not wait");
+    await first.release();
+    const l2 = await second;
+    assert(secondHeld);
+    await l2.release();
+    assert(!(await exists(path)), "release left the lock");
+    // No leftovers of the link dance.
+    assert.deepEqual(await tree(dir), []);
+
+    // A lock nobody touches any more is stale after staleMs, whoever wrote it.
+    await Deno.writeTextFile(path, JSON.stringify({ pid: 1, host: "other-host", time: 0 }));
+    const long = new Date(Date.now() - 60_000);
+    await Deno.utime(path, long, long);
+    assert(lockIsStale(path, 30_000));
+    const taken = await acquireLock(path, { staleMs: 30_000, heartbeatMs: 50, pollMs: 10 });
+    assert.equal(readLockOwner(path)?.pid, Deno.pid);
+    // The holder's heartbeat keeps its lock fresh.
+    await new Promise((r) => setTimeout(r, 400));
+    assert(!lockIsStale(path, 300));
+    await taken.release();
+
+    // A lock held by a live process elsewhere is waited for, and the wait can be interrupted.
+    await Deno.writeTextFile(path, JSON.stringify({ pid: 1, host: "other-host", time: 0 }));
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error("stop")), 100);
+    await assert.rejects(() => acquireLock(path, { pollMs: 10, signal: ac.signal }), /stop/);
+    assert.deepEqual(await tree(dir), ["x.lock"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("lock: a lock of a dead process on this host is stale at once (where /proc is readable)", async () => {
+  const { lockIsStale } = await import("../core/lock.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = join(dir, "x.lock");
+    const child = new Deno.Command(Deno.execPath(), { args: ["eval", "0"] }).spawn();
+    await child.status;
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({ pid: child.pid, host: Deno.hostname(), time: Date.now() }),
+    );
+    assert(lockIsStale(path, 60_000), "a dead owner's lock is not stale");
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({ pid: Deno.pid, host: Deno.hostname(), time: Date.now() }),
+    );
+    assert(!lockIsStale(path, 60_000), "a live owner's lock is stale");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("sweep: only old temp files go, at most once an hour unless forced, never through links", async () => {
+  const { sweepStale } = await import("../db/sweep.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    const storage = join(dir, "storage");
+    const outside = join(dir, "outside");
+    await Deno.mkdir(join(storage, "c", "i"), { recursive: true });
+    await Deno.mkdir(outside);
+    const victim = join(outside, ".x.sif.0a1b2c3d.tmp");
+    await Deno.writeTextFile(victim, "outside");
+    await Deno.symlink(outside, join(storage, "c", "link"));
+    const temp = join(storage, "c", "i", ".v1.sif.0a1b2c3d.tmp");
+    await Deno.writeTextFile(temp, "12345");
+    const old = new Date(Date.now() - 3 * 86_400_000);
+    await Deno.utime(temp, old, old);
+    await Deno.utime(victim, old, old);
+    const marker = join(dir, "marker");
+    const r = sweepStale(storage, { marker });
+    assert.deepEqual(r.removed, [temp]);
+    assert.equal(r.bytes, 5);
+    assert(await exists(victim));
+    await Deno.writeTextFile(temp, "again");
+    await Deno.utime(temp, old, old);
+    assert.equal(sweepStale(storage, { marker }).skipped, true);
+    assert.deepEqual(sweepStale(storage, { marker, force: true }).removed, [temp]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("names: components, tags and versions have length limits, checked before any path", async () => {
+  const { NAME_LIMITS, parseImageName } = await import("../core/names.ts");
+  parseImageName(`c/${"i".repeat(NAME_LIMITS.component)}`);
+  assert.throws(() => parseImageName(`c/${"i".repeat(NAME_LIMITS.component + 1)}`), /too long/);
+  parseImageName(`c/i:${"t".repeat(NAME_LIMITS.tag)}`);
+  assert.throws(() => parseImageName(`c/i:${"t".repeat(NAME_LIMITS.tag + 1)}`), /too long/);
+  // A sha512 version fits beside a long tag; tag and version share one file-name component.
+  parseImageName(`c/i:${"t".repeat(100)}@sha512:${"a".repeat(128)}`);
+  assert.throws(
+    () => parseImageName(`c/i:${"t".repeat(128)}@sha512:${"a".repeat(128)}`),
+    /too long/,
+  );
+  assert.throws(() => parseImageName(`${"c/".repeat(600)}i`), /too long/);
+});
+
+Deno.test("store step: a --no-cache file name is one safe segment in the current folder", async () => {
+  const { localDestination, localFileName } = await import("../cli/operations/store.ts");
+  const { parseImageName } = await import("../core/names.ts");
+  const names = parseImageName("c/..-..-evil:latest");
+  assert.equal(localFileName(names, "sif"), "..-..-evil_latest.sif");
+  assert.equal(join(localDestination(names, "sif"), ".."), Deno.cwd());
+  // A hand-made name that never passed the parser cannot escape either.
+  const forged = { ...names, image: "../../x" };
+  assert.throws(() => localFileName(forged, "sif"), /safe file name/);
+  assert.throws(() => localFileName({ ...names, tag: "x/../../.bashrc" }, "sif"), /safe/);
+  assert.throws(() => localFileName({ ...names, image: "a\\..\\b" }, "sif"), /safe/);
 });

@@ -83,7 +83,7 @@ export function localFileName(names: ParsedName, ext: string): string {
   // Both parts passed the name charset (letters, digits, . _ -), so this is one segment; checked
   // again here because a --force write through a bad name would replace any file (~/.bashrc).
   const file = `${names.image}_${names.tag || "latest"}.${ext}`;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(file) || file.length > 255) {
+  if (!/^[A-Za-z0-9._-]+$/.test(file) || file === "." || file === ".." || file.length > 255) {
     throw new UsageError(
       `Cannot derive a safe file name from ${JSON.stringify(names.original)}: give one with --file`,
     );
