@@ -18,7 +18,13 @@
 
 import { DatabaseSync } from "node:sqlite";
 import { basename, dirname, join, resolve } from "node:path";
-import { AuthError, NotFoundError, SregistryError, UsageError } from "../core/errors.ts";
+import {
+  AuthError,
+  InterruptedError,
+  NotFoundError,
+  SregistryError,
+  UsageError,
+} from "../core/errors.ts";
 import { assertNoLinkInside, exists, isDirectory } from "../core/fs.ts";
 import { hashFile } from "../core/hasher.ts";
 import type { Logger } from "../core/log.ts";
@@ -120,6 +126,15 @@ function openWritable(path: string, databaseDir: string, options: CatalogOptions
   } catch (e) {
     db.close();
     throw e;
+  }
+}
+
+/** An interrupt before the commit: the add is rolled back, and the message says so. */
+function stopIfInterrupted(opts: AddOptions, uri: string): void {
+  if (opts.signal?.aborted) {
+    throw new InterruptedError(
+      `Interrupted: ${JSON.stringify(uri)} was not added, the catalog and the file are unchanged`,
+    );
   }
 }
 
@@ -330,7 +345,7 @@ export function openCatalog(options: CatalogOptions): Catalog {
         );
       }
     }
-    opts.signal?.throwIfAborted();
+    stopIfInterrupted(opts, names.uri);
     const staged = file && dest && !sameFile ? await stage(file, dest, copy) : undefined;
 
     const coll = collectionName(names);
@@ -338,7 +353,7 @@ export function openCatalog(options: CatalogOptions): Catalog {
     let placed = false;
     try {
       // The last moment an interrupt rolls the add back; once committed, the add has happened.
-      opts.signal?.throwIfAborted();
+      stopIfInterrupted(opts, names.uri);
       const result = transaction(() => {
         const collId = collectionId(coll);
         const existing = findForWrite(collId, names.image, names.tag, version);
