@@ -17,7 +17,7 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import {
   AuthError,
   InterruptedError,
@@ -43,7 +43,7 @@ import {
   sqlTimestamp,
   toRow,
 } from "./rows.ts";
-import { migrate } from "./schema.ts";
+import { migrate, needsMigration } from "./schema.ts";
 import { stripUserinfo, stripUserinfoDeep } from "./_userinfo.ts";
 import { sweepStale } from "./sweep.ts";
 import type { AddOptions, AddResult, Catalog, ContainerRow, LabelHit, Metadata } from "./types.ts";
@@ -91,8 +91,10 @@ const NOT_WRITABLE =
 function openReadOnly(path: string): DatabaseSync {
   try {
     const db = new DatabaseSync(path, { readOnly: true });
-    db.prepare("SELECT count(*) FROM sqlite_master").get();
-    return db;
+    // An older schema (sregistry-cli's) cannot be migrated in place: the copy below can.
+    if (!needsMigration(db)) return db;
+    db.close();
+    throw new Error("needs migration");
   } catch {
     // A WAL database in a folder that cannot hold its -shm file cannot be opened in place (an
     // `immutable=1` URI would, but Deno's permission layer reads URIs as paths): read a private
@@ -104,7 +106,7 @@ function openReadOnly(path: string): DatabaseSync {
       if (exists(`${path}-wal`)) Deno.copyFileSync(`${path}-wal`, `${copy}-wal`);
       const db = new DatabaseSync(copy);
       db.exec("PRAGMA journal_mode = DELETE");
-      db.prepare("SELECT count(*) FROM sqlite_master").get();
+      migrate(db);
       return db;
     } finally {
       Deno.removeSync(tmp, { recursive: true });
@@ -428,12 +430,27 @@ export function openCatalog(options: CatalogOptions): Catalog {
     }
   }
 
-  /** The uri of the row whose stored file `file` is, if any. */
+  /**
+   * The uri of the row whose stored file `file` is, if any, however the path is spelled (the
+   * storage root may be reached through a link).
+   */
   function rowOwning(file: string): string | undefined {
-    const r = db.prepare(`${SELECT_ROWS} WHERE c.image = ? ORDER BY c.id LIMIT 1`).get(file) as
-      | RawRow
-      | undefined;
-    return r ? toRow(r).uri : undefined;
+    const spellings = new Set([file]);
+    try {
+      const real = Deno.realPathSync(file);
+      spellings.add(real);
+      const realStorage = Deno.realPathSync(storage);
+      if (inside(realStorage, real)) spellings.add(join(storage, relative(realStorage, real)));
+    } catch {
+      // No storage yet: only the given spelling can be in a row.
+    }
+    for (const p of spellings) {
+      const r = db.prepare(`${SELECT_ROWS} WHERE c.image = ? ORDER BY c.id LIMIT 1`).get(p) as
+        | RawRow
+        | undefined;
+      if (r) return toRow(r).uri;
+    }
+    return undefined;
   }
 
   /** Move a row's file to `target` and update the row, as one transaction. */

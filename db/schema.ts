@@ -129,6 +129,14 @@ export function migrate(db: DatabaseSync, migrations: readonly Migration[] = MIG
   return applied;
 }
 
+/** Whether the database lacks tables, columns or indexes this version reads (read-only opens). */
+export function needsMigration(
+  db: DatabaseSync,
+  migrations: readonly Migration[] = MIGRATIONS,
+): boolean {
+  return !tablesExist(db) || !columnsExist(db, migrations);
+}
+
 /** Whether a migration's columns and indexes are all there. */
 function migrationDone(db: DatabaseSync, m: Migration): boolean {
   for (const [table, column] of m.columns ?? []) if (!hasColumn(db, table, column)) return false;

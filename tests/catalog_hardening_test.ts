@@ -383,6 +383,41 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a read-only database of sregistry-cli (no migrations applied) is read all the same",
+  ...requirement("unshare and mount (to make a read-only folder as root)", !root || mounts),
+  fn: async () => {
+    await withHome(async (h) => {
+      const dbDir = h.env.SREGISTRY_DATABASE;
+      await Deno.mkdir(dbDir, { recursive: true });
+      const { ORIGINAL_DDL } = await import("../db/schema.ts");
+      const db = new DatabaseSync(join(dbDir, "sregistry.db"));
+      for (const ddl of ORIGINAL_DDL) db.exec(ddl);
+      db.exec("INSERT INTO collection (id, name) VALUES (1, 'old')");
+      db.exec(
+        `INSERT INTO container (metrics, name, tag, client, version, collection_id, url)
+         VALUES ('{}', 'img', 'latest', 'hub', 'abc', 1, 'https://u:PASS@h/x')`,
+      );
+      db.close();
+      const ro = `mount --bind ${q(dbDir)} ${q(dbDir)} && mount -o remount,bind,ro ${q(dbDir)}`;
+      const run = (...args: string[]) => root ? inNamespace(h, ro, args) : h.cli(...args);
+      if (!root) await Deno.chmod(dbDir, 0o555);
+      try {
+        assert.match(ok(await run("images")).stdout, /old\/img:latest@abc/);
+        const shown = ok(await run("inspect", "old/img"));
+        assert.equal(JSON.parse(shown.stdout).url, "https://h/x");
+      } finally {
+        if (!root) await Deno.chmod(dbDir, 0o755);
+      }
+      // Nothing was written to the original.
+      const after = new DatabaseSync(join(dbDir, "sregistry.db"));
+      const cols = after.prepare("PRAGMA table_info(container)").all() as { name: string }[];
+      after.close();
+      assert(!cols.some((c) => c.name === "size"), "the read-only database was migrated");
+    });
+  },
+});
+
+Deno.test({
   name: "a database on a full disk: images and get work, add names the database",
   // A full file system needs a tmpfs mount: root only (unprivileged CI runs the read-only case).
   ignore: !root || !mounts,
