@@ -127,7 +127,7 @@ Deno.test("two pulls of one URL and --name at once both succeed and agree with t
   await withHome(async (h) => {
     const srv = startFaultServer();
     try {
-      const data = makeData(300_000, 11);
+      const data = makeData(600_000, 11);
       await srv.setFile("/slow.sif", data);
       srv.setFault("/slow.sif", { rate: 300_000 });
       const args = ["pull", `${srv.url}/slow.sif`, "--name", "race/same:v1"];
@@ -137,6 +137,8 @@ Deno.test("two pulls of one URL and --name at once both succeed and agree with t
       const dec = new TextDecoder();
       assert.equal(ra.code, 0, dec.decode(ra.stderr));
       assert.equal(rb.code, 0, dec.decode(rb.stderr));
+      // One waited for the other (the download takes 2 s; both start within a second).
+      assert.match(dec.decode(ra.stderr) + dec.decode(rb.stderr), /Waiting for another pull/);
       const all = rows(h);
       assert.equal(all.length, 1, JSON.stringify(all));
       assert.equal(all[0].digest, `sha256:${sha256(data)}`);
