@@ -322,21 +322,30 @@ async function pullSifArtifact(
       `${where} is an ORAS SIF artifact, not a container image: stored the SIF as it is (oras://${where} pulls it directly)`,
     );
   }
+  return pulledSifLayer(into, img, layer, suggestedName(ref, config.defaultRegistry, img.digest));
+}
+
+/** A downloaded SIF artifact layer as the store step takes it (docker:// and oras:// alike). */
+export function pulledSifLayer(
+  into: PullTarget,
+  img: ResolvedImage,
+  layer: Descriptor,
+  name: string,
+): PulledImage {
+  const title = layer.annotations?.["org.opencontainers.image.title"];
   return {
     file: into.path,
     format: "sif",
     url: img.url,
     digest: layer.digest,
     size: layer.size,
-    suggestedName: suggestedName(ref, config.defaultRegistry, img.digest),
+    suggestedName: name,
     metadata: {
       digest: img.digest,
       mediaType: img.mediaType,
       layerDigest: layer.digest,
       layerMediaType: layer.mediaType,
-      ...(layer.annotations?.["org.opencontainers.image.title"]
-        ? { title: layer.annotations["org.opencontainers.image.title"] }
-        : {}),
+      ...(title ? { title } : {}),
     },
   };
 }
