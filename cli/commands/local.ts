@@ -7,13 +7,14 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
-import type { App, RunWithApp } from "../app.ts";
+import type { App } from "../app.ts";
 import { NotFoundError, UsageError } from "../../core/errors.ts";
 import { getUri } from "../../core/names.ts";
 import { rowToJson } from "../../db/catalog.ts";
-import { inspectFile, inspectObjects } from "./inspect_file.ts";
 import type { ContainerRow, Metadata } from "../../db/types.ts";
+import { formatTable } from "../render/table.ts";
+
+export { formatTable };
 
 const MONTHS = [
   "January",
@@ -35,17 +36,6 @@ export function formatDate(createdAt: string): string {
   const m = Number(createdAt.slice(5, 7));
   if (!createdAt || !(m >= 1 && m <= 12)) return createdAt;
   return `${MONTHS[m - 1]} ${createdAt.slice(8, 10)}, ${createdAt.slice(0, 4)}`;
-}
-
-/** Lay rows out in aligned columns (two spaces apart, the last one unpadded) as one string. */
-export function formatTable(rows: string[][]): string {
-  const widths: number[] = [];
-  for (const row of rows) {
-    for (let i = 0; i < row.length - 1; i++) widths[i] = Math.max(widths[i] ?? 0, row[i].length);
-  }
-  return rows.map((row) =>
-    row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join("  ")
-  ).join("\n");
 }
 
 /**
@@ -118,6 +108,8 @@ export async function inspectCommand(
   opts: InspectOptions = {},
 ): Promise<void> {
   if (opts.file !== undefined) {
+    // The SIF reader loads only when an image file is read.
+    const { inspectFile, inspectObjects } = await import("./inspect_file.ts");
     return await (opts.objects ? inspectObjects(app, opts.file) : inspectFile(app, opts.file));
   }
   if (query === undefined) {
@@ -127,6 +119,7 @@ export async function inspectCommand(
   if (!row) throw notFoundError(query);
   if (opts.objects) {
     if (!row.image) throw new NotFoundError(`${row.uri} has no stored file to list objects of`);
+    const { inspectObjects } = await import("./inspect_file.ts");
     return await inspectObjects(app, row.image);
   }
   app.out.json(rowToJson(row));
@@ -143,243 +136,125 @@ function printRow(app: App, row: ContainerRow, text: string): void {
   else app.out.line(text);
 }
 
-/** Register the local commands on the program. */
-export function registerLocalCommands(program: Command, run: RunWithApp): void {
-  program
-    .command("images")
-    .description("list images in the local catalog (all, or those matching a query)")
-    .argument("[query...]", "match name, tag, uri or collection (substring); '*' for all")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  sregistry images
-  sregistry images vsoch          # every image whose name, tag or uri contains "vsoch"
-  sregistry images --json | jq '.[].uri'`,
-    )
-    .action((queries) =>
-      run((app) => {
-        const rows = app.catalog().images(queries);
-        if (app.json) {
-          app.out.json(rows.map((r) => rowToJson(r, false)));
-        } else if (rows.length) {
-          app.out.line(formatImages(rows));
-        } else {
-          app.log.info(
-            queries.length ? `No images match ${queries.join(", ")}` : "No images in the catalog",
-          );
-        }
-        return Promise.resolve();
-      })
+/** `images [query...]`: the catalog listing, as one write. */
+export function imagesCommand(app: App, queries: string[]): Promise<void> {
+  const rows = app.catalog().images(queries);
+  if (app.json) {
+    app.out.json(rows.map((r) => rowToJson(r, false)));
+  } else if (rows.length) {
+    app.out.line(formatImages(rows));
+  } else {
+    app.log.info(
+      queries.length ? `No images match ${queries.join(", ")}` : "No images in the catalog",
     );
+  }
+  return Promise.resolve();
+}
 
-  program
-    .command("inspect")
-    .description("print an image's catalog entry and metadata as JSON, or read any SIF file")
-    .argument("[query]", "image name: collection/image[:tag][@version]")
-    .option("--file <path>", "read this image file directly (no catalog, no Singularity needed)")
-    .option("--objects", "list the SIF header and data objects, like siftool")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  sregistry inspect vsoch/hello-world
-  sregistry inspect vsoch/hello-world:latest@<version> | jq .metrics
-  sregistry inspect --file ./hello.sif | jq .labels
-  sregistry inspect --file ./hello.sif --objects`,
-    )
-    .action((query, opts) => run((app) => inspectCommand(app, query, opts)));
+/** `get <query>`: the path of the image's file, else its url. */
+export function getCommand(app: App, query: string): Promise<void> {
+  const row = app.catalog().get(query);
+  if (!row) throw notFoundError(query);
+  if (app.json) {
+    app.out.json(rowToJson(row));
+  } else if (row.image) {
+    app.out.line(row.image);
+  } else if (row.url) {
+    app.out.line(row.url);
+  } else {
+    app.log.warning(`No storage file or url recorded for ${JSON.stringify(row.uri)}`);
+  }
+  return Promise.resolve();
+}
 
-  program
-    .command("get")
-    .description("print the path of an image's file (else its url)")
-    .argument("<query>", "image name; without a tag any tag matches (latest first, then newest)")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  singularity run $(sregistry get vsoch/hello-world)
-  sregistry get vsoch/hello-world:v1 --json`,
-    )
-    .action((query) =>
-      run((app) => {
-        const row = app.catalog().get(query);
-        if (!row) throw notFoundError(query);
-        if (app.json) {
-          app.out.json(rowToJson(row));
-        } else if (row.image) {
-          app.out.line(row.image);
-        } else if (row.url) {
-          app.out.line(row.url);
-        } else {
-          app.log.warning(`No storage file or url recorded for ${JSON.stringify(row.uri)}`);
-        }
-        return Promise.resolve();
-      })
+/** `add <image> --name <uri>`: move (or copy) a file into storage and the catalog. */
+export async function addCommand(
+  app: App,
+  image: string,
+  opts: { name?: string; copy?: boolean; force?: boolean; metadata?: string },
+): Promise<void> {
+  if (!opts.name) {
+    throw new UsageError(
+      `Missing --name for ${
+        JSON.stringify(image)
+      }: give the image a name, like --name vsoch/hello-world:latest`,
     );
+  }
+  const metadata = await parseMetadataOption(opts.metadata);
+  const { container, created } = await app.catalog().add({
+    uri: opts.name,
+    file: image,
+    copy: opts.copy ?? false,
+    force: opts.force ?? false,
+    metadata,
+    client: clientFor(opts.name),
+  });
+  app.log.info(`[container][${created ? "new" : "update"}] ${container.uri}`);
+  printRow(app, container, container.image ?? container.uri);
+}
 
-  program
-    .command("add")
-    .description("add an image file to the catalog (moved into storage, or copied with --copy)")
-    .argument("<image>", "path of the image file")
-    .option("--name <uri>", "the image's name: collection/image[:tag][@version]")
-    .option("--copy", "copy the file instead of moving it")
-    .option("-f, --force", "replace a different file already stored under this name")
-    .option("--metadata <json>", "extra metadata: a JSON object or @file.json")
-    .addHelpText(
-      "after",
-      `
-Without @version the version is the file's sha256.
+/** `mv <name> <path>`: move an image's file; the catalog follows. */
+export async function mvCommand(app: App, name: string, path: string): Promise<void> {
+  const before = app.catalog().get(name);
+  const row = await app.catalog().mv(name, path);
+  app.log.info(`[move] ${before?.image ?? name} => ${row.image}`);
+  printRow(app, row, row.image ?? row.uri);
+}
 
-Examples:
-  sregistry add hello.sif --name vsoch/hello-world:latest
-  sregistry add --copy hello.sif --name vsoch/hello-world:v1 --metadata '{"maintainer": "me"}'`,
-    )
-    .action((image, opts) =>
-      run(async (app) => {
-        if (!opts.name) {
-          throw new UsageError(
-            `Missing --name for ${
-              JSON.stringify(image)
-            }: give the image a name, like --name vsoch/hello-world:latest`,
-          );
-        }
-        const metadata = await parseMetadataOption(opts.metadata);
-        const { container, created } = await app.catalog().add({
-          uri: opts.name,
-          file: image,
-          copy: opts.copy ?? false,
-          force: opts.force ?? false,
-          metadata,
-          client: clientFor(opts.name),
-        });
-        app.log.info(`[container][${created ? "new" : "update"}] ${container.uri}`);
-        printRow(app, container, container.image ?? container.uri);
-      })
+/** `rename <name> <newname>`. */
+export async function renameCommand(app: App, name: string, newName: string): Promise<void> {
+  const before = app.catalog().get(name);
+  const row = await app.catalog().rename(name, newName);
+  app.log.info(`[rename] ${before?.uri ?? name} => ${row.uri}`);
+  printRow(app, row, row.image ?? row.uri);
+}
+
+/** `rm <image>`: remove the row and its file. */
+export async function rmCommand(app: App, image: string): Promise<void> {
+  const { container, removedFile } = await app.catalog().rm(image);
+  app.log.info(`[rm] ${container.uri}`);
+  if (app.json) app.out.json({ ...rowToJson(container), removed_file: removedFile ?? null });
+  else app.out.line(removedFile ?? container.uri);
+}
+
+/** `record <name> [--url] [--metadata]`: a row without a file. */
+export async function recordCommand(
+  app: App,
+  name: string,
+  opts: { url?: string; metadata?: string },
+): Promise<void> {
+  const metadata = await parseMetadataOption(opts.metadata);
+  const { container, created } = await app.catalog().record({
+    uri: name,
+    url: opts.url,
+    metadata,
+    client: clientFor(name),
+  });
+  app.log.info(`[container][${created ? "new" : "update"}] ${container.uri}`);
+  printRow(app, container, container.uri);
+}
+
+/** `labels [-k key] [-v value]`. */
+export function labelsCommand(app: App, opts: { key?: string; value?: string }): Promise<void> {
+  const hits = app.catalog().labels({ key: opts.key, value: opts.value });
+  if (app.json) {
+    app.out.json(
+      hits.map((h) => ({
+        key: h.key,
+        value: h.value,
+        uri: h.container.uri,
+        id: h.container.id,
+      })),
     );
-
-  program
-    .command("mv")
-    .description("move an image's file to a folder or a path (the catalog follows)")
-    .argument("<name>", "image name")
-    .argument("<path>", "an existing folder (the file keeps its name) or a new file path")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  sregistry mv vsoch/hello-world:latest /data/images/
-  sregistry mv vsoch/hello-world:latest /data/images/hello.sif`,
-    )
-    .action((name, path) =>
-      run(async (app) => {
-        const before = app.catalog().get(name);
-        const row = await app.catalog().mv(name, path);
-        app.log.info(`[move] ${before?.image ?? name} => ${row.image}`);
-        printRow(app, row, row.image ?? row.uri);
-      })
+  } else if (hits.length) {
+    app.out.line(
+      formatTable([
+        ["[key]", "[value]", "[uri]"],
+        ...hits.map((h) => [h.key, h.value, h.container.uri]),
+      ]),
     );
-
-  program
-    .command("rename")
-    .description("give an image a new name; its file moves within storage, the version is kept")
-    .argument("<name>", "image name")
-    .argument("<newname>", "the new name: collection/image[:tag]")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  sregistry rename vsoch/hello-world:latest vsoch/hello:v1`,
-    )
-    .action((name, newName) =>
-      run(async (app) => {
-        const before = app.catalog().get(name);
-        const row = await app.catalog().rename(name, newName);
-        app.log.info(`[rename] ${before?.uri ?? name} => ${row.uri}`);
-        printRow(app, row, row.image ?? row.uri);
-      })
-    );
-
-  program
-    .command("rm")
-    .description("remove an image from the catalog and delete its file")
-    .argument("<image>", "image name; without @version the newest version of the tag")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  sregistry rm vsoch/hello-world:latest`,
-    )
-    .action((image) =>
-      run(async (app) => {
-        const { container, removedFile } = await app.catalog().rm(image);
-        app.log.info(`[rm] ${container.uri}`);
-        if (app.json) app.out.json({ ...rowToJson(container), removed_file: removedFile ?? null });
-        else app.out.line(removedFile ?? container.uri);
-      })
-    );
-
-  program
-    .command("record")
-    .description("record an image's metadata (and url) in the catalog without a file")
-    .argument("<name>", "image name; a URI scheme (docker://) names the client")
-    .option("--url <url>", "where the image can be fetched from")
-    .option("--metadata <json>", "metadata: a JSON object or @file.json")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  sregistry record vsoch/hello-world:v1 --url https://example.org/hello.sif
-  sregistry record docker://alpine:3.20 --metadata @alpine.json`,
-    )
-    .action((name, opts) =>
-      run(async (app) => {
-        const metadata = await parseMetadataOption(opts.metadata);
-        const { container, created } = await app.catalog().record({
-          uri: name,
-          url: opts.url,
-          metadata,
-          client: clientFor(name),
-        });
-        app.log.info(`[container][${created ? "new" : "update"}] ${container.uri}`);
-        printRow(app, container, container.uri);
-      })
-    );
-
-  program
-    .command("labels")
-    .description("search the labels stored in the catalog by key and/or value")
-    .option("-k, --key <key>", "label key contains this (case-insensitive)")
-    .option("-v, --value <value>", "label value contains this (case-insensitive)")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  sregistry labels --key maintainer
-  sregistry labels -k org.label-schema -v 1.0 --json`,
-    )
-    .action((opts) =>
-      run((app) => {
-        const hits = app.catalog().labels({ key: opts.key, value: opts.value });
-        if (app.json) {
-          app.out.json(
-            hits.map((h) => ({
-              key: h.key,
-              value: h.value,
-              uri: h.container.uri,
-              id: h.container.id,
-            })),
-          );
-        } else if (hits.length) {
-          app.out.line(
-            formatTable([
-              ["[key]", "[value]", "[uri]"],
-              ...hits.map((h) => [h.key, h.value, h.container.uri]),
-            ]),
-          );
-        } else {
-          app.log.info("No labels match");
-        }
-        return Promise.resolve();
-      })
-    );
+  } else {
+    app.log.info("No labels match");
+  }
+  return Promise.resolve();
 }

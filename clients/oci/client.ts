@@ -302,7 +302,7 @@ export async function pullImage(
       img.platform ? ` for ${formatPlatform(img.platform)}` : ""
     }, ${img.manifest.layers.length} layers`,
   );
-  const cache = openBlobCache(join(ctx.settings.storage, ".blobs"), { log: ctx.log });
+  const cache = openBlobCache(ctx.settings.blobCacheDir, { log: ctx.log });
   const blobs = [img.manifest.config, ...img.manifest.layers];
   const started = performance.now();
   let fetchedBytes = 0;
