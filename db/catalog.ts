@@ -12,11 +12,9 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { NotFoundError, UsageError } from "../core/errors.ts";
-import { hashFile } from "../core/hasher.ts";
 import type { Logger } from "../core/log.ts";
 import { type ParsedName, parseImageName, removeUri, storagePath } from "../core/names.ts";
 import { migrate } from "./schema.ts";
@@ -58,7 +56,28 @@ export function sqlTimestamp(date: Date): string {
 
 /** The sha256 (hex) of a file, streamed so large images do not fill memory. */
 export async function sha256File(path: string): Promise<string> {
+  // Loaded on use: node:crypto alone costs more start-up time than listing 10,000 images.
+  const { hashFile } = await import("../core/hasher.ts");
   return (await hashFile(path)).digest.slice("sha256:".length);
+}
+
+/** A stable 128-bit hex id of a string (not cryptographic), for names that must not collide by chance. */
+function stableId(text: string): string {
+  let h = "";
+  for (const seed of [0x9e3779b9, 0x85ebca6b]) {
+    // cyrb53: two 53-bit halves; used twice with different seeds.
+    let h1 = 0xdeadbeef ^ seed;
+    let h2 = 0x41c6ce57 ^ seed;
+    for (let i = 0; i < text.length; i++) {
+      const ch = text.charCodeAt(i);
+      h1 = Math.imul(h1 ^ ch, 2654435761);
+      h2 = Math.imul(h2 ^ ch, 1597334677);
+    }
+    h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+    h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+    h += (h2 >>> 0).toString(16).padStart(8, "0") + (h1 >>> 0).toString(16).padStart(8, "0");
+  }
+  return h;
 }
 
 /** Parse a stored `metrics` value; rows from other writers may hold anything. */
@@ -115,6 +134,46 @@ const FROM = "FROM container c LEFT JOIN collection k ON k.id = c.collection_id"
 const SELECT_ROWS = `SELECT c.metrics, ${COLUMNS} ${FROM}`;
 /** Every column but metrics, which is the bulk of a row: listings load it only when asked. */
 const SELECT_LIST = `SELECT ${COLUMNS} ${FROM}`;
+
+/** `id, created_at, client, uri`: the columns `images` prints, the uri built as toRow builds it. */
+const SELECT_LISTING = `SELECT c.id, c.created_at, c.client,
+  COALESCE(k.name, '') || '/' || c.name || ':' || c.tag ||
+  CASE WHEN c.version IS NOT NULL AND c.version != '' THEN '@' || c.version ELSE '' END ${FROM}`;
+
+type ListingTuple = [id: number, createdAt: string | null, client: string, uri: string];
+
+const LAZY_FIELDS = [
+  "collection",
+  "collectionId",
+  "name",
+  "tag",
+  "version",
+  "image",
+  "url",
+  "metadata",
+  "size",
+  "digest",
+] as const;
+
+/** The prototype of listing rows: the fields `images` does not print come from `rest(id)`. */
+const LISTED_PROTO: object = Object.create(
+  Object.prototype,
+  Object.fromEntries(LAZY_FIELDS.map((k) => [k, {
+    enumerable: true,
+    get(this: { id: number; rest: (id: number) => ContainerRow }) {
+      return this.rest(this.id)[k];
+    },
+  }])),
+);
+
+function listedRow(t: ListingTuple, proto: object): ContainerRow {
+  const row = Object.create(proto);
+  row.id = Number(t[0]);
+  row.createdAt = t[1] ?? "";
+  row.client = t[2];
+  row.uri = t[3];
+  return row;
+}
 
 function toRow(r: RawRow, loadMetrics?: (id: number) => string | null): ContainerRow {
   const version = r.version ?? "";
@@ -583,10 +642,29 @@ export function openCatalog(options: CatalogOptions): Catalog {
             OR c.name LIKE ? ESCAPE '\\' OR k.name LIKE ? ESCAPE '\\')`;
         }).join(" OR ");
       }
-      const rows = db.prepare(`${SELECT_LIST}${where} ORDER BY c.id`).all(
-        ...params,
-      ) as unknown as RawRow[];
-      return rows.map((r) => toRow(r, loadMetrics));
+      // Only what the listing shows, as arrays: the rest of each row loads, for all rows at once,
+      // the first time any row is asked for more (--json).
+      const stmt = db.prepare(`${SELECT_LISTING}${where} ORDER BY c.id`);
+      // Missing from Deno's node:sqlite types, present at run time.
+      (stmt as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
+      const tuples = stmt.all(...params) as unknown as ListingTuple[];
+      let full: Map<number, ContainerRow> | undefined;
+      const rest = (id: number): ContainerRow => {
+        if (!full) {
+          full = new Map();
+          const all = db.prepare(`${SELECT_LIST}${where} ORDER BY c.id`).all(
+            ...params,
+          ) as unknown as RawRow[];
+          for (const r of all) full.set(Number(r.id), toRow(r, loadMetrics));
+        }
+        return full.get(id) ?? toRow(mustRaw(id), loadMetrics);
+      };
+      const mustRaw = (id: number): RawRow =>
+        db.prepare(`${SELECT_LIST} WHERE c.id = ?`).get(id) as unknown as RawRow;
+      const out = new Array<ContainerRow>(tuples.length);
+      const proto = Object.create(LISTED_PROTO, { rest: { value: rest } });
+      for (let i = 0; i < tuples.length; i++) out[i] = listedRow(tuples[i], proto);
+      return out;
     },
 
     async mv(query, path) {
@@ -694,7 +772,7 @@ export function openCatalog(options: CatalogOptions): Catalog {
 
     stagingPath(names) {
       // Stable for one name so an interrupted download resumes; hidden so it is never a final name.
-      const id = createHash("sha256").update(names.uri).digest("hex").slice(0, 32);
+      const id = stableId(names.uri);
       const dir = join(storage, ".staging");
       Deno.mkdirSync(dir, { recursive: true });
       return join(dir, `${id}.sif`);

@@ -52,7 +52,12 @@ Deno.test(
       assertMatch(r.stderr, /oci-archive:/);
       // every blob is in the cache, content-addressed
       for (const d of [...img.layers, img.config]) {
-        assert(existsSync(join(home.env.SREGISTRY_STORAGE, ".blobs", "sha256", d.slice(7))), d);
+        assert(
+          existsSync(
+            join(home.env.SINGULARITY_CACHEDIR, "sregistry", "blobs", "sha256", d.slice(7)),
+          ),
+          d,
+        );
       }
       // the archive is a valid OCI layout tar naming the manifest
       const tar = await new Deno.Command("tar", { args: ["-tf", out.path], stdout: "piped" })

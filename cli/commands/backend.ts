@@ -9,7 +9,7 @@
 import { findFactory } from "../../clients/mod.ts";
 import type { App } from "../app.ts";
 import { NotFoundError, UsageError } from "../../core/errors.ts";
-import type { SecretsData } from "../../core/secrets.ts";
+import { DEFAULT_SECRETS, type Secrets, type SecretsData } from "../../core/secrets.ts";
 import { formatTable } from "../render/table.ts";
 
 const SECRET_KEY = /token|password|passwd|secret|key|credential/i;
@@ -23,6 +23,17 @@ export function maskSettings(section: Record<string, unknown>): Record<string, u
 
 function clientsIn(data: SecretsData): string[] {
   return Object.keys(data).filter((k) => k !== "SREGISTRY_CLIENT").sort();
+}
+
+/**
+ * The clients the user configured: sections on file that are more than the built-in defaults
+ * (which read() returns when there is no file, and the first write stores).
+ */
+function configuredIn(secrets: Secrets, data: SecretsData): string[] {
+  if (!secrets.exists()) return [];
+  return clientsIn(data).filter((name) =>
+    JSON.stringify(data[name]) !== JSON.stringify(DEFAULT_SECRETS[name])
+  );
 }
 
 function section(data: SecretsData, name: string): Record<string, unknown> {
@@ -87,10 +98,10 @@ export function backendCommand(
       }
       const active = data.SREGISTRY_CLIENT;
       // Without a file, read() gives the built-in defaults: nothing is configured yet.
-      const onFile = secrets.exists();
+      const configured = configuredIn(secrets, data);
       const rows = app.factories.map((f) => ({
         client: f.scheme,
-        configured: onFile && f.scheme in data,
+        configured: configured.includes(f.scheme),
         active: active === f.scheme,
         description: f.description,
       }));
@@ -109,7 +120,7 @@ export function backendCommand(
     }
     case "status": {
       const data = secrets.read();
-      const clients = secrets.exists() ? clientsIn(data) : [];
+      const clients = configuredIn(secrets, data);
       const active = typeof data.SREGISTRY_CLIENT === "string" ? data.SREGISTRY_CLIENT : undefined;
       const found = clients.length === 1
         ? "There is 1 client"

@@ -40,14 +40,36 @@ export function formatDate(createdAt: string): string {
 
 /**
  * The `images` table: `Containers:`, a header, then one numbered row per image. Built as one string
- * so 10,000 rows are one write, not 10,000.
+ * so 10,000 rows are one write, not 10,000; widths come from a first pass, so no row is copied.
  */
-export function formatImages(rows: ContainerRow[]): string {
-  const table: string[][] = [["", "[date]", "[client]", "[uri]"]];
-  rows.forEach((r, i) =>
-    table.push([String(i + 1), formatDate(r.createdAt), `[${r.client}]`, r.uri])
-  );
-  return `Containers:\n${formatTable(table)}`;
+export function formatImages(rows: readonly ContainerRow[]): string {
+  const n = rows.length;
+  const dates = new Array<string>(n);
+  const clients = new Array<string>(n);
+  const byDay = new Map<string, string>();
+  let dateW = "[date]".length;
+  let clientW = "[client]".length;
+  for (let i = 0; i < n; i++) {
+    const r = rows[i];
+    const day = r.createdAt.slice(0, 10);
+    let d = byDay.get(day);
+    if (d === undefined) byDay.set(day, d = formatDate(r.createdAt));
+    dates[i] = d;
+    if (d.length > dateW) dateW = d.length;
+    const c = `[${r.client}]`;
+    clients[i] = c;
+    if (c.length > clientW) clientW = c.length;
+  }
+  const numW = String(n).length;
+  const lines = new Array<string>(n + 2);
+  lines[0] = "Containers:";
+  lines[1] = `${"".padEnd(numW)}  ${"[date]".padEnd(dateW)}  ${"[client]".padEnd(clientW)}  [uri]`;
+  for (let i = 0; i < n; i++) {
+    lines[i + 2] = `${String(i + 1).padEnd(numW)}  ${dates[i].padEnd(dateW)}  ${
+      clients[i].padEnd(clientW)
+    }  ${rows[i].uri}`;
+  }
+  return lines.join("\n");
 }
 
 /**
