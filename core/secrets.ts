@@ -7,9 +7,9 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
 import { ConfigError, FormatError } from "./errors.ts";
-import type { Env } from "./settings.ts";
+// Not node:path: the first node: import costs more start-up time than the whole of `version`.
+import { dirnamePath as dirname, type Env, joinPath as join } from "./settings.ts";
 
 /** The file's content: client sections plus the active client. */
 export type SecretsData = Record<string, unknown> & { SREGISTRY_CLIENT?: string };

@@ -117,7 +117,7 @@ Deno.test("compile graph: version and images load only what they need", () => {
   assertEquals(
     forbidden(
       version,
-      /^(db\/|clients\/|core\/sif\.ts|core\/http\.ts|core\/transfer)|zod|commander/,
+      /^(db\/|clients\/|core\/sif\.ts|core\/http\.ts|core\/transfer|node:)|zod|commander/,
     ),
     [],
   );
