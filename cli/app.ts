@@ -9,7 +9,7 @@ import type * as ClientRegistry from "../clients/mod.ts";
 import type { CatalogOptions } from "../db/catalog.ts";
 import type { Catalog, Metadata } from "../db/types.ts";
 import { ConfigError } from "../core/errors.ts";
-import type { createHttp as CreateHttp, Http } from "../core/http.ts";
+import type { Http, HttpOptions } from "../core/http.ts";
 import {
   createLogger,
   createOutput,
@@ -52,7 +52,7 @@ export interface AppOptions {
   /** The client registry (clients/mod.ts), injected for the same reason. */
   clients?: Pick<typeof ClientRegistry, "FACTORIES" | "findFactory" | "resolveClientName">;
   /** core/http.ts `createHttp`, injected so commands without clients never load the http stack. */
-  createHttp?: typeof CreateHttp;
+  createHttp?: (options: HttpOptions) => Http;
 }
 
 /** A chosen client with its context. */
