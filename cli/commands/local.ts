@@ -44,32 +44,38 @@ export function formatDate(createdAt: string): string {
  */
 export function formatImages(rows: readonly ContainerRow[]): string {
   const n = rows.length;
-  const dates = new Array<string>(n);
-  const clients = new Array<string>(n);
+  // Dates and clients repeat: format and pad each distinct value once, and share the strings.
   const byDay = new Map<string, string>();
+  const byClient = new Map<string, string>();
   let dateW = "[date]".length;
   let clientW = "[client]".length;
   for (let i = 0; i < n; i++) {
     const r = rows[i];
     const day = r.createdAt.slice(0, 10);
-    let d = byDay.get(day);
-    if (d === undefined) byDay.set(day, d = formatDate(r.createdAt));
-    dates[i] = d;
-    if (d.length > dateW) dateW = d.length;
-    const c = `[${r.client}]`;
-    clients[i] = c;
-    if (c.length > clientW) clientW = c.length;
+    if (!byDay.has(day)) {
+      const d = formatDate(r.createdAt);
+      byDay.set(day, d);
+      if (d.length > dateW) dateW = d.length;
+    }
+    if (!byClient.has(r.client)) {
+      const c = `[${r.client}]`;
+      byClient.set(r.client, c);
+      if (c.length > clientW) clientW = c.length;
+    }
   }
+  for (const [k, v] of byDay) byDay.set(k, v.padEnd(dateW));
+  for (const [k, v] of byClient) byClient.set(k, v.padEnd(clientW));
   const numW = String(n).length;
-  const lines = new Array<string>(n + 2);
-  lines[0] = "Containers:";
-  lines[1] = `${"".padEnd(numW)}  ${"[date]".padEnd(dateW)}  ${"[client]".padEnd(clientW)}  [uri]`;
+  let text = `Containers:\n${"".padEnd(numW)}  ${"[date]".padEnd(dateW)}  ${
+    "[client]".padEnd(clientW)
+  }  [uri]`;
   for (let i = 0; i < n; i++) {
-    lines[i + 2] = `${String(i + 1).padEnd(numW)}  ${dates[i].padEnd(dateW)}  ${
-      clients[i].padEnd(clientW)
-    }  ${rows[i].uri}`;
+    const r = rows[i];
+    text += `\n${String(i + 1).padEnd(numW)}  ${byDay.get(r.createdAt.slice(0, 10))}  ${
+      byClient.get(r.client)
+    }  ${r.uri}`;
   }
-  return lines.join("\n");
+  return text;
 }
 
 /**
