@@ -650,8 +650,8 @@ export function openCatalog(options: CatalogOptions): Catalog {
       const stmt = db.prepare(`${SELECT_LISTING}${where} ORDER BY c.id`);
       // Missing from Deno's node:sqlite types, present at run time.
       (stmt as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
-      // Iterated, not all(): one tuple at a time is alive, which keeps the peak memory down.
-      const tuples = stmt.iterate(...params) as unknown as Iterable<ListingTuple>;
+      // all(), not iterate(): iterating costs twice the time cold and saves no memory.
+      const tuples = stmt.all(...params) as unknown as ListingTuple[];
       let full: Map<number, ContainerRow> | undefined;
       const rest = (id: number): ContainerRow => {
         if (!full) {
@@ -665,9 +665,9 @@ export function openCatalog(options: CatalogOptions): Catalog {
       };
       const mustRaw = (id: number): RawRow =>
         db.prepare(`${SELECT_LIST} WHERE c.id = ?`).get(id) as unknown as RawRow;
-      const out: ContainerRow[] = [];
+      const out = new Array<ContainerRow>(tuples.length);
       const proto = Object.create(LISTED_PROTO, { rest: { value: rest } });
-      for (const t of tuples) out.push(listedRow(t, proto));
+      for (let i = 0; i < tuples.length; i++) out[i] = listedRow(tuples[i], proto);
       return out;
     },
 

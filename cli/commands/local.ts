@@ -66,16 +66,16 @@ export function formatImages(rows: readonly ContainerRow[]): string {
   for (const [k, v] of byDay) byDay.set(k, v.padEnd(dateW));
   for (const [k, v] of byClient) byClient.set(k, v.padEnd(clientW));
   const numW = String(n).length;
-  let text = `Containers:\n${"".padEnd(numW)}  ${"[date]".padEnd(dateW)}  ${
-    "[client]".padEnd(clientW)
-  }  [uri]`;
+  // An array joined once: a string grown with += is a rope of 20,000 pieces, slow to flatten.
+  const lines = new Array<string>(n + 2);
+  lines[0] = "Containers:";
+  lines[1] = `${"".padEnd(numW)}  ${"[date]".padEnd(dateW)}  ${"[client]".padEnd(clientW)}  [uri]`;
   for (let i = 0; i < n; i++) {
     const r = rows[i];
-    text += `\n${String(i + 1).padEnd(numW)}  ${byDay.get(r.createdAt.slice(0, 10))}  ${
-      byClient.get(r.client)
-    }  ${r.uri}`;
+    lines[i + 2] = String(i + 1).padEnd(numW) + "  " + byDay.get(r.createdAt.slice(0, 10)) + "  " +
+      byClient.get(r.client) + "  " + r.uri;
   }
-  return text;
+  return lines.join("\n");
 }
 
 /**
