@@ -16,7 +16,7 @@ Deno.test("cli: version, --version, no arguments", async () => {
     assertEquals(none.code, 0);
     assertIncludes(none.stdout, `Singularity Registry Global Client v${VERSION}`);
     assertIncludes(none.stdout, "Exit codes:");
-    // Without NO_COLOR commander looks at more colour variables: they must be readable.
+    // Without NO_COLOR more colour variables are looked at: they must be readable.
     for (
       const env of [home.env, { ...home.env, NO_COLOR: "" }, {
         ...home.env,
@@ -286,7 +286,9 @@ Deno.test("cli: cache ls and prune: old blobs and stale partials go, fresh ones 
       oldState: join(dir, `${"c".repeat(64)}.partial.json`),
       freshPartial: join(dir, `${"d".repeat(64)}.partial`),
       storageTmp: join(home.env.SREGISTRY_STORAGE, "demo", "x", "1.0.sif.partial"),
+      oldLegacyBlob: join(home.env.SREGISTRY_STORAGE, ".blobs", "sha256", "e".repeat(64)),
     };
+    Deno.mkdirSync(join(home.env.SREGISTRY_STORAGE, ".blobs", "sha256"), { recursive: true });
     Deno.mkdirSync(join(home.env.SREGISTRY_STORAGE, "demo", "x"), { recursive: true });
     for (const [k, f] of Object.entries(files)) {
       Deno.writeTextFileSync(f, "x".repeat(1500));
@@ -296,22 +298,28 @@ Deno.test("cli: cache ls and prune: old blobs and stale partials go, fresh ones 
     assertEquals(ls.code, 0, ls.stderr);
     assertIncludes(ls.stdout, `sha256:${"a".repeat(64)}`);
     assertIncludes(ls.stdout, "1.5 KiB");
-    assertIncludes(ls.stdout, "6 files, 8.8 KiB");
+    assertIncludes(ls.stdout, "7 files, 10.3 KiB");
     const lsj = JSON.parse((await runCli(["cache", "ls", "--json"], { env: home.env })).stdout);
-    assertEquals(lsj.entries.length, 6);
-    assertEquals(lsj.totalBytes, 9000);
+    assertEquals(lsj.entries.length, 7);
+    assertEquals(lsj.totalBytes, 10500);
 
     const dry = await runCli(["cache", "prune", "--dry-run", "--json"], { env: home.env });
     assertEquals(dry.code, 0, dry.stderr);
     const planned = JSON.parse(dry.stdout);
     assertEquals(planned.dryRun, true);
-    const expected = [files.oldBlob, files.oldPartial, files.oldState, files.storageTmp].sort();
+    const expected = [
+      files.oldBlob,
+      files.oldPartial,
+      files.oldState,
+      files.storageTmp,
+      files.oldLegacyBlob,
+    ].sort();
     assertEquals(planned.removed.map((e: { path: string }) => e.path).sort(), expected);
     for (const f of Object.values(files)) Deno.statSync(f); // all still there
 
     const pr = await runCli(["cache", "prune"], { env: home.env });
     assertEquals(pr.code, 0, pr.stderr);
-    assertIncludes(pr.stderr, "Removed 4 files");
+    assertIncludes(pr.stderr, "Removed 5 files");
     for (const [k, f] of Object.entries(files)) {
       let present = true;
       try {

@@ -31,6 +31,8 @@ export function formatSize(bytes: number): string {
 
 /** Unfinished downloads (`.partial`, `.partial.json`, `.tmp`) in the storage tree. */
 async function storagePartials(root: string): Promise<CacheEntry[]> {
+  // The legacy blob folder is listed by listBlobCache; skip it here so nothing counts twice.
+  const skip = join(root, ".blobs");
   const out: CacheEntry[] = [];
   const walk = async (dir: string, depth: number) => {
     let entries: Deno.DirEntry[];
@@ -41,7 +43,7 @@ async function storagePartials(root: string): Promise<CacheEntry[]> {
     }
     for (const e of entries) {
       const path = join(dir, e.name);
-      if (e.isDirectory && depth < 6) await walk(path, depth + 1);
+      if (e.isDirectory && depth < 6 && path !== skip) await walk(path, depth + 1);
       else if (e.isFile && STORAGE_PARTIAL.test(e.name)) {
         try {
           const st = await Deno.stat(path);
@@ -79,9 +81,12 @@ export async function cacheCommand(
   opts: CacheCommandOptions = {},
 ): Promise<void> {
   const root = app.settings.blobCacheDir;
+  // Where sregistry 0.3.0 kept blobs; listed and pruned the same way until it is gone.
+  const legacy = join(app.settings.storage, ".blobs");
   if (action === "ls" || action === "list") {
     const entries = [
       ...await listBlobCache(root),
+      ...await listBlobCache(legacy),
       ...await storagePartials(app.settings.storage),
     ];
     const total = entries.reduce((a, e) => a + e.size, 0);
@@ -107,11 +112,8 @@ export async function cacheCommand(
   }
   if (action === "prune") {
     const now = opts.now ?? new Date();
-    const gone = await pruneBlobCache(root, {
-      dryRun: opts.dryRun,
-      now,
-      blobAgeMs: opts.blobAgeMs,
-    });
+    const prune = { dryRun: opts.dryRun, now, blobAgeMs: opts.blobAgeMs };
+    const gone = [...await pruneBlobCache(root, prune), ...await pruneBlobCache(legacy, prune)];
     for (const e of await storagePartials(app.settings.storage)) {
       if (now.getTime() - e.mtime.getTime() <= DAY_MS) continue;
       if (!opts.dryRun) await Deno.remove(e.path).catch(() => {});
