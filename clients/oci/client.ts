@@ -5,7 +5,6 @@
  * @module
  */
 
-import { join } from "node:path";
 import type { Context, PulledImage, PullTarget, RemoteRecord, SearchHit } from "../types.ts";
 import { AuthError, FormatError, NetworkError, NotFoundError } from "../../core/errors.ts";
 import { removeUri } from "../../core/names.ts";
@@ -371,7 +370,7 @@ export async function pullImage(
     }, ${img.manifest.layers.length} layers`,
   );
   if (isSifArtifact(img.manifest)) return await pullSifArtifact(ctx, conn, img, into, config);
-  const cache = openBlobCache(join(ctx.globals.storage, ".blobs"), { log: ctx.log });
+  const cache = openBlobCache(ctx.globals.blobCacheDir, { log: ctx.log });
   const blobs = [img.manifest.config, ...img.manifest.layers];
   const started = performance.now();
   let fetchedBytes = 0;
@@ -459,7 +458,7 @@ export async function recordImage(
       metadata: { digest: img.digest, mediaType: img.mediaType },
     };
   }
-  const cache = openBlobCache(join(ctx.globals.storage, ".blobs"), { log: ctx.log });
+  const cache = openBlobCache(ctx.globals.blobCacheDir, { log: ctx.log });
   const d = img.manifest.config;
   await cache.ensure(
     d.digest,
