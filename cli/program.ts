@@ -10,7 +10,7 @@ import { registerBackendCommand } from "./commands/backend.ts";
 import { registerLocalCommands } from "./commands/local.ts";
 import { registerRemoteCommands } from "./commands/remote.ts";
 import { ExitCode, exitCodeOf, InterruptedError, kindOf } from "../core/errors.ts";
-import { redact, streamSink, type TextSink } from "../core/log.ts";
+import { redact, sanitize, streamSink, type TextSink } from "../core/log.ts";
 import { VERSION } from "../core/version.ts";
 
 /** Injected IO for {@link main}; defaults are the process's. */
@@ -93,8 +93,12 @@ export function reportError(
       `${JSON.stringify({ error: { kind: kindOf(error), message, exitCode: code } })}\n`,
     );
   } else {
-    stderr.write(`ERROR ${message}\n`);
-    if (debug && error instanceof Error && error.stack) stderr.write(`${redact(error.stack)}\n`);
+    // Messages carry text from servers and files: controls (ESC, NUL) are made visible on the
+    // terminal; the JSON form keeps them exact (escaped by JSON.stringify).
+    stderr.write(`ERROR ${sanitize(message, true)}\n`);
+    if (debug && error instanceof Error && error.stack) {
+      stderr.write(`${sanitize(redact(error.stack))}\n`);
+    }
   }
   return code;
 }

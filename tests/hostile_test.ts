@@ -4,12 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { basicAuth } from "../core/auth/basic.ts";
 import { bearerChallenge } from "../core/auth/bearer_challenge.ts";
+import type { AuthRequest } from "../core/auth/types.ts";
 import { NetworkError } from "../core/errors.ts";
 import { createHttp, type HttpOptions } from "../core/http.ts";
 import { createLogger, createOutput, Level, memorySink } from "../core/log.ts";
 import { envFrom } from "../core/settings.ts";
-import { createRegistry } from "../clients/oci/registry.ts";
+import { createRegistry, sha256Digest } from "../clients/oci/registry.ts";
 import { runCli, tempHome } from "./_cli.ts";
 import { ESCAPES, startHostileServer } from "./servers/hostile_server.ts";
 
@@ -77,7 +79,7 @@ Deno.test("item 1: core/http refuses non-http(s) URLs given directly", async () 
     const auth = bearerChallenge({ http, log, origin: s.url });
     const e = await http.request(`${s.url}/realm-file/x`, { auth }).catch((e) => e);
     assert.ok(e instanceof NetworkError, String(e));
-    assert.match(e.message, /realm .*"file:"/);
+    assert.match(e.message, /"file:" URL named by the token realm/);
   } finally {
     await s.close();
   }
@@ -101,7 +103,7 @@ Deno.test("item 2: push credentials never go to an upload Location on another or
       credentials: { username: "pusher", password: "push-pass-1234" },
     });
     const reg = createRegistry({ http, log, host, scheme: "http", auth });
-    const blob = { digest: `sha256:${"0".repeat(64)}`, size: 100 };
+    const blob = { digest: sha256Digest(new Uint8Array(100).fill(7)), size: 100 };
     await reg.uploadBlob("repo", file, blob);
     await reg.uploadBlob("repo", file, blob, { chunkSize: 40 });
     // The registry got the credentials (after its challenge) ...
@@ -110,6 +112,14 @@ Deno.test("item 2: push credentials never go to an upload Location on another or
     assert.ok(b.requests.some((r) => r.method === "PATCH"));
     assert.ok(b.requests.filter((r) => r.method === "PUT").length >= 2);
     assert.deepEqual(b.requests.filter((r) => r.authorization), []);
+    // core/http's own rule: an authorizer bound to A never runs for a call that starts at B (as a
+    // Location call does), even one that does not check the URL itself.
+    let ran = 0;
+    const bound = basicAuth({ username: "pusher", password: "push-pass-1234" }, { origin: a.url });
+    const spy = { origin: a.url, authorize: (r: AuthRequest) => (ran++, bound.authorize(r)) };
+    await http.request(`${b.url}/upload/session-1`, { method: "PUT", auth: spy, body: "x" });
+    assert.equal(ran, 0);
+    assert.equal(b.requests.at(-1)!.authorization, undefined);
   } finally {
     await a.close();
     await b.close();
@@ -160,6 +170,7 @@ Deno.test("item 5 and 20: escapes and NUL in error bodies are made visible; JSON
   try {
     const r = await cli(["pull", `${s.url}/escapes/x.sif`]);
     assert.equal(r.code, 3);
+    // deno-lint-ignore no-control-regex
     assert.doesNotMatch(r.stderr, /[\x00-\x08\x0b-\x1f\x7f]/);
     assert.match(r.stderr, /\\x1b\]0;pwned\\x07\\x1b\[2J/);
     const j = await cli(["--json", "pull", `${s.url}/escapes/x.sif`]);
@@ -199,7 +210,13 @@ Deno.test("item 15: JSON, token and manifest answers are capped", async () => {
     const e2 = await http.request(`${s.url}/big-token/x`, { auth }).catch((e) => e);
     assert.ok(e2 instanceof NetworkError, String(e2));
     assert.match(e2.message, /token .*larger than 1 MiB/);
-    const reg = createRegistry({ http, log, host, scheme: "http", auth });
+    const reg = createRegistry({
+      http,
+      log,
+      host,
+      scheme: "http",
+      auth: bearerChallenge({ http, log, host, origin: s.url }),
+    });
     const e3 = await reg.getManifest("big", "latest").catch((e) => e);
     assert.ok(e3 instanceof NetworkError, String(e3));
     assert.match(e3.message, /larger than 4 MiB/);
@@ -266,12 +283,24 @@ Deno.test("item 15: Retry-After 3600 fails at once saying when to retry; short o
 Deno.test("item 19: --debug hides the token but not the user's paths and names", async () => {
   const s = startHostileServer();
   try {
-    const r = await cli(["--debug", "pull", "--name", "coll/secret:latest", `${s.url}/escapes/x.sif`], {
+    const r = await cli([
+      "--debug",
+      "pull",
+      "--name",
+      "coll/secret:latest",
+      `${s.url}/escapes/x.sif`,
+    ], {
       SREGISTRY_HTTP_TOKEN: "tok-secret-98765",
     });
     assert.equal(r.code, 3, r.stderr);
     assert.doesNotMatch(r.stdout + r.stderr, /tok-secret-98765/);
     assert.equal(s.requests[0].authorization, "Bearer tok-secret-98765");
+    // A token from a token service stays hidden too.
+    const t = await cli(["--debug", "pull", `${s.url}/challenge/x.sif`]);
+    assert.equal(t.code, 4, t.stderr);
+    assert.ok(s.requests.some((q) => q.authorization === "Bearer peer-token-123456"));
+    assert.doesNotMatch(t.stderr, /peer-token-123456/);
+    assert.match(t.stderr, /DEBUG/);
     const add = await cli(["add", "/etc/passwd-missing", "--name", "coll/secret:latest"]);
     assert.match(add.stderr, /\/etc\/passwd-missing/);
     assert.doesNotMatch(add.stderr, /\*\*\*/);
