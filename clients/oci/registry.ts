@@ -16,7 +16,7 @@ import {
 } from "../../core/errors.ts";
 import type { BearerChallengeAuthorizer } from "../../core/auth/bearer_challenge.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
-import { type Http, readBody } from "../../core/http.ts";
+import { assertFetchable, type Http, readBody } from "../../core/http.ts";
 import type { Logger } from "../../core/log.ts";
 import { upload, uploadChunked } from "../../core/transfer.ts";
 import { MANIFEST_ACCEPT } from "./manifest.ts";
@@ -328,7 +328,13 @@ export function createRegistry(options: RegistryOptions): Registry {
 
   function absolute(location: string | null, what: string): string {
     if (!location) throw new NetworkError(`Registry ${host} gave no Location for the ${what}`);
-    return new URL(location, base).toString();
+    const url = new URL(location, base);
+    assertFetchable(url, `the Location of the ${what}`);
+    if (url.origin !== new URL(base).origin) {
+      // Fine (storage behind the registry), but it gets no credentials: say so when debugging.
+      log.debug(`The ${what} continues at ${url.origin}, which gets no credentials of ${host}`);
+    }
+    return url.toString();
   }
 
   async function paginate(first: string, scope: string, key: string, repo?: string) {
