@@ -275,6 +275,14 @@ Deno.test("item 15: Retry-After 3600 fails at once saying when to retry; short o
     assert.deepEqual(sleeps, []);
     await http.request(`${s.url}/retry-after-short`).catch((e) => e);
     assert.deepEqual(sleeps, [1000, 1000, 1000, 1000, 1000]);
+    // The CLI, with its default retry budget: one request, exit 5, at once.
+    const before = s.requests.length;
+    const t0 = Date.now();
+    const r = await cli(["pull", `${s.url}/retry-after`], { SREGISTRY_HTTP_RETRIES: "5" });
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /asks to retry after 3600 s/);
+    assert.equal(s.requests.length - before, 1);
+    assert.ok(Date.now() - t0 < 10_000);
   } finally {
     await s.close();
   }
