@@ -15,7 +15,7 @@ import {
   type OptionValues,
 } from "./command_table.ts";
 import { ExitCode, exitCodeOf, InterruptedError, kindOf, UsageError } from "../core/errors.ts";
-import { redact, streamSink, type TextSink } from "../core/log.ts";
+import { redact, sanitize, streamSink, type TextSink } from "../core/log.ts";
 import { VERSION } from "../core/version.ts";
 
 /** Injected IO for {@link main}; defaults are the process's. */
@@ -304,8 +304,12 @@ export function reportError(
       `${JSON.stringify({ error: { kind: kindOf(error), message, exitCode: code } })}\n`,
     );
   } else {
-    stderr.write(`ERROR ${message}\n`);
-    if (debug && error instanceof Error && error.stack) stderr.write(`${redact(error.stack)}\n`);
+    // Messages carry text from servers and files: controls (ESC, NUL) are made visible on the
+    // terminal; the JSON form keeps them exact (escaped by JSON.stringify).
+    stderr.write(`ERROR ${sanitize(message, true)}\n`);
+    if (debug && error instanceof Error && error.stack) {
+      stderr.write(`${sanitize(redact(error.stack))}\n`);
+    }
   }
   return code;
 }
