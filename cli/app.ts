@@ -217,8 +217,16 @@ export function createApp(options: AppOptions = {}): App {
         thumbnail: () =>
           readThumbnail({
             path: settings.thumbnail,
-            fetchBytes: async (url) =>
-              new Uint8Array(await (await http.request(url, { signal })).arrayBuffer()),
+            fetchBytes: async (url) => {
+              // Loaded here: only commands with a client reach this, and they load the http stack.
+              const { readBody } = await import("../core/http.ts");
+              const res = await http.request(url, { signal });
+              return await readBody(http, res, {
+                limit: 1024 * 1024,
+                what: "the thumbnail",
+                signal,
+              });
+            },
           }),
         get catalog() {
           return app.maybeCatalog();
