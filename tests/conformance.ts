@@ -650,8 +650,10 @@ async function checkNoCache(c: CheckContext): Promise<void> {
   // --file without --no-cache: honoured or a usage error, never silently ignored.
   const other = join(h.dir, "out", "cached.img");
   const cached = await c.runner.run(["pull", "--file", other, c.backend.uri], { env, cwd });
-  if (cached.code === 0) await expectPulled(c, other, reference);
-  else {
+  if (cached.code === 0) {
+    assert(existsSync(other), "--file without --no-cache was silently ignored");
+    await expectPulled(c, other, reference);
+  } else {
     assertEquals(cached.code, 2, cached.stderr);
     assert(!existsSync(other), "--file was refused but written");
   }

@@ -24,49 +24,6 @@ async function tree(dir: string, prefix = ""): Promise<string[]> {
   return out.sort();
 }
 
-Deno.test("CLI pull over http from the fault server: catalog, --json, --no-cache, --force", async () => {
-  const home = await tempHome();
-  const srv = startFaultServer();
-  try {
-    const data = makeData(1_500_000);
-    await srv.setFile("/imgs/hello.sif", data);
-    const env = { ...home.env, ...FAST };
-    const r = await runCli([
-      "--json",
-      "pull",
-      `${srv.url}/imgs/hello.sif`,
-      "--name",
-      "demo/hello:1.0",
-    ], { env });
-    assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout);
-    assert.equal(out.digest, sha(data));
-    assert.equal(out.size, data.length);
-    assert.equal(out.uri.startsWith("demo/hello:1.0"), true, out.uri);
-    assert.deepEqual(await Deno.readFile(out.path), data);
-    const images = await runCli(["--json", "images"], { env });
-    assert.match(images.stdout, /demo\/hello/);
-
-    const cwd = join(home.dir, "work");
-    await Deno.mkdir(cwd);
-    const nc = await runCli(["pull", "--no-cache", `${srv.url}/imgs/hello.sif`], { env, cwd });
-    assert.equal(nc.code, 0, nc.stderr);
-    assert.equal(nc.stdout.trim(), join(cwd, "hello.sif"));
-    const again = await runCli(["pull", "--no-cache", `${srv.url}/imgs/hello.sif`], { env, cwd });
-    assert.equal(again.code, 1);
-    assert.match(again.stderr, /already exists: use --force/);
-    const forced = await runCli(["pull", "--no-cache", "--force", `${srv.url}/imgs/hello.sif`], {
-      env,
-      cwd,
-    });
-    assert.equal(forced.code, 0, forced.stderr);
-    assert.deepEqual(await tree(cwd), ["hello.sif"]);
-  } finally {
-    await srv.close();
-    await home.cleanup();
-  }
-});
-
 Deno.test("CLI pull of a large file hashes on a worker under the cli permission set", async () => {
   const home = await tempHome();
   const srv = startFaultServer();

@@ -6,7 +6,7 @@
  */
 
 import { startFaultProxy } from "../servers/fault_proxy.ts";
-import { makeLayer, pushImage, type PushTarget, pushSifArtifact } from "../servers/registry.ts";
+import { makeLayer, pushImage, pushSifArtifact, type PushTarget } from "../servers/registry.ts";
 
 /** The names every registry spec seeds, under `<namespace>/`. */
 export const SEEDED = ["hello", "broken", "dropped", "slow"] as const;

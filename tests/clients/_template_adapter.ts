@@ -27,12 +27,21 @@ export function adaptFactory(factory: TemplateFactory): ClientFactory {
             const dest = resolve(opts.file ?? join(Deno.cwd(), `${names.image}_${names.tag}.sif`));
             const exists = await Deno.lstat(dest).then(() => true, () => false);
             if (exists && !opts.force) {
-              throw new UsageError(`${JSON.stringify(dest)} already exists: use --force to replace it`);
+              throw new UsageError(
+                `${JSON.stringify(dest)} already exists: use --force to replace it`,
+              );
             }
             const staging = join(dest, "..", `.${basename(dest)}.incoming`);
             const got = await client.pull(image, { path: staging, platform: opts.platform });
             await Deno.rename(got.file, dest);
             return { path: dest, url: got.url, digest: got.digest, size: got.size };
+          }
+          if (opts.file) {
+            throw new UsageError(
+              `--file ${
+                JSON.stringify(opts.file)
+              } needs --no-cache: the catalog chooses where it stores`,
+            );
           }
           const got = await client.pull(image, {
             path: catalog.stagingPath(names),
