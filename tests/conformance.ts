@@ -59,7 +59,7 @@ export const FAST_ENV: Readonly<Record<string, string>> = {
 };
 
 /** The longest one CLI run may take before its check fails. */
-export const RUN_TIMEOUT_MS = 45_000;
+export const RUN_TIMEOUT_MS = 30_000;
 
 /** One pull the suite runs: a URI and environment over the backend's. */
 export interface PullCase {
@@ -569,9 +569,9 @@ async function checkRoundTrip(c: CheckContext): Promise<void> {
   }
   const r = await c.runner.run(["--json", "pull", uri], { env });
   assertEquals(r.code, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { path: string; uri: string; digest?: string };
+  const out = JSON.parse(r.stdout) as { path: string; uri: string };
   const sha = await expectPulled(c, out.path);
-  if (out.digest) assertEquals(out.digest, `sha256:${sha}`, "pull --json digest");
+  // (pull --json's `digest` is the remote's: an OCI manifest digest; the row's is the file's.)
   assert(out.uri, `pull --json has no uri: ${r.stdout}`);
   assert(out.path.startsWith(h.env.SREGISTRY_STORAGE), `${out.path} is not in storage`);
 
