@@ -506,6 +506,12 @@ async function checkJson(c: CheckContext): Promise<void> {
     runs.push([["--json", "search", c.backend.search.query], 0]);
   }
   const failures: string[] = [];
+  const ls = await c.runner.run(["--json", "backend", "ls"], { env });
+  if (!ls.stdout.includes(`"${c.factory.scheme}"`)) {
+    failures.push(
+      `backend ls --json does not list ${c.factory.scheme}: ${ls.stdout.slice(0, 200)}`,
+    );
+  }
   for (const [args, code] of runs) {
     try {
       const r = await c.runner.run(args, { env });

@@ -1,6 +1,8 @@
 /** The oras:// client against the distribution registry with htpasswd auth, through the suite. */
 
-import { requirement } from "../_cli.ts";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { requirement, SHARED_FIXTURES } from "../_cli.ts";
 import { runClientConformance } from "../conformance.ts";
 import { onPath, REGISTRY_BIN, startRegistry } from "../servers/registry.ts";
 import { registryFaults, seed } from "./_registry_backend.ts";
@@ -10,8 +12,12 @@ const { ignore } = requirement(
   onPath(REGISTRY_BIN) && onPath("htpasswd") && onPath("openssl"),
 );
 
+// A real SIF written by the reference implementation, read in place (never copied), when present.
+const REAL_SIF = join(SHARED_FIXTURES, "sif", "images", "one-group.sif");
+
 runClientConformance({
   scheme: "oras",
+  fixture: existsSync(REAL_SIF) ? REAL_SIF : undefined,
   capabilities: ["pull", "push", "search", "delete"],
   ignore,
   async start(fixture) {
