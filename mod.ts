@@ -11,7 +11,17 @@
  * @module
  */
 
-export { type App, type AppOptions, type ClientHandle, createApp } from "./cli/app.ts";
+import { type App, type AppOptions, createApp as createCliApp } from "./cli/app.ts";
+import { openCatalog } from "./db/catalog.ts";
+import * as clients from "./clients/mod.ts";
+import { createHttp } from "./core/http.ts";
+
+export type { App, AppOptions, ClientHandle } from "./cli/app.ts";
+
+/** Build an app with every part loaded: the catalog, the clients and the http stack. */
+export function createApp(options: AppOptions = {}): App {
+  return createCliApp({ openCatalog, clients, createHttp, ...options });
+}
 export { type PromptInput, textInput } from "./cli/prompt.ts";
 export {
   ACCEPTED_URIS,
@@ -26,7 +36,8 @@ export {
 export { type Env, envFrom, readSettings, type Settings } from "./core/settings.ts";
 export { openSecrets, type Secrets, type SecretsData } from "./core/secrets.ts";
 export * from "./core/errors.ts";
-export { type CatalogOptions, openCatalog } from "./db/catalog.ts";
+export type { CatalogOptions } from "./db/catalog.ts";
+export { openCatalog };
 export type { Logger, Output, TextSink } from "./core/log.ts";
 export type { Http, HttpOptions, RequestOptions } from "./core/http.ts";
 export type { Authorizer, AuthRequest, Credentials, CredentialSource } from "./core/auth/types.ts";

@@ -1,23 +1,26 @@
 /**
- * Benchmark: `sregistry images` over a 10,000-image catalog against a plain `sqlite3` query of the
- * same rows. Builds the catalog directly with node:sqlite and the real schema, runs each side several
- * times, and records median wall time and peak memory (max RSS from `/usr/bin/time`, else VmHWM
- * polled from /proc) in the "## Catalog images" section of bench/RESULTS.md.
+ * Benchmark: `sregistry images` over a 10,000-image catalog against the `sqlite3` shell running the
+ * same listing, and against sregistry-cli 0.2.39 run from its source, all in the same run. Builds
+ * the catalog directly with node:sqlite and the real schema, and records median wall time and peak
+ * RSS in the "## Catalog images" section of bench/RESULTS.md. Goals (issue 9): at most 3x the
+ * `sqlite3` time, at least 5x faster than sregistry-cli, peak RSS at most 60 MiB.
+ *
+ * sregistry-cli is looked for in `$SREGISTRY_CLI_SRC` (default /tmp/sregistry-cli: unpack it with
+ * `git --git-dir=<mirror> archive HEAD | tar -x -C /tmp/sregistry-cli`; it needs Debian's
+ * python3-sqlalchemy and python3-requests); the comparison is skipped, with a message, without it.
  *
  * ```sh
- * deno run -A bench/catalog_images.ts [--rows 10000] [--runs 7]
+ * deno run -A bench/catalog_images.ts [--rows 10000] [--runs 15]
  * ```
  * @module
  */
 
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { CLI_ARGS, DENO_DIR } from "../tests/_cli.ts";
 import { migrate } from "../db/schema.ts";
+import { have, machine, measure, type Measured, methodNote, writeSection } from "./_measure.ts";
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
-const RESULTS = join(ROOT, "bench", "RESULTS.md");
 const SECTION = "## Catalog images";
 
 function flag(name: string, fallback: number): number {
@@ -84,100 +87,26 @@ export function buildCatalog(dbPath: string, rows: number, storage: string): voi
   }
 }
 
-interface Sample {
-  ms: number;
-  maxRssKb: number;
-  lines: number;
+/** Where sregistry-cli's source is unpacked, if it is. */
+function sregistryCliSource(): string | undefined {
+  const dir = Deno.env.get("SREGISTRY_CLI_SRC") ?? "/tmp/sregistry-cli";
+  if (!have(join(dir, "sregistry", "client", "__init__.py"))) return undefined;
+  const probe = new Deno.Command("/usr/bin/python3", {
+    args: ["-c", "import sqlalchemy, requests"],
+    stdout: "null",
+    stderr: "null",
+  }).outputSync();
+  return probe.code === 0 ? dir : undefined;
 }
 
-const HAS_TIME = (() => {
-  try {
-    return Deno.statSync("/usr/bin/time").isFile;
-  } catch {
-    return false;
-  }
-})();
-
-async function runOnce(cmd: string[], env: Record<string, string>, tmp: string): Promise<Sample> {
-  const timeFile = join(tmp, "time.out");
-  const argv = HAS_TIME ? ["/usr/bin/time", "-f", "%M", "-o", timeFile, ...cmd] : cmd;
-  const start = performance.now();
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    env,
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let hwm = 0;
-  let poll: ReturnType<typeof setInterval> | undefined;
-  if (!HAS_TIME) {
-    // VmHWM of the child itself; a poll can miss the very end, so this is a lower bound.
-    poll = setInterval(() => {
-      try {
-        const s = Deno.readTextFileSync(`/proc/${child.pid}/status`);
-        const m = s.match(/VmHWM:\s+(\d+)/);
-        if (m) hwm = Math.max(hwm, Number(m[1]));
-      } catch {
-        // exited
-      }
-    }, 5);
-  }
-  const out = await child.output();
-  const ms = performance.now() - start;
-  if (poll !== undefined) clearInterval(poll);
-  if (out.code !== 0) {
-    throw new Error(
-      `${cmd.join(" ")} failed (${out.code}): ${new TextDecoder().decode(out.stderr)}`,
-    );
-  }
-  if (HAS_TIME) hwm = Number((await Deno.readTextFile(timeFile)).trim().split("\n").pop());
-  const text = new TextDecoder().decode(out.stdout);
-  return { ms, maxRssKb: hwm, lines: text.split("\n").filter((l) => l !== "").length };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-async function bench(
-  label: string,
-  cmd: string[],
-  env: Record<string, string>,
-  tmp: string,
-  runs: number,
-) {
-  await runOnce(cmd, env, tmp); // warm-up: caches, page cache
-  const samples: Sample[] = [];
-  for (let i = 0; i < runs; i++) samples.push(await runOnce(cmd, env, tmp));
-  const result = {
-    label,
-    medianMs: median(samples.map((s) => s.ms)),
-    minMs: Math.min(...samples.map((s) => s.ms)),
-    maxRssMb: Math.max(...samples.map((s) => s.maxRssKb)) / 1024,
-    lines: samples[0].lines,
-  };
-  console.error(
-    `${label}: median ${result.medianMs.toFixed(1)} ms, min ${result.minMs.toFixed(1)} ms, ` +
-      `peak RSS ${result.maxRssMb.toFixed(1)} MiB, ${result.lines} lines`,
-  );
-  return result;
-}
-
-/** Replace (or append) this benchmark's section, leaving the other sections alone. */
-export function replaceSection(doc: string, section: string): string {
-  const start = doc.indexOf(`${SECTION}\n`);
-  if (start < 0) return `${doc.trimEnd()}${doc.trim() ? "\n\n" : ""}${section}`;
-  const next = doc.indexOf("\n## ", start + SECTION.length);
-  const tail = next < 0 ? "" : doc.slice(next + 1);
-  return `${doc.slice(0, start)}${section}${tail ? `\n${tail}` : ""}`;
-}
+const row = (m: Measured, name: string) =>
+  `| ${name} | ${m.medianMs.toFixed(1)} ms | ${m.minMs.toFixed(1)} ms | ${
+    m.maxRssMiB.toFixed(1)
+  } MiB |`;
 
 if (import.meta.main) {
   const rows = flag("rows", 10_000);
-  const runs = flag("runs", 7);
+  const runs = flag("runs", 15);
   const tmp = await Deno.makeTempDir({ prefix: "sregistry-bench-" });
   try {
     const dbDir = join(tmp, "db");
@@ -195,67 +124,63 @@ if (import.meta.main) {
       SREGISTRY_STORAGE: storage,
       SREGISTRY_CLIENT_SECRETS: join(tmp, "secrets.json"),
     };
-    const sregistry = [Deno.execPath(), ...CLI_ARGS, "images"];
-    const ours = await bench("sregistry images", sregistry, env, tmp, runs);
-    const ref = await bench("sqlite3", ["sqlite3", dbPath, EQUIVALENT_SELECT], env, tmp, runs);
+    const src = sregistryCliSource();
+    const commands = [
+      { label: "sregistry", cmd: [Deno.execPath(), ...CLI_ARGS, "images"] },
+      { label: "sqlite3", cmd: ["sqlite3", dbPath, EQUIVALENT_SELECT] },
+      { label: "version", cmd: [Deno.execPath(), ...CLI_ARGS, "version"] },
+    ];
+    if (src) {
+      env.PYTHONPATH = src;
+      commands.push({
+        label: "sregistry-cli",
+        cmd: [
+          "/usr/bin/python3",
+          "-c",
+          "import sys; sys.argv = ['sregistry', 'images']; from sregistry.client import main; main()",
+        ],
+      });
+    } else {
+      console.error(
+        "sregistry-cli is not available (unpack its source into /tmp/sregistry-cli or set SREGISTRY_CLI_SRC, and install python3-sqlalchemy and python3-requests): skipping that comparison",
+      );
+    }
+    const [ours, ref, version, orig] = await measure(commands, { env, runs, tmp });
     // `images` prints "Containers:" and a header line before the rows.
     if (ours.lines - 2 !== rows || ref.lines !== rows) {
       throw new Error(
         `Row counts differ: sregistry ${ours.lines - 2}, sqlite3 ${ref.lines}, expected ${rows}`,
       );
     }
-    const empty = await bench(
-      "deno run (empty: `sregistry version`)",
-      [...sregistry.slice(0, -1), "version"],
-      env,
-      tmp,
-      runs,
-    );
     const ratio = ours.medianMs / ref.medianMs;
-    const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() =>
-      ""
-    )).match(/model name\s*:\s*(.+)/)?.[1] ??
-      "unknown CPU";
+    const vsOrig = orig ? orig.medianMs / ours.medianMs : undefined;
     const section = `${SECTION}
 
 \`deno run -A bench/catalog_images.ts --rows ${rows} --runs ${runs}\` on ${
       new Date().toISOString().slice(0, 10)
-    },
-${navigator.hardwareConcurrency} CPUs (${cpu}), Deno ${Deno.version.deno}, SQLite via node:sqlite; reference
-\`sqlite3\` shell. ${
+    }, ${await machine()}; ${methodNote()}. ${
       rows.toLocaleString("en")
-    } images in 100 collections; median of ${runs} runs after
-one warm-up; output piped and discarded; peak memory is max RSS (${
-      HAS_TIME ? "/usr/bin/time" : "/proc VmHWM"
-    }).
+    } images in 100 collections; median of ${runs} runs after 3 warm-ups; output piped and discarded.
 
 | command | median wall | min wall | peak RSS |
 |---|---|---|---|
-| \`sregistry images\` (\`deno run -q -P=cli main.ts images\`) | ${ours.medianMs.toFixed(0)} ms | ${
-      ours.minMs.toFixed(0)
-    } ms | ${ours.maxRssMb.toFixed(1)} MiB |
-| \`sqlite3 sregistry.db "<same rows>"\` | ${ref.medianMs.toFixed(0)} ms | ${
-      ref.minMs.toFixed(0)
-    } ms | ${ref.maxRssMb.toFixed(1)} MiB |
-| \`sregistry version\` (start-up cost alone) | ${empty.medianMs.toFixed(0)} ms | ${
-      empty.minMs.toFixed(0)
-    } ms | ${empty.maxRssMb.toFixed(1)} MiB |
-
-Ratio sregistry / sqlite3 (median wall): **${ratio.toFixed(1)}x**; of sregistry's ${
-      ours.medianMs.toFixed(0)
-    } ms, about ${empty.medianMs.toFixed(0)} ms is Deno start-up and module loading
-(\`version\`), so listing ${rows.toLocaleString("en")} rows costs ~${
-      Math.max(0, ours.medianMs - empty.medianMs).toFixed(0)
-    } ms (one SELECT, one buffered write).
-`;
-    let doc = "";
-    try {
-      doc = await Deno.readTextFile(RESULTS);
-    } catch {
-      doc = "# Benchmark results\n";
+${row(ours, "`sregistry images` (`deno run -q -P=cli main.ts images`)")}
+${row(ref, '`sqlite3 sregistry.db "<same listing>"`')}
+${row(version, "`sregistry version` (start-up alone)")}
+${
+      orig
+        ? row(orig, "sregistry-cli 0.2.39 `sregistry images` (from source, python3)")
+        : "| sregistry-cli 0.2.39 | not available in this run | | |"
     }
-    await Deno.writeTextFile(RESULTS, replaceSection(doc, section));
-    console.error(`ratio ${ratio.toFixed(2)}x; wrote ${RESULTS}`);
+
+- sregistry / sqlite3 (median wall): **${ratio.toFixed(2)}x** (goal <= 3.0; 8.8x before)
+- sregistry-cli / sregistry: ${
+      vsOrig ? `**${vsOrig.toFixed(1)}x** faster` : "not measured"
+    } (goal >= 5; 2.6x before)
+- peak RSS: **${ours.maxRssMiB.toFixed(1)} MiB** (goal <= 60; 118-123 MiB before)
+`;
+    const path = await writeSection(SECTION, section);
+    console.error(`ratio ${ratio.toFixed(2)}x of sqlite3; wrote ${path}`);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

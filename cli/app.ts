@@ -5,11 +5,11 @@
  */
 
 import type { Client, ClientFactory, Context } from "../clients/types.ts";
-import { FACTORIES, findFactory, resolveClientName } from "../clients/mod.ts";
-import { openCatalog } from "../db/catalog.ts";
+import type * as ClientRegistry from "../clients/mod.ts";
+import type { CatalogOptions } from "../db/catalog.ts";
 import type { Catalog, Metadata } from "../db/types.ts";
 import { ConfigError } from "../core/errors.ts";
-import { createHttp, type Http } from "../core/http.ts";
+import type { Http, HttpOptions } from "../core/http.ts";
 import {
   createLogger,
   createOutput,
@@ -56,6 +56,15 @@ export interface AppOptions {
   readMetadata?: (file: string) => Promise<Metadata>;
   /** Where prompts read answers (default Deno.stdin). */
   stdin?: PromptInput;
+  /**
+   * Opens the catalog (db/catalog.ts `openCatalog`). Injected so that commands without a catalog
+   * never load db/: the program imports it only for commands that use it; mod.ts always passes it.
+   */
+  openCatalog?: (options: CatalogOptions) => Catalog;
+  /** The client registry (clients/mod.ts), injected for the same reason. */
+  clients?: Pick<typeof ClientRegistry, "FACTORIES" | "findFactory" | "resolveClientName">;
+  /** core/http.ts `createHttp`, injected so commands without clients never load the http stack. */
+  createHttp?: (options: HttpOptions) => Http;
 }
 
 /** A chosen client with its context. */
@@ -126,6 +135,10 @@ export function createApp(options: AppOptions = {}): App {
   let catalog: Catalog | undefined;
   const readMetadata = options.readMetadata ?? defaultReadMetadata;
   const prompt = createPrompt({ stdin: options.stdin, stderr, signal });
+  const registry = () => {
+    if (!options.clients) throw new Error("This command was not given the client registry");
+    return options.clients;
+  };
 
   const app: App = {
     settings,
@@ -138,7 +151,9 @@ export function createApp(options: AppOptions = {}): App {
     secrets,
     signal,
     prompt,
-    factories: options.factories ?? FACTORIES,
+    get factories() {
+      return options.factories ?? registry().FACTORIES;
+    },
     catalog() {
       const c = app.maybeCatalog();
       if (!c) {
@@ -150,7 +165,8 @@ export function createApp(options: AppOptions = {}): App {
     },
     maybeCatalog() {
       if (settings.disableDatabase) return undefined;
-      catalog ??= openCatalog({
+      if (!options.openCatalog) throw new Error("This command was not given the catalog code");
+      catalog ??= options.openCatalog({
         databaseDir: settings.databaseDir,
         storage: settings.storage,
         readMetadata,
@@ -159,10 +175,12 @@ export function createApp(options: AppOptions = {}): App {
       return catalog;
     },
     getClient(image) {
+      const { findFactory, resolveClientName } = registry();
       const factories = app.factories;
       const name = resolveClientName(image, { env: settings.client, secrets, log, factories });
       const factory = findFactory(name, factories);
-      const http: Http = createHttp({
+      if (!options.createHttp) throw new Error("This command was not given the http stack");
+      const http: Http = options.createHttp({
         log,
         fetch: options.fetch,
         insecure: settings.httpsNoVerify,
@@ -199,8 +217,16 @@ export function createApp(options: AppOptions = {}): App {
         thumbnail: () =>
           readThumbnail({
             path: settings.thumbnail,
-            fetchBytes: async (url) =>
-              new Uint8Array(await (await http.request(url, { signal })).arrayBuffer()),
+            fetchBytes: async (url) => {
+              // Loaded here: only commands with a client reach this, and they load the http stack.
+              const { readBody } = await import("../core/http.ts");
+              const res = await http.request(url, { signal });
+              return await readBody(http, res, {
+                limit: 1024 * 1024,
+                what: "the thumbnail",
+                signal,
+              });
+            },
           }),
         get catalog() {
           return app.maybeCatalog();

@@ -1,16 +1,21 @@
 /**
- * The command-line program: parse argv, run one command with the app, map errors to exit codes.
- * main.ts only hands argv here and handles SIGINT.
+ * The command-line program: parse argv with `node:util` parseArgs against the command table, load
+ * only the command that runs, run it with the app, and map errors to exit codes. main.ts only hands
+ * argv here and handles SIGINT.
  * @module
  */
 
-import { Command, CommanderError } from "@commander-js/extra-typings";
-import { type App, type AppOptions, createApp, type RunWithApp } from "./app.ts";
-import { registerBackendCommand } from "./commands/backend.ts";
-import { registerLocalCommands } from "./commands/local.ts";
-import { registerRemoteCommands } from "./commands/remote.ts";
-import { ExitCode, exitCodeOf, InterruptedError, kindOf } from "../core/errors.ts";
-import { redact, streamSink, type TextSink } from "../core/log.ts";
+import type { App, AppOptions } from "./app.ts";
+import {
+  COMMANDS,
+  type CommandSpec,
+  findCommand,
+  GLOBAL_OPTIONS,
+  type OptionSpec,
+  type OptionValues,
+} from "./command_table.ts";
+import { ExitCode, exitCodeOf, InterruptedError, kindOf, UsageError } from "../core/errors.ts";
+import { redact, sanitize, streamSink, type TextSink } from "../core/log.ts";
 import { VERSION } from "../core/version.ts";
 
 /** Injected IO for {@link main}; defaults are the process's. */
@@ -21,61 +26,267 @@ export interface MainOptions extends Omit<AppOptions, "debug" | "quiet" | "json"
   stderr?: TextSink;
 }
 
-const EXIT_CODES_HELP = `
-Exit codes:
+const EXIT_CODES_HELP = `Exit codes:
   0 ok, 1 other error, 2 usage, 3 not found, 4 authentication or permission,
   5 network or remote server, 6 integrity (digest or size mismatch),
   7 unsupported by this client, 130 interrupted
+`;
 
-Examples:
+const TOP_EXAMPLES = `Examples:
   sregistry pull https://example.org/images/hello.sif --name demo/hello:1.0
   sregistry images
   sregistry inspect demo/hello:1.0 --json
   singularity run $(sregistry get demo/hello:1.0)
 `;
 
-/** Build the commander program; `run` executes an action with the app. */
-export function buildProgram(run: RunWithApp, stdout: TextSink, stderr: TextSink): Command {
-  const program = new Command()
-    .name("sregistry")
-    .description(
-      "Move Singularity/Apptainer images between this machine and many remotes, and keep a local catalog.",
-    )
-    .version(VERSION, "-V, --version", "print the version and exit")
-    .option("--debug", "print debug messages (credentials stay hidden)")
-    .option("-q, --quiet", "only warnings and errors; no progress bars")
-    .option("--json", "print data, and errors, as JSON")
-    .addHelpText("after", EXIT_CODES_HELP)
-    .showSuggestionAfterError()
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => stdout.write(s),
-      writeErr: (s) => stderr.write(s),
-      outputError: (s, write) => write(`ERROR ${s.replace(/^error: /, "").trim()}\n`),
-    });
+function flagLabel(o: OptionSpec): string {
+  return `${o.short ? `-${o.short}, ` : "    "}--${o.name}${o.value ? ` ${o.value}` : ""}`;
+}
 
-  program
-    .command("version")
-    .description("print the version")
-    .action(() =>
-      run((app) => {
-        if (app.json) app.out.json({ version: VERSION, deno: Deno.version.deno });
-        else app.out.line(VERSION);
-        return Promise.resolve();
-      })
+function optionLines(options: readonly OptionSpec[]): string {
+  const labels = options.map(flagLabel);
+  const width = Math.max(...labels.map((l) => l.length)) + 2;
+  return options.map((o, i) =>
+    `  ${labels[i].padEnd(width)}${o.description}${o.required ? " (required)" : ""}`
+  ).join("\n");
+}
+
+function argUsage(spec: CommandSpec): string {
+  return spec.args.map((a) => {
+    const n = `${a.name}${a.variadic ? "..." : ""}`;
+    return a.required ? `<${n}>` : `[${n}]`;
+  }).join(" ");
+}
+
+/** The top-level help: usage, commands, global options, exit codes, examples. */
+export function programHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+  return `Usage: sregistry [options] <command> [arguments]
+
+Move Singularity/Apptainer images between this machine and many remotes, and keep a local catalog.
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`).join("\n")}
+  ${"help".padEnd(width)}print help for a command
+
+Options (anywhere on the line):
+${optionLines(GLOBAL_OPTIONS)}
+
+Run "sregistry <command> --help" for a command's arguments, options and examples.
+
+${EXIT_CODES_HELP}
+${TOP_EXAMPLES}`;
+}
+
+/** A command's help: usage, arguments, options, global options, notes, examples. */
+export function commandHelp(spec: CommandSpec): string {
+  const parts = [
+    `Usage: sregistry ${spec.name}${spec.args.length ? ` ${argUsage(spec)}` : ""} [options]`,
+    spec.summary.charAt(0).toUpperCase() + spec.summary.slice(1),
+  ];
+  if (spec.args.length) {
+    const width = Math.max(...spec.args.map((a) => a.name.length)) + 2;
+    parts.push(
+      `Arguments:\n${spec.args.map((a) => `  ${a.name.padEnd(width)}${a.description}`).join("\n")}`,
     );
-
-  registerLocalCommands(program, run);
-  registerRemoteCommands(program, run);
-  registerBackendCommand(program, run);
-  for (const cmd of program.commands) {
-    cmd.exitOverride().configureOutput({
-      writeOut: (s) => stdout.write(s),
-      writeErr: (s) => stderr.write(s),
-      outputError: (s, write) => write(`ERROR ${s.replace(/^error: /, "").trim()}\n`),
-    });
   }
-  return program;
+  if (spec.options.length) parts.push(`Options:\n${optionLines(spec.options)}`);
+  parts.push(`Global options:\n${optionLines(GLOBAL_OPTIONS)}`);
+  if (spec.notes) parts.push(spec.notes);
+  if (spec.examples.length) {
+    parts.push(`Examples:\n${spec.examples.map((e) => `  ${e}`).join("\n")}`);
+  }
+  return `${parts.join("\n\n")}\n`;
+}
+
+/** Edit distance, for "did you mean" suggestions. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(
+        prev[j] + 1,
+        cur[j - 1] + 1,
+        prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/** The closest candidate to `word` (within a third of its length), or undefined. */
+export function suggest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = c.startsWith(word) && word.length >= 2 ? 0.5 : distance(word, c);
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return bestD <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function didYouMean(s: string | undefined): string {
+  return s === undefined ? "" : ` (did you mean ${s}?)`;
+}
+
+/** What argv says to do. */
+export type Invocation =
+  | { kind: "help"; spec?: CommandSpec }
+  | { kind: "version" }
+  | { kind: "run"; spec: CommandSpec; args: string[]; opts: OptionValues };
+
+/** Global flags seen on the line, found before full parsing so usage errors can honour --json. */
+export interface GlobalFlags {
+  /** --debug. */
+  debug: boolean;
+  /** -q/--quiet. */
+  quiet: boolean;
+  /** --json. */
+  json: boolean;
+}
+
+/** The global flags anywhere on the line (before a `--`). */
+export function scanGlobals(argv: readonly string[]): GlobalFlags {
+  const end = argv.indexOf("--");
+  const head = end < 0 ? argv : argv.slice(0, end);
+  const shorts = head.filter((a) => /^-[a-zA-Z]+$/.test(a)).join("");
+  return {
+    debug: head.includes("--debug"),
+    quiet: head.includes("--quiet") || shorts.includes("q"),
+    json: head.includes("--json"),
+  };
+}
+
+/**
+ * Parse argv (without the program name) against the command table.
+ * @throws {UsageError} for an unknown command or flag, a missing argument or value, or too many
+ * arguments; the message suggests the fix.
+ */
+export async function parseInvocation(argv: readonly string[]): Promise<Invocation> {
+  // The command is the first word that is not a flag; only global flags may come before it.
+  const at = argv.findIndex((a) => !a.startsWith("-") || a === "-");
+  const before = at < 0 ? argv : argv.slice(0, at);
+  for (const a of before) {
+    if (a === "--") break;
+    checkGlobalFlag(a);
+  }
+  const word = at < 0 ? undefined : argv[at];
+  if (word === undefined || word === "help") {
+    const topic = word === "help" ? argv.slice(at + 1).find((a) => !a.startsWith("-")) : undefined;
+    if (topic !== undefined) return { kind: "help", spec: mustFind(topic) };
+    if (word === undefined && !before.some((a) => a === "-h" || a === "--help")) {
+      if (before.some((a) => a === "-V" || a === "--version")) return { kind: "version" };
+    }
+    return { kind: "help" };
+  }
+  const spec = mustFind(word);
+  const rest = [...before, ...argv.slice(at + 1)];
+  const options = [...GLOBAL_OPTIONS, ...spec.options];
+  const config: Record<string, { type: "boolean" | "string"; short?: string }> = {};
+  for (const o of options) {
+    config[o.name] = { type: o.type, ...(o.short ? { short: o.short } : {}) };
+  }
+  // node:util loads only when there are flags to parse: the first node: import alone costs about a
+  // quarter of `sregistry version`'s start-up.
+  const tokens = rest.some((a) => a.startsWith("-") && a !== "-")
+    ? (await import("node:util")).parseArgs({
+      args: rest,
+      options: config,
+      strict: false,
+      allowPositionals: true,
+      tokens: true,
+    }).tokens
+    : rest.map((value, index) => ({ kind: "positional" as const, index, value }));
+  const opts: OptionValues = {};
+  const args: string[] = [];
+  for (const t of tokens) {
+    if (t.kind === "positional") args.push(t.value);
+    if (t.kind !== "option") continue;
+    const o = options.find((x) => x.name === t.name);
+    if (!o) {
+      const names = options.map((x) => `--${x.name}`);
+      throw new UsageError(
+        `Unknown option ${JSON.stringify(t.rawName)} for "sregistry ${spec.name}"${
+          didYouMean(suggest(t.rawName.startsWith("--") ? t.rawName : `--${t.name}`, names))
+        }: see "sregistry ${spec.name} --help"`,
+      );
+    }
+    if (o.type === "string") {
+      if (t.value === undefined || (!t.inlineValue && t.value.startsWith("-") && t.value !== "-")) {
+        throw new UsageError(
+          `Option --${o.name} needs a value: --${o.name} ${o.value ?? "<value>"}`,
+        );
+      }
+      opts[o.name] = t.value;
+    } else {
+      if (t.inlineValue) {
+        throw new UsageError(
+          `Option --${o.name} takes no value, but got ${
+            JSON.stringify(t.value)
+          }: give --${o.name} alone`,
+        );
+      }
+      opts[o.name] = true;
+    }
+  }
+  if (opts.help) return { kind: "help", spec };
+  if (opts.version) return { kind: "version" };
+  for (const o of spec.options) {
+    if (opts[o.name] === undefined && o.default !== undefined) opts[o.name] = o.default;
+    if (o.required && opts[o.name] === undefined) {
+      throw new UsageError(
+        `Missing option --${o.name} ${
+          o.value ?? "<value>"
+        } (${o.description}): usage: sregistry ${spec.name} ${argUsage(spec)} --${o.name} ${
+          o.value ?? "<value>"
+        }`,
+      );
+    }
+  }
+  const required = spec.args.filter((a) => a.required);
+  if (args.length < required.length) {
+    const missing = required[args.length];
+    throw new UsageError(
+      `Missing argument <${missing.name}> (${missing.description}): usage: sregistry ${spec.name} ${
+        argUsage(spec)
+      }`,
+    );
+  }
+  if (!spec.args.some((a) => a.variadic) && args.length > spec.args.length) {
+    throw new UsageError(
+      `Too many arguments for "sregistry ${spec.name}": ${
+        JSON.stringify(args.slice(spec.args.length).join(" "))
+      } is extra; usage: sregistry ${spec.name}${spec.args.length ? ` ${argUsage(spec)}` : ""}`,
+    );
+  }
+  return { kind: "run", spec, args, opts };
+}
+
+function checkGlobalFlag(flag: string): void {
+  const long = GLOBAL_OPTIONS.map((o) => `--${o.name}`);
+  if (long.includes(flag)) return;
+  if (/^-[a-zA-Z]+$/.test(flag)) {
+    const shorts = GLOBAL_OPTIONS.map((o) => o.short).filter((s) => s !== undefined);
+    const bad = [...flag.slice(1)].find((c) => !shorts.includes(c));
+    if (bad === undefined) return;
+  }
+  throw new UsageError(
+    `Unknown option ${JSON.stringify(flag)}${didYouMean(suggest(flag, long))}: only ${
+      long.join(", ")
+    } may come before the command`,
+  );
+}
+
+function mustFind(word: string): CommandSpec {
+  const spec = findCommand(word);
+  if (spec) return spec;
+  throw new UsageError(
+    `Unknown command ${JSON.stringify(word)}${
+      didYouMean(suggest(word, [...COMMANDS.map((c) => c.name), "help"]))
+    }: see "sregistry --help" for the commands`,
+  );
 }
 
 /** Print an error as one line (or JSON) and return its exit code. */
@@ -93,56 +304,67 @@ export function reportError(
       `${JSON.stringify({ error: { kind: kindOf(error), message, exitCode: code } })}\n`,
     );
   } else {
-    stderr.write(`ERROR ${message}\n`);
-    if (debug && error instanceof Error && error.stack) stderr.write(`${redact(error.stack)}\n`);
+    // Messages carry text from servers and files: controls (ESC, NUL) are made visible on the
+    // terminal; the JSON form keeps them exact (escaped by JSON.stringify).
+    stderr.write(`ERROR ${sanitize(message, true)}\n`);
+    if (debug && error instanceof Error && error.stack) {
+      stderr.write(`${sanitize(redact(error.stack))}\n`);
+    }
   }
   return code;
+}
+
+/** The app options for the parts a command uses, imported only then. */
+async function loadParts(spec: CommandSpec, options: MainOptions): Promise<Partial<AppOptions>> {
+  const parts: Partial<AppOptions> = {};
+  if (spec.needs.includes("catalog")) {
+    parts.openCatalog = options.openCatalog ?? (await import("../db/catalog.ts")).openCatalog;
+  }
+  if (spec.needs.includes("clients")) {
+    parts.clients = options.clients ?? await import("../clients/mod.ts");
+    parts.createHttp = options.createHttp ?? (await import("../core/http.ts")).createHttp;
+  }
+  return parts;
 }
 
 /** Run the CLI with `argv` (without the program name) and return the exit code. */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   const stdout = options.stdout ?? streamSink(Deno.stdout);
   const stderr = options.stderr ?? streamSink(Deno.stderr);
-  let exitCode: number = ExitCode.ok;
-  let globals: { debug?: boolean; quiet?: boolean; json?: boolean } = {};
-
-  const run: RunWithApp = async (action) => {
-    let app: App | undefined;
-    try {
-      app = createApp({ ...options, stdout, stderr, ...globals });
-      await action(app);
-    } catch (error) {
-      const interrupted = options.signal?.aborted ? new InterruptedError("Interrupted") : error;
-      exitCode = reportError(interrupted, stderr, globals.json ?? false, globals.debug ?? false);
-    } finally {
-      app?.close();
-    }
-  };
-
-  const program = buildProgram(run, stdout, stderr);
-  program.hook("preAction", (_this, actionCommand) => {
-    globals = actionCommand.optsWithGlobals() as typeof globals;
-  });
+  const globals = scanGlobals(argv);
   if (argv.length === 0) {
-    stdout.write(`\nSingularity Registry Global Client v${VERSION}\n\n`);
-    stdout.write(program.helpInformation());
-    stdout.write(EXIT_CODES_HELP);
+    stdout.write(`\nSingularity Registry Global Client v${VERSION}\n\n${programHelp()}`);
     return ExitCode.ok;
   }
+  let invocation: Invocation;
   try {
-    await program.parseAsync(argv, { from: "user" });
+    invocation = await parseInvocation(argv);
   } catch (error) {
-    if (error instanceof CommanderError) {
-      if (
-        error.code === "commander.helpDisplayed" || error.code === "commander.version" ||
-        error.code === "commander.help"
-      ) return ExitCode.ok;
-      return ExitCode.usage;
-    }
-    return reportError(error, stderr, globals.json ?? false, globals.debug ?? false);
+    return reportError(error, stderr, globals.json, globals.debug);
   }
-  if (program.args.length > 0 && !program.commands.some((c) => c.name() === program.args[0])) {
-    return ExitCode.usage;
+  if (invocation.kind === "help") {
+    stdout.write(invocation.spec ? commandHelp(invocation.spec) : programHelp());
+    return ExitCode.ok;
   }
-  return exitCode;
+  if (invocation.kind === "version") {
+    stdout.write(`${VERSION}\n`);
+    return ExitCode.ok;
+  }
+  const { spec, args, opts } = invocation;
+  let app: App | undefined;
+  try {
+    const [run, parts, { createApp }] = await Promise.all([
+      spec.load(),
+      loadParts(spec, options),
+      import("./app.ts"),
+    ]);
+    app = createApp({ ...options, ...parts, stdout, stderr, ...globals });
+    await run(app, args, opts);
+    return ExitCode.ok;
+  } catch (error) {
+    const interrupted = options.signal?.aborted ? new InterruptedError("Interrupted") : error;
+    return reportError(interrupted, stderr, globals.json, globals.debug);
+  } finally {
+    app?.close();
+  }
 }

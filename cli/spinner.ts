@@ -5,7 +5,7 @@
  */
 
 import type { PollEvent } from "../core/poll.ts";
-import type { Logger } from "../core/log.ts";
+import { type Logger, sanitize } from "../core/log.ts";
 
 const FRAMES = ["|", "/", "-", "\\"];
 
@@ -35,8 +35,10 @@ export function createSpinner(options: SpinnerOptions): (event: PollEvent) => vo
       drawn = false;
       return;
     }
-    const status = e.status ? `: ${log.redact(e.status)}` : "";
-    log.sink.write(`\r\x1b[2K${FRAMES[frame++ % FRAMES.length]} ${e.label}${status} (${secs} s)`);
+    // Job statuses and labels come from remote services: controls are made visible.
+    const status = e.status ? `: ${sanitize(log.redact(e.status), true)}` : "";
+    const label = sanitize(e.label, true);
+    log.sink.write(`\r\x1b[2K${FRAMES[frame++ % FRAMES.length]} ${label}${status} (${secs} s)`);
     drawn = true;
   };
 }

@@ -192,7 +192,7 @@ export interface Context {
   /** The thumbnail to upload beside images: SREGISTRY_THUMBNAIL, else the built-in robot. */
   thumbnail(): Promise<Thumbnail>;
   /** The catalog, unless the database is disabled. */
-  readonly catalog?: Catalog;
+  readonly catalog?: ReadonlyCatalog;
   /** Messages (stderr). */
   readonly log: Logger;
   /** Where transfers report progress (drawn by cli/ on a TTY, not with --quiet or --json). */

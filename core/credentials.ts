@@ -8,7 +8,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { joinPath as join } from "./path.ts";
 import { ConfigError, FormatError } from "./errors.ts";
 import { writeFileAtomic } from "./secrets.ts";
 import type { Env } from "./settings.ts";

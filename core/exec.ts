@@ -6,7 +6,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { joinPath as join } from "./path.ts";
 
 /** Options of one {@link Runner} call. */
 export interface ExecOptions {

@@ -25,9 +25,23 @@ import {
 import type { Authorizer, AuthRequest } from "./auth/types.ts";
 import type { Logger } from "./log.ts";
 import { type Env, processEnv } from "./settings.ts";
+import { assertFetchable, stripUserinfo, userinfoOf } from "./url.ts";
 import { USER_AGENT } from "./version.ts";
 
 export { USER_AGENT };
+export { assertFetchable, stripUserinfo };
+
+/** 1 MiB: the cap on token and other JSON answers ({@link RequestOptions.maxBytes}). */
+export const MAX_JSON_BYTES = 1024 * 1024;
+
+/** How much of an error body is read for its message; the rest is discarded. */
+const ERROR_BODY_BYTES = 64 * 1024;
+
+/**
+ * The longest Retry-After honoured, and the most a request waits for Retry-After in total: a
+ * server asking for an hour gets a message saying when to retry instead of a silent wait.
+ */
+export const MAX_RETRY_AFTER_MS = 60_000;
 
 /** The warning printed when TLS verification is off (the original's wording). */
 export const NOVERIFY_WARNING = "Verify of certificates disabled! ::TESTING USE ONLY::";
@@ -68,6 +82,8 @@ export interface RequestOptions {
   retries?: number;
   /** Do not follow redirects: 3xx answers are returned (when accepted) or raised. */
   noRedirect?: boolean;
+  /** For {@link Http.json}: the largest answer read (default {@link MAX_JSON_BYTES}). */
+  maxBytes?: number;
 }
 
 /** A configured HTTP client: retries, auth refresh, TLS, proxies, User-Agent, redaction. */
@@ -106,7 +122,7 @@ export interface HttpOptions {
   stallTimeoutMs?: number;
   /** Base backoff delay in ms (default 500; doubled per attempt with full jitter, capped). */
   backoffBaseMs?: number;
-  /** Backoff cap in ms (default 30 s); a longer Retry-After is capped at 120 s. */
+  /** Backoff cap in ms (default 30 s); a Retry-After over {@link MAX_RETRY_AFTER_MS} fails at once. */
   backoffMaxMs?: number;
   /** Sleeps (tests inject a fast one). */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -172,14 +188,32 @@ export function noProxyMatches(url: URL, noProxy: string | undefined): boolean {
 
 /** The proxy URL for a request, from HTTP(S)_PROXY / ALL_PROXY and NO_PROXY, or undefined. */
 export function proxyFor(url: URL, env: Env): string | undefined {
-  const get = (n: string) => env.get(n) || env.get(n.toLowerCase()) || undefined;
-  if (noProxyMatches(url, get("NO_PROXY"))) return undefined;
-  const p = url.protocol === "https:" ? get("HTTPS_PROXY") : get("HTTP_PROXY");
-  return p ?? get("ALL_PROXY");
+  return proxySetting(url, env)?.url;
 }
 
-/** A one-line description of a fetch failure, with TLS problems named as such. */
-export function describeFetchError(error: unknown, url: URL): { message: string; tls: boolean } {
+/** The proxy for a request and the variable that named it (`HTTPS_PROXY`, `http_proxy`…). */
+export function proxySetting(url: URL, env: Env): { url: string; variable: string } | undefined {
+  const get = (n: string) => {
+    for (const name of [n, n.toLowerCase()]) {
+      const v = env.get(name);
+      if (v) return { url: v, variable: name };
+    }
+    return undefined;
+  };
+  if (noProxyMatches(url, get("NO_PROXY")?.url)) return undefined;
+  return (url.protocol === "https:" ? get("HTTPS_PROXY") : get("HTTP_PROXY")) ?? get("ALL_PROXY");
+}
+
+/**
+ * A one-line description of a fetch failure, with TLS problems named as such. With a proxy, a
+ * refused or unresolvable connection is the proxy's (a proxy that cannot reach the target answers
+ * 502 instead), so the message names the proxy and its variable, not the target.
+ */
+export function describeFetchError(
+  error: unknown,
+  url: URL,
+  proxy?: { url: string; variable: string },
+): { message: string; tls: boolean } {
   const parts: string[] = [];
   let e: unknown = error;
   for (let i = 0; e && i < 6; i++) {
@@ -211,6 +245,24 @@ export function describeFetchError(error: unknown, url: URL): { message: string;
     };
   }
   const last = parts.at(-1) ?? "unknown error";
+  if (proxy && /connect|refused|dns error|lookup|resolve|unreachable|reset/i.test(all)) {
+    let where = proxy.url;
+    try {
+      where = new URL(proxy.url).host;
+    } catch {
+      where = stripUserinfo(proxy.url);
+    }
+    const why = /refused/i.test(all)
+      ? "refused the connection"
+      : /dns|lookup|resolve/i.test(all)
+      ? "cannot be resolved"
+      : `cannot be reached (${last.replace(/\s+/g, " ")})`;
+    return {
+      tls: false,
+      message:
+        `The proxy ${where} named by ${proxy.variable} ${why} (for ${url.host}); start the proxy, fix ${proxy.variable}, or unset it`,
+    };
+  }
   return { tls: false, message: `Cannot reach ${url.host}: ${last.replace(/\s+/g, " ")}` };
 }
 
@@ -366,7 +418,7 @@ export function createHttp(options: HttpOptions): Http {
   async function backoff(attempt: number, retryAfter?: string | null, signal?: AbortSignal) {
     const ra = parseRetryAfter(retryAfter);
     const ms = ra !== undefined
-      ? Math.min(ra, 120_000)
+      ? Math.min(ra, MAX_RETRY_AFTER_MS)
       : Math.min(maxMs, baseMs * 2 ** (attempt - 1)) * (0.5 + random() / 2);
     await doSleep(ms, signal);
   }
@@ -417,7 +469,21 @@ export function createHttp(options: HttpOptions): Http {
         log.warning(NOVERIFY_WARNING);
       }
       let url = new URL(input);
+      assertFetchable(url);
+      // A password in the URL is for this request's origin only: sent as Basic credentials by an
+      // authorizer bound to that origin, and never part of a URL that is sent or printed.
+      const userinfo = userinfoOf(url);
+      url = new URL(stripUserinfo(url));
       const origin0 = url.origin;
+      let auth = opts.auth;
+      if (userinfo) {
+        log.addSecret(userinfo.password);
+        auth = withUserinfo(auth, userinfo, origin0);
+      }
+      // An authorizer bound to an origin acts there only, whatever URL this call started at (an
+      // upload Location may name another host); an unbound one acts at the call's first origin.
+      const authOrigin = auth?.origin ?? origin0;
+      let waitedMs = 0;
       let method = (opts.method ?? "GET").toUpperCase();
       const budget = opts.retries ?? retries;
       const accept = opts.accept ?? ((s: number) => s >= 200 && s < 300);
@@ -446,8 +512,8 @@ export function createHttp(options: HttpOptions): Http {
           body: bodyBytes(body),
           streaming: body instanceof ReadableStream,
         };
-        const ownOrigin = url.origin === origin0;
-        if (opts.auth && ownOrigin) await opts.auth.authorize(authRequest);
+        const ownOrigin = url.origin === authOrigin;
+        if (auth && ownOrigin) await auth.authorize(authRequest);
         let res: Response;
         try {
           res = await send(url, { method, headers: h, body }, opts.signal);
@@ -456,8 +522,8 @@ export function createHttp(options: HttpOptions): Http {
           if (err !== e || e instanceof SregistryError && !(e instanceof NetworkError)) throw err;
           const { message, tls } = e instanceof NetworkError
             ? { message: e.message, tls: false }
-            : describeFetchError(e, url);
-          log.debug(`${method} ${url} failed (attempt ${attempt + 1}): ${message}`);
+            : describeFetchError(e, url, proxySetting(url, env));
+          log.debug(`${method} ${url.href} failed (attempt ${attempt + 1}): ${message}`);
           if (tls || streamBody || attempt >= budget) {
             throw e instanceof NetworkError ? e : new NetworkError(message, { cause: e });
           }
@@ -467,7 +533,7 @@ export function createHttp(options: HttpOptions): Http {
           });
           continue;
         }
-        log.debug(`${method} ${url} -> ${res.status} (attempt ${attempt + 1})`);
+        log.debug(`${method} ${url.href} -> ${res.status} (attempt ${attempt + 1})`);
         const status = res.status;
         if (
           !opts.noRedirect && [301, 302, 303, 307, 308].includes(status) &&
@@ -479,7 +545,10 @@ export function createHttp(options: HttpOptions): Http {
               status,
             });
           }
-          url = new URL(res.headers.get("location")!, url);
+          const next = new URL(res.headers.get("location")!, url);
+          assertFetchable(next, `a redirect from ${url.host}`);
+          // A server's userinfo in a Location is never sent on (nor printed).
+          url = new URL(stripUserinfo(next));
           if (status === 303 || ((status === 301 || status === 302) && method === "POST")) {
             method = method === "HEAD" ? "HEAD" : "GET";
             dropBody = true;
@@ -487,11 +556,11 @@ export function createHttp(options: HttpOptions): Http {
           continue;
         }
         // A 401 goes to the authorizer first, even when the caller accepts 401s: it may refresh.
-        if (status === 401 && opts.auth?.onChallenge && ownOrigin && authFailures < maxAuth) {
+        if (status === 401 && auth?.onChallenge && ownOrigin && authFailures < maxAuth) {
           authFailures++;
           let again: boolean;
           try {
-            again = await opts.auth.onChallenge(res, authRequest);
+            again = await auth.onChallenge(res, authRequest);
           } catch (e) {
             await res.body?.cancel().catch(() => {});
             throw e;
@@ -503,7 +572,7 @@ export function createHttp(options: HttpOptions): Http {
           }
         }
         if (accept(status)) return res;
-        const text = await res.text().catch(() => "");
+        const text = await readStart(res, ERROR_BODY_BYTES, stallTimeoutMs);
         const detail = summarize(text);
         const where = `${method} ${redactUrl(url)}`;
         const sentCredentials = CREDENTIAL_HEADERS.some((k) => h.has(k));
@@ -529,9 +598,24 @@ export function createHttp(options: HttpOptions): Http {
         if (status === 404) {
           throw new NotFoundError(`Not found (404) at ${where}${detail}; check the name and URL`);
         }
+        const retryAfter = res.headers.get("retry-after");
+        const ra = parseRetryAfter(retryAfter);
+        if (
+          isRetryableStatus(status) && ra !== undefined &&
+          (ra > MAX_RETRY_AFTER_MS || waitedMs + ra > MAX_RETRY_AFTER_MS)
+        ) {
+          const at = new Date(Date.now() + ra).toISOString().replace(/\.\d+Z$/, "Z");
+          throw new NetworkError(
+            `The server answered ${status} ${res.statusText} to ${where}${detail} and asks to retry after ${
+              Math.ceil(ra / 1000)
+            } s (at ${at}); try again then`,
+            { status },
+          );
+        }
         if (isRetryableStatus(status) && !streamBody && attempt < budget) {
           attempt++;
-          await backoff(attempt, res.headers.get("retry-after"), opts.signal).catch((x) => {
+          if (ra !== undefined) waitedMs += ra;
+          await backoff(attempt, retryAfter, opts.signal).catch((x) => {
             throw interrupted(opts.signal, x);
           });
           continue;
@@ -548,7 +632,14 @@ export function createHttp(options: HttpOptions): Http {
       const h = new Headers(opts?.headers);
       if (!h.has("accept")) h.set("accept", "application/json");
       const res = await http.request(url, { ...opts, headers: h });
-      const text = await res.text();
+      const limit = opts?.maxBytes ?? MAX_JSON_BYTES;
+      const text = new TextDecoder().decode(
+        await readBody(http, res, {
+          limit,
+          what: `The JSON answer of ${new URL(url).host}`,
+          signal: opts?.signal,
+        }),
+      );
       try {
         return JSON.parse(text) as T;
       } catch {
@@ -602,6 +693,143 @@ function readCaFile(path: string, setting: string): string {
     );
   }
   return text;
+}
+
+/**
+ * The credentials of a URL's userinfo as an authorizer bound to its origin. With a caller's
+ * authorizer, that one runs first and the userinfo fills in when it sent nothing.
+ */
+function withUserinfo(
+  inner: Authorizer | undefined,
+  creds: { username: string; password: string },
+  origin: string,
+): Authorizer {
+  const header = `Basic ${
+    btoa(String.fromCharCode(...new TextEncoder().encode(`${creds.username}:${creds.password}`)))
+  }`;
+  return {
+    origin: inner?.origin ?? origin,
+    async authorize(r) {
+      await inner?.authorize(r);
+      if (!r.headers.has("authorization")) r.headers.set("authorization", header);
+    },
+    onChallenge: inner?.onChallenge ? (res, r) => inner.onChallenge!(res, r) : undefined,
+  };
+}
+
+/** Options of {@link readBody}. */
+export interface ReadBodyOptions {
+  /** The most bytes accepted; more is a NetworkError naming the limit. */
+  limit: number;
+  /** What is read, for messages ("The manifest of host/repo:tag"). */
+  what: string;
+  /** Cancels the read. */
+  signal?: AbortSignal;
+  /** The whole body must arrive within this (default: the client's stall timeout). */
+  deadlineMs?: number;
+}
+
+/**
+ * Read a small body (a manifest, a token, a JSON answer) with a size cap, a stall timeout between
+ * chunks and a total deadline, so neither a huge answer nor one byte every few seconds can hold
+ * memory or the user. Large downloads go through core/transfer instead.
+ * @throws {NetworkError} (exit 5) when the body is too large, stalls or is too slow.
+ */
+export async function readBody(
+  http: Pick<Http, "stallTimeoutMs">,
+  res: Response,
+  options: ReadBodyOptions,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const { limit, what } = options;
+  const tooLarge = () =>
+    new NetworkError(
+      `${what} is larger than ${
+        formatLimit(limit)
+      }, the limit for such an answer; the server is misbehaving or this is not the right URL`,
+    );
+  const declared = Number(res.headers.get("content-length") ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    await res.body?.cancel().catch(() => {});
+    throw tooLarge();
+  }
+  if (!res.body) return new Uint8Array(0);
+  const stallMs = http.stallTimeoutMs;
+  const deadline = Date.now() + (options.deadlineMs ?? stallMs);
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      if (options.signal?.aborted) throw new InterruptedError("Interrupted");
+      const left = Math.min(stallMs, deadline - Date.now());
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<"timeout">((ok) => timer = setTimeout(() => ok("timeout"), left));
+      const r = await Promise.race([reader.read(), timeout]).finally(() => clearTimeout(timer));
+      if (r === "timeout") {
+        throw new NetworkError(
+          Date.now() >= deadline && left < stallMs
+            ? `${what} did not arrive within ${
+              Math.round((options.deadlineMs ?? stallMs) / 1000)
+            } s (${size} bytes so far); the server is too slow or stalling`
+            : `${what} stalled: no data for ${stallMs / 1000} s (${size} bytes so far)`,
+        );
+      }
+      if (r.done) break;
+      size += r.value.byteLength;
+      if (size > limit) throw tooLarge();
+      chunks.push(r.value);
+    }
+  } catch (e) {
+    reader.cancel().catch(() => {});
+    if (e instanceof SregistryError) throw e;
+    throw new NetworkError(`${what} was cut off: ${(e as Error).message}`, { cause: e });
+  }
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.byteLength;
+  }
+  return out;
+}
+
+/** The first `max` bytes of a body as text (an error message's detail); never throws. */
+async function readStart(res: Response, max: number, stallMs: number): Promise<string> {
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const deadline = Date.now() + stallMs;
+  try {
+    while (size < max) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<"timeout">((ok) =>
+        timer = setTimeout(() => ok("timeout"), Math.max(0, deadline - Date.now()))
+      );
+      const r = await Promise.race([reader.read(), timeout]).finally(() => clearTimeout(timer));
+      if (r === "timeout" || r.done) break;
+      chunks.push(r.value);
+      size += r.value.byteLength;
+    }
+  } catch {
+    // A broken error body still leaves the status to report.
+  }
+  reader.cancel().catch(() => {});
+  const all = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    all.set(c, off);
+    off += c.byteLength;
+  }
+  return new TextDecoder().decode(all.subarray(0, max));
+}
+
+function formatLimit(n: number): string {
+  return n % (1024 * 1024) === 0
+    ? `${n / 1024 / 1024} MiB`
+    : n % 1024 === 0
+    ? `${n / 1024} KiB`
+    : `${n} bytes`;
 }
 
 /** A URL without its query string (presigned URLs carry signatures there). */

@@ -5,9 +5,9 @@
  */
 
 import type { AppMetadata } from "./metadata.ts";
+import { environmentFromEnv } from "./oci_env.ts";
 
-/** The environment file Singularity writes for images converted from OCI/Docker. */
-export const OCI_ENV_FILE = "/.singularity.d/env/10-docker2singularity.sh";
+export { OCI_ENV_FILE } from "./oci_env.ts";
 
 /** Whether a JSON value is an object (not null, not an array). */
 export function isRecord(value: unknown): value is Record<string, unknown> {
@@ -124,13 +124,9 @@ export function fromOciConfig(config: unknown): InspectAttributes | undefined {
     apps: {},
   };
   if (Array.isArray(inner.Env)) {
-    const lines = inner.Env.filter((e): e is string => typeof e === "string").map((entry) => {
-      const eq = entry.indexOf("=");
-      const key = eq < 0 ? entry : entry.slice(0, eq);
-      const value = eq < 0 ? "" : entry.slice(eq + 1);
-      return `export ${key}=${JSON.stringify(value)}`;
-    });
-    if (lines.length) attributes.environment[OCI_ENV_FILE] = `#!/bin/sh\n${lines.join("\n")}\n`;
+    attributes.environment = environmentFromEnv(
+      inner.Env.filter((e): e is string => typeof e === "string"),
+    );
   }
   return attributes;
 }

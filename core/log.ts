@@ -4,7 +4,7 @@
  *
  * Levels follow sregistry-cli's MESSAGELEVEL names; numbers are accepted too (the original crashed on
  * them). Every message passes through {@link redact}: tokens, passwords and signatures never print,
- * `--debug` included.
+ * `--debug` included; then through {@link sanitize}, so control characters show as `\x1b`.
  * @module
  */
 
@@ -96,6 +96,14 @@ export function memorySink(isTerminal = false): TextSink & { text(): string } {
   };
 }
 
+/**
+ * Credential-shaped text. A key only counts where a key can stand (line start, whitespace, quote,
+ * `?`, `&`, `{`, `,`, `;`), so words inside paths and image names (`/etc/passwd`,
+ * `coll/secret:latest`) stay as the user typed them; with `:` the value must be quoted (JSON) or
+ * spaced (a header), since `name:tag` is the shape of an image name.
+ */
+const SECRET_KEYS =
+  "access_token|refresh_token|id_token|identitytoken|token|password|passwd|secret|client_secret|secret_key|secretaccesskey|x-amz-signature|x-amz-security-token|x-amz-credential|signature|sig|apikey|api_key|api-key|private-token|job-token|x-auth-token|x-storage-token|x-registry-auth|sessiontoken|session_token";
 const SECRET_PATTERNS: [RegExp, string][] = [
   [
     /(authorization["']?\s*[:=]\s*["']?)(bearer|basic|token|aws4-hmac-sha256)?\s*[^\s"',]+/gi,
@@ -103,8 +111,11 @@ const SECRET_PATTERNS: [RegExp, string][] = [
   ],
   [/\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi, "$1 ***"],
   [
-    /((?:access_token|refresh_token|token|password|passwd|secret|x-amz-signature|x-amz-security-token|signature|client_secret|apikey|api_key)["']?\s*[:=]\s*["']?)[^\s"'&,}]+/gi,
-    "$1***",
+    new RegExp(
+      `(^|[\\s?&"'{,;(])((?:${SECRET_KEYS})(?:["']\\s*:\\s*["']?|\\s*=\\s*["']?|:\\s+["']?))[^\\s"'&,}]+`,
+      "gi",
+    ),
+    "$1$2***",
   ],
   [/(https?:\/\/[^/\s:@]+:)[^@\s/]+@/gi, "$1***@"],
 ];
@@ -117,6 +128,25 @@ export function redact(text: string, secrets: Iterable<string> = []): string {
   }
   for (const [re, rep] of SECRET_PATTERNS) out = out.replace(re, rep);
   return out;
+}
+
+// C0 controls but tab and newline, DEL, and the C1 controls (0x9b is a one-byte CSI).
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+// deno-lint-ignore no-control-regex
+const CONTROL_ALL = /[\x00-\x1f\x7f-\x9f]/g;
+
+/**
+ * Make control characters visible (`ESC` becomes the four characters `\x1b`, NUL `\x00`), so text
+ * from outside (error bodies, tags, SIF labels, catalog rows) cannot retitle, clear or recolour the
+ * terminal. Tab and newline stay unless `singleLine` is set. Apply it to human-readable output only:
+ * JSON keeps values exact (JSON.stringify escapes controls itself).
+ */
+export function sanitize(text: string, singleLine = false): string {
+  return text.replace(
+    singleLine ? CONTROL_ALL : CONTROL,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
 }
 
 /** Options of {@link createLogger}. */
@@ -192,7 +222,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     // QUIET hides everything but errors; the original hid errors too, leaving failures unexplained.
     const threshold = logger.level === Level.QUIET ? Level.ERROR : logger.level;
     if (level > threshold) return;
-    const text = redact(message, secrets);
+    const text = sanitize(redact(message, secrets));
     const head = prefix ? (color ? `${COLORS[prefix] ?? ""}${prefix}\x1b[0m ` : `${prefix} `) : "";
     sink.write(`${head}${text}\n`);
   }
@@ -212,10 +242,12 @@ export interface Output {
 /** An {@link Output} over a sink. */
 export function createOutput(sink: TextSink = streamSink(Deno.stdout)): Output {
   return {
-    line: (text) => sink.write(`${text}\n`),
+    // Data lines stay exact for pipes; on a terminal, controls are made visible as in tables.
+    line: (text) => sink.write(`${sink.isTerminal ? sanitize(text) : text}\n`),
     json: (value) => sink.write(`${JSON.stringify(value, null, 2)}\n`),
     table(rows, header) {
-      const all = header ? [header, ...rows] : rows;
+      // Cells are text from outside (tags, labels, catalog rows): controls made visible.
+      const all = (header ? [header, ...rows] : rows).map((r) => r.map((c) => sanitize(c, true)));
       const widths: number[] = [];
       for (const row of all) row.forEach((c, i) => widths[i] = Math.max(widths[i] ?? 0, c.length));
       // One write for the whole table: per-row writes dominate the time of large listings.

@@ -7,8 +7,9 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
 import { FormatError } from "./errors.ts";
+// Not node:path: the first node: import costs more start-up time than the whole of `version`.
+import { dirnamePath as dirname, joinPath as join } from "./path.ts";
 
 /** The file's content: client sections plus the active client. */
 export type SecretsData = Record<string, unknown> & { SREGISTRY_CLIENT?: string };

@@ -5,10 +5,11 @@
  * @module
  */
 
-import { join } from "node:path";
-import { z } from "zod";
 import { ConfigError } from "./errors.ts";
 import { Level, parseLevel } from "./log.ts";
+import { joinPath } from "./path.ts";
+
+export { dirnamePath, joinPath } from "./path.ts";
 
 /** Read access to environment variables (injected so tests need not touch the real environment). */
 export interface Env {
@@ -32,9 +33,32 @@ export function envFrom(vars: Record<string, string | undefined>): Env {
   return { get: (name) => vars[name] };
 }
 
+const TRUE = ["yes", "true", "t", "1", "y"];
+const FALSE = ["no", "false", "f", "0", "n", ""];
+
 /** Truthy strings, as sregistry-cli's `convert2boolean`: yes, true, t, 1, y (any case). */
 export function parseBoolean(value: string | undefined): boolean {
-  return value !== undefined && ["yes", "true", "t", "1", "y"].includes(value.trim().toLowerCase());
+  return value !== undefined && TRUE.includes(value.trim().toLowerCase());
+}
+
+/**
+ * Read a boolean variable: true for yes/true/t/1/y, false for no/false/f/0/n or unset/empty (any
+ * case). Anything else is false too, with a warning pushed to `warnings` naming the variable and the
+ * accepted values.
+ */
+export function readBoolean(env: Env, name: string, warnings: string[]): boolean {
+  const raw = env.get(name);
+  if (raw === undefined) return false;
+  const v = raw.trim().toLowerCase();
+  if (TRUE.includes(v)) return true;
+  if (!FALSE.includes(v)) {
+    warnings.push(
+      `${name}=${JSON.stringify(raw)} is not a boolean: use one of ${TRUE.join(", ")} for true or ${
+        FALSE.filter(Boolean).join(", ")
+      } for false; using false`,
+    );
+  }
+  return false;
 }
 
 /** Every global setting. Client-specific `SREGISTRY_<CLIENT>_<VAR>` settings live in secrets. */
@@ -57,8 +81,13 @@ export interface Settings {
   disableCredentialCache: boolean;
   /** The credential cache root, `<SREGISTRY_CREDENTIALS_CACHE>/.sregistry`. */
   credentialCacheRoot: string;
-  /** SINGULARITY_CACHEDIR (default ~/.singularity): layer and blob caches. */
+  /** SINGULARITY_CACHEDIR (default ~/.singularity, as sregistry-cli): layer and blob caches. */
   cacheDir: string;
+  /**
+   * Where OCI pulls keep blobs between pulls: `$SINGULARITY_CACHEDIR/sregistry/blobs`, default
+   * `~/.singularity/cache/sregistry/blobs`. `sregistry cache` lists and prunes it.
+   */
+  blobCacheDir: string;
   /** SREGISTRY_TMPDIR (default TMPDIR or /tmp). */
   tmpDir: string;
   /** SREGISTRY_WORKERS, else SREGISTRY_PYTHON_THREADS (default 9): parallel transfers. */
@@ -83,7 +112,13 @@ export interface Settings {
   warnings: string[];
 }
 
-const positiveInt = z.coerce.number().int().min(1).max(256);
+/** A whole number from 1 to 256, or undefined. */
+function positiveInt(raw: string): number | undefined {
+  const t = raw.trim();
+  if (!/^\d+$/.test(t)) return undefined;
+  const n = Number(t);
+  return n >= 1 && n <= 256 ? n : undefined;
+}
 
 /**
  * Read every setting from `env`.
@@ -100,14 +135,16 @@ export function readSettings(env: Env = processEnv): Settings {
     return undefined;
   };
   const h = (v: string | undefined, name: string, ...rest: string[]) =>
-    need(v, name) ?? join(home!, ...rest);
+    need(v, name) ?? joinPath(home!, ...rest);
 
+  const cacheRaw = env.get("SINGULARITY_CACHEDIR") || undefined;
+  const cacheDir = h(cacheRaw, "SINGULARITY_CACHEDIR", ".singularity");
   const databaseDir = h(env.get("SREGISTRY_DATABASE"), "SREGISTRY_DATABASE", ".singularity");
   let workers = 9;
   const workersRaw = env.get("SREGISTRY_WORKERS") ?? env.get("SREGISTRY_PYTHON_THREADS");
   if (workersRaw !== undefined) {
-    const parsed = positiveInt.safeParse(workersRaw);
-    if (parsed.success) workers = parsed.data;
+    const parsed = positiveInt(workersRaw);
+    if (parsed !== undefined) workers = parsed;
     else {
       const name = env.get("SREGISTRY_WORKERS") !== undefined
         ? "SREGISTRY_WORKERS"
@@ -124,29 +161,34 @@ export function readSettings(env: Env = processEnv): Settings {
     warnings.push(`${(e as Error).message}; using INFO`);
   }
   const colorRaw = env.get("SINGULARITY_COLORIZE");
+  const flag = (name: string) => readBoolean(env, name, warnings);
+  // Both are read (not short-circuited) so a bad value of either is reported.
+  const disable = flag("SREGISTRY_DISABLE");
+  const disableCache = flag("SINGULARITY_DISABLE_CACHE");
   return {
     home: home ?? "",
     client: env.get("SREGISTRY_CLIENT") || undefined,
     secretsPath: h(env.get("SREGISTRY_CLIENT_SECRETS"), "SREGISTRY_CLIENT_SECRETS", ".sregistry"),
     databaseDir,
-    databasePath: join(databaseDir, "sregistry.db"),
+    databasePath: joinPath(databaseDir, "sregistry.db"),
     storage: h(env.get("SREGISTRY_STORAGE"), "SREGISTRY_STORAGE", ".singularity", "shub"),
-    disableDatabase: parseBoolean(env.get("SREGISTRY_DISABLE")) ||
-      parseBoolean(env.get("SINGULARITY_DISABLE_CACHE")),
-    disableCredentialCache: parseBoolean(env.get("SREGISTRY_DISABLE_CREDENTIAL_CACHE")),
-    credentialCacheRoot: join(
+    disableDatabase: disable || disableCache,
+    disableCredentialCache: flag("SREGISTRY_DISABLE_CREDENTIAL_CACHE"),
+    credentialCacheRoot: joinPath(
       h(env.get("SREGISTRY_CREDENTIALS_CACHE"), "SREGISTRY_CREDENTIALS_CACHE", ".singularity"),
       ".sregistry",
     ),
-    cacheDir: h(env.get("SINGULARITY_CACHEDIR"), "SINGULARITY_CACHEDIR", ".singularity"),
+    cacheDir,
+    // Unset, it sits in Singularity's own cache folder rather than beside the database.
+    blobCacheDir: joinPath(cacheRaw ?? joinPath(cacheDir, "cache"), "sregistry", "blobs"),
     tmpDir: env.get("SREGISTRY_TMPDIR") || env.get("TMPDIR") || "/tmp",
     workers,
     thumbnail: env.get("SREGISTRY_THUMBNAIL") || undefined,
-    httpsNoVerify: parseBoolean(env.get("SREGISTRY_HTTPS_NOVERIFY")),
+    httpsNoVerify: flag("SREGISTRY_HTTPS_NOVERIFY"),
     caFile: env.get("SREGISTRY_CA_FILE") || env.get("SSL_CERT_FILE") || undefined,
     shell: env.get("SREGISTRY_SHELL") || undefined,
     messageLevel,
-    colorize: colorRaw === undefined || colorRaw === "" ? undefined : parseBoolean(colorRaw),
+    colorize: colorRaw === undefined || colorRaw === "" ? undefined : flag("SINGULARITY_COLORIZE"),
     noColor: (env.get("NO_COLOR") ?? "") !== "",
     singularityVersion: env.get("SINGULARITY_VERSION") || undefined,
     warnings,

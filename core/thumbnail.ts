@@ -5,7 +5,7 @@
  * @module
  */
 
-import { basename } from "node:path";
+import { basenamePath as basename } from "./path.ts";
 import { ConfigError } from "./errors.ts";
 
 /** A thumbnail to upload. */

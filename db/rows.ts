@@ -51,6 +51,56 @@ export const SELECT_ROWS = `SELECT c.metrics, ${COLUMNS} ${FROM}`;
 /** Every column but metrics, which is the bulk of a row: listings load it only when asked. */
 export const SELECT_LIST = `SELECT ${COLUMNS} ${FROM}`;
 
+/** The columns `images` prints (id, date, client, uri, platform), the uri built as toRow builds it. */
+export const SELECT_LISTING = `SELECT c.id, c.created_at, c.client,
+  COALESCE(k.name, '') || '/' || c.name || ':' || c.tag ||
+  CASE WHEN c.version IS NOT NULL AND c.version != '' THEN '@' || c.version ELSE '' END,
+  c.platform ${FROM}`;
+
+/** One listing row as node:sqlite returns it with arrays on. */
+export type ListingTuple = [
+  id: number,
+  createdAt: string | null,
+  client: string,
+  uri: string,
+  platform: string | null,
+];
+
+const LAZY_FIELDS = [
+  "collection",
+  "collectionId",
+  "name",
+  "tag",
+  "version",
+  "image",
+  "url",
+  "metadata",
+  "size",
+  "digest",
+] as const;
+
+/** The prototype of listing rows: the fields `images` does not print come from `rest(id)`. */
+export const LISTED_PROTO: object = Object.create(
+  Object.prototype,
+  Object.fromEntries(LAZY_FIELDS.map((k) => [k, {
+    enumerable: true,
+    get(this: { id: number; rest: (id: number) => ContainerRow }) {
+      return this.rest(this.id)[k];
+    },
+  }])),
+);
+
+/** A listing row: the printed fields now, the others from `rest(id)` when first asked. */
+export function listedRow(t: ListingTuple, proto: object): ContainerRow {
+  const row = Object.create(proto);
+  row.id = Number(t[0]);
+  row.createdAt = t[1] ?? "";
+  row.client = t[2];
+  row.uri = t[3];
+  row.platform = t[4] ?? null;
+  return row;
+}
+
 /**
  * The collection name a parsed name is catalogued under: the collection, prefixed by the registry
  * when there is one, so `docker.io/library/ubuntu` and `library/ubuntu` stay different images

@@ -16,7 +16,7 @@ Deno.test("cli: version, --version, no arguments", async () => {
     assertEquals(none.code, 0);
     assertIncludes(none.stdout, `Singularity Registry Global Client v${VERSION}`);
     assertIncludes(none.stdout, "Exit codes:");
-    // Without NO_COLOR commander looks at more colour variables: they must be readable.
+    // Without NO_COLOR more colour variables are looked at: they must be readable.
     for (
       const env of [home.env, { ...home.env, NO_COLOR: "" }, {
         ...home.env,
@@ -114,7 +114,7 @@ Deno.test("cli: backend manages the secrets file with the original's bugs fixed"
     assertEquals([r.code, r.stdout.trim()], [0, "[activate] hub"]);
     const before = Deno.readTextFileSync(secrets);
     r = await cli("status");
-    assertIncludes(r.stdout, "There are 1 clients found in secrets.");
+    assertIncludes(r.stdout, "There is 1 client found in secrets.");
     assertIncludes(r.stdout, "active: hub");
     assertEquals(Deno.readTextFileSync(secrets), before, "status does not rewrite the file");
     r = await runCli(["--json", "backend", "status"], { env: home.env });
@@ -188,4 +188,176 @@ Deno.test("pull target: unique per call, hidden, in the given folder; resumable 
   // Nothing in the image string can leave the folder.
   const evil = pullTarget("/s/.staging", "https://h/../../etc/passwd");
   assert(!evil.path.slice("/s/.staging/".length).includes("/"), evil.path);
+});
+
+Deno.test("cli: usage errors honour --json anywhere on the line, exit 2, with suggestions", async () => {
+  const home = await tempHome();
+  try {
+    const cases: [string[], string][] = [
+      [["--json", "imags"], 'Unknown command "imags" (did you mean images?)'],
+      [["images", "--jsno", "--json"], 'Unknown option "--jsno"'],
+      [["pull", "--forse", "x", "--json"], "did you mean --force?"],
+      [["get", "--json"], "Missing argument <query>"],
+      [["push", "x.sif", "--json"], "Missing option --name"],
+      [["pull", "x", "--name", "--json"], "Option --name needs a value"],
+      [["version", "extra", "--json"], "Too many arguments"],
+      [["images", "--json=yes", "--json"], "takes no value"],
+      [["--bogus", "--json", "images"], 'Unknown option "--bogus"'],
+    ];
+    for (const [args, text] of cases) {
+      const r = await runCli(args, { env: home.env });
+      assertEquals(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assertEquals(r.stdout, "");
+      const err = JSON.parse(r.stderr).error;
+      assertEquals([err.kind, err.exitCode], ["usage", 2], r.stderr);
+      assertIncludes(err.message, text);
+    }
+    const plain = await runCli(["imags"], { env: home.env });
+    assertEquals(plain.code, 2);
+    assertEquals(plain.stderr.trim().split("\n").length, 1, plain.stderr);
+    assert(plain.stderr.startsWith("ERROR Unknown command"), plain.stderr);
+  } finally {
+    await home.cleanup();
+  }
+});
+
+Deno.test("cli: help per command lists examples and the global flags; global flags go anywhere", async () => {
+  const home = await tempHome();
+  try {
+    for (const args of [["images", "-h"], ["help", "images"], ["-h", "images"]]) {
+      const r = await runCli(args, { env: home.env });
+      assertEquals(r.code, 0, r.stderr);
+      assertIncludes(r.stdout, "Usage: sregistry images [query...]");
+      assertIncludes(r.stdout, "Examples:\n  sregistry images");
+      assertIncludes(r.stdout, "--json");
+      assertIncludes(r.stdout, "-q, --quiet");
+    }
+    const cache = await runCli(["cache", "--help"], { env: home.env });
+    assertIncludes(cache.stdout, "sregistry cache prune --dry-run");
+    assertEquals((await runCli(["-V"], { env: home.env })).stdout.trim(), VERSION);
+    const before = await runCli(["--json", "version"], { env: home.env });
+    const after = await runCli(["version", "--json"], { env: home.env });
+    assertEquals(JSON.parse(before.stdout).version, VERSION);
+    assertEquals(before.stdout, after.stdout);
+  } finally {
+    await home.cleanup();
+  }
+});
+
+Deno.test("cli: a bad boolean warns once, naming the variable and the accepted values", async () => {
+  const home = await tempHome();
+  try {
+    const r = await runCli(["images"], { env: { ...home.env, SREGISTRY_DISABLE: "maybe" } });
+    assertEquals(r.code, 0, r.stderr);
+    const warnings = r.stderr.split("\n").filter((l) => l.includes("SREGISTRY_DISABLE"));
+    assertEquals(warnings.length, 1, r.stderr);
+    assertIncludes(warnings[0], 'SREGISTRY_DISABLE="maybe" is not a boolean');
+    assertIncludes(warnings[0], "yes, true, t, 1, y");
+    assertIncludes(warnings[0], "using false");
+    // False, so the catalog is on: images works on an empty catalog.
+    assertIncludes(r.stderr, "No images in the catalog");
+    const ok = await runCli(["version"], { env: { ...home.env, SREGISTRY_DISABLE: "No" } });
+    assertEquals(ok.stderr, "");
+  } finally {
+    await home.cleanup();
+  }
+});
+
+Deno.test("cli: backend hints: no file means nothing configured, variable names are checked, plurals", async () => {
+  const home = await tempHome();
+  const cli = (...args: string[]) => runCli(["backend", ...args], { env: home.env });
+  try {
+    const ls = await runCli(["--json", "backend", "ls"], { env: home.env });
+    assertEquals(ls.code, 0, ls.stderr);
+    const hub = JSON.parse(ls.stdout).find((r: { client: string }) => r.client === "hub");
+    assertEquals(hub.configured, false, "the built-in defaults are not a configuration");
+    assertIncludes((await cli("status")).stdout, "There are no clients found in secrets.");
+
+    const bad = await cli("add", "oras", "my var", "x");
+    assertEquals(bad.code, 2);
+    assertIncludes(bad.stderr, '"my var" is not allowed: use letters, digits and underscores');
+    let exists = true;
+    try {
+      Deno.statSync(home.env.SREGISTRY_CLIENT_SECRETS);
+    } catch {
+      exists = false;
+    }
+    assertEquals(exists, false, "a rejected add writes nothing");
+
+    assertEquals((await cli("add", "oras", "nohttps", "true")).code, 0);
+    assertEquals((await cli("add", "docker", "base_url", "http://x")).code, 0);
+    assertIncludes((await cli("status")).stdout, "There are 2 clients found in secrets.");
+    const ls2 = JSON.parse((await runCli(["--json", "backend", "ls"], { env: home.env })).stdout);
+    assertEquals(
+      ls2.filter((r: { configured: boolean }) => r.configured).map((r: { client: string }) =>
+        r.client
+      ),
+      ["docker", "oras"],
+    );
+  } finally {
+    await home.cleanup();
+  }
+});
+
+Deno.test("cli: cache ls and prune: old blobs and stale partials go, fresh ones stay; --dry-run keeps all", async () => {
+  const home = await tempHome();
+  try {
+    const dir = join(home.env.SINGULARITY_CACHEDIR, "sregistry", "blobs", "sha256");
+    Deno.mkdirSync(dir, { recursive: true });
+    const old = new Date(Date.now() - 2 * 24 * 3600_000);
+    const files = {
+      oldBlob: join(dir, "a".repeat(64)),
+      freshBlob: join(dir, "b".repeat(64)),
+      oldPartial: join(dir, `${"c".repeat(64)}.partial`),
+      oldState: join(dir, `${"c".repeat(64)}.partial.json`),
+      freshPartial: join(dir, `${"d".repeat(64)}.partial`),
+      storageTmp: join(home.env.SREGISTRY_STORAGE, "demo", "x", "1.0.sif.partial"),
+      oldLegacyBlob: join(home.env.SREGISTRY_STORAGE, ".blobs", "sha256", "e".repeat(64)),
+    };
+    Deno.mkdirSync(join(home.env.SREGISTRY_STORAGE, ".blobs", "sha256"), { recursive: true });
+    Deno.mkdirSync(join(home.env.SREGISTRY_STORAGE, "demo", "x"), { recursive: true });
+    for (const [k, f] of Object.entries(files)) {
+      Deno.writeTextFileSync(f, "x".repeat(1500));
+      if (k.startsWith("old") || k === "storageTmp") Deno.utimeSync(f, old, old);
+    }
+    const ls = await runCli(["cache", "ls"], { env: home.env });
+    assertEquals(ls.code, 0, ls.stderr);
+    assertIncludes(ls.stdout, `sha256:${"a".repeat(64)}`);
+    assertIncludes(ls.stdout, "1.5 KiB");
+    assertIncludes(ls.stdout, "7 files, 10.3 KiB");
+    const lsj = JSON.parse((await runCli(["cache", "ls", "--json"], { env: home.env })).stdout);
+    assertEquals(lsj.entries.length, 7);
+    assertEquals(lsj.totalBytes, 10500);
+
+    const dry = await runCli(["cache", "prune", "--dry-run", "--json"], { env: home.env });
+    assertEquals(dry.code, 0, dry.stderr);
+    const planned = JSON.parse(dry.stdout);
+    assertEquals(planned.dryRun, true);
+    const expected = [
+      files.oldBlob,
+      files.oldPartial,
+      files.oldState,
+      files.storageTmp,
+      files.oldLegacyBlob,
+    ].sort();
+    assertEquals(planned.removed.map((e: { path: string }) => e.path).sort(), expected);
+    for (const f of Object.values(files)) Deno.statSync(f); // all still there
+
+    const pr = await runCli(["cache", "prune"], { env: home.env });
+    assertEquals(pr.code, 0, pr.stderr);
+    assertIncludes(pr.stderr, "Removed 5 files");
+    for (const [k, f] of Object.entries(files)) {
+      let present = true;
+      try {
+        Deno.statSync(f);
+      } catch {
+        present = false;
+      }
+      assertEquals(present, k.startsWith("fresh"), k);
+    }
+    assertEquals((await runCli(["cache", "frob"], { env: home.env })).code, 2);
+    assertEquals((await runCli(["cache"], { env: home.env })).code, 2);
+  } finally {
+    await home.cleanup();
+  }
 });

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertIncludes, assertRejects } from "./_assert.ts";
 import { join } from "node:path";
-import { createApp } from "../cli/app.ts";
+import { createApp } from "../mod.ts";
 import { main } from "../main.ts";
 import type { ClientFactory, Context } from "../clients/types.ts";
 import { ConfigError, InterruptedError, NetworkError } from "../core/errors.ts";

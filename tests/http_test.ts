@@ -6,11 +6,15 @@ import type { Authorizer } from "../core/auth/types.ts";
 import { AuthError, ConfigError, NetworkError, NotFoundError } from "../core/errors.ts";
 import {
   createHttp,
+  describeFetchError,
   type HttpOptions,
   noProxyMatches,
   NOVERIFY_WARNING,
   parseRetryAfter,
   proxyFor,
+  proxySetting,
+  readBody,
+  stripUserinfo,
 } from "../core/http.ts";
 import { createLogger, Level, memorySink } from "../core/log.ts";
 import { envFrom } from "../core/settings.ts";
@@ -203,6 +207,50 @@ Deno.test("helpers: Retry-After, NO_PROXY and proxy selection", () => {
   assert.equal(proxyFor(u, env), "http://proxy:3128");
   assert.equal(proxyFor(new URL("http://x.org/"), env), "http://p2:8080");
   assert.equal(proxyFor(new URL("https://a.local/"), env), undefined);
+  assert.deepEqual(proxySetting(new URL("http://x.org/"), env), {
+    url: "http://p2:8080",
+    variable: "http_proxy",
+  });
+});
+
+Deno.test("stripUserinfo removes user and password, and nothing else", () => {
+  assert.equal(
+    stripUserinfo("https://u:p%40ss@host:5000/a/b.sif?x=1#f"),
+    "https://host:5000/a/b.sif?x=1#f",
+  );
+  assert.equal(stripUserinfo(new URL("http://only-user@h/x")), "http://h/x");
+  assert.equal(stripUserinfo("http://h/x"), "http://h/x");
+  assert.equal(stripUserinfo("not a url://u:p@x"), "not a url://u:p@x");
+  assert.equal(stripUserinfo("oras://u:p@h/r"), "oras://h/r");
+});
+
+Deno.test("a refused proxy names the proxy and its variable, not the target", () => {
+  const e = new TypeError("error sending request", {
+    cause: new Error("tcp connect error: Connection refused (os error 111)"),
+  });
+  const target = new URL("https://registry.example.org/v2/");
+  const { message } = describeFetchError(e, target, {
+    url: "http://user:pw@proxy.local:3128",
+    variable: "HTTPS_PROXY",
+  });
+  assert.match(message, /^The proxy proxy\.local:3128 named by HTTPS_PROXY refused the connection/);
+  assert.doesNotMatch(message, /pw/);
+  assert.match(describeFetchError(e, target).message, /^Cannot reach registry\.example\.org/);
+});
+
+Deno.test("readBody caps by Content-Length before reading, and by bytes read", async () => {
+  const http = { stallTimeoutMs: 1000 };
+  const declared = new Response("x", { headers: { "content-length": "999999999" } });
+  await assert.rejects(
+    readBody(http, declared, { limit: 1024, what: "The answer" }),
+    (e: Error) => e instanceof NetworkError && /larger than 1 KiB/.test(e.message),
+  );
+  const ok = await readBody(http, new Response("hello"), { limit: 5, what: "x" });
+  assert.equal(new TextDecoder().decode(ok), "hello");
+  await assert.rejects(
+    readBody(http, new Response("hello!"), { limit: 5, what: "x" }),
+    NetworkError,
+  );
 });
 
 const noNginx = !nginxAvailable();

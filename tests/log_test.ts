@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "./_assert.ts";
-import { createLogger, createOutput, Level, memorySink, redact } from "../core/log.ts";
+import { createLogger, createOutput, Level, memorySink, redact, sanitize } from "../core/log.ts";
 
 Deno.test("log: levels filter, prefixes, no colour off a TTY", () => {
   const sink = memorySink();
@@ -70,4 +70,43 @@ Deno.test("output: lines, JSON, aligned tables", () => {
     sink.text(),
     'a\n{\n  "b": 1\n}\nH1   H2          H3\nx    long value  z\nxyz  v           \n',
   );
+});
+
+Deno.test("log: redaction keeps the user's paths and names (issue 10, item 19)", () => {
+  for (
+    const kept of [
+      "Cannot add /etc/passwd: absolute path is not allowed",
+      "Image coll/secret:latest not found",
+      "pull docker://host/token:1.0",
+      "/home/me/passwords/x.sif",
+    ]
+  ) {
+    assertEquals(redact(kept), kept);
+  }
+  for (
+    const [given, want] of [
+      [
+        "GET https://s3/x?X-Amz-Signature=abc123&token=zzz9 ok",
+        "GET https://s3/x?X-Amz-Signature=***&token=*** ok",
+      ],
+      ['{"password":"pw-1234"}', '{"password":"***"}'],
+      ["x-auth-token: tok-5678", "x-auth-token: ***"],
+      ["client_secret=s-9", "client_secret=***"],
+    ]
+  ) {
+    assertEquals(redact(given), want);
+  }
+});
+
+Deno.test("log: sanitize makes controls visible, keeps text and newlines (items 5, 20)", () => {
+  assertEquals(sanitize("a\x1b]0;t\x07b\x1b[2Jc"), "a\\x1b]0;t\\x07b\\x1b[2Jc");
+  assertEquals(sanitize("nul\0 del\x7f csi\x9b"), "nul\\x00 del\\x7f csi\\x9b");
+  assertEquals(sanitize("line\n\ttab é ✓"), "line\n\ttab é ✓");
+  assertEquals(sanitize("line\nnext", true), "line\\x0anext");
+  // Data lines stay exact off a terminal (pipes), and are sanitized on one.
+  const pipe = memorySink(false), tty = memorySink(true);
+  createOutput(pipe).line("a\x1bb");
+  createOutput(tty).line("a\x1bb");
+  assertEquals(pipe.text(), "a\x1bb\n");
+  assertEquals(tty.text(), "a\\x1bb\n");
 });

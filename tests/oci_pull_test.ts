@@ -56,7 +56,12 @@ Deno.test(
       assertMatch(r.stderr, /oci-archive:/);
       // every blob is in the cache, content-addressed
       for (const d of [...img.layers, img.config]) {
-        assert(existsSync(join(home.env.SREGISTRY_STORAGE, ".blobs", "sha256", d.slice(7))), d);
+        assert(
+          existsSync(
+            join(home.env.SINGULARITY_CACHEDIR, "sregistry", "blobs", "sha256", d.slice(7)),
+          ),
+          d,
+        );
       }
       // the archive is a valid OCI layout tar naming the manifest
       const tar = await new Deno.Command("tar", { args: ["-tf", out.path], stdout: "piped" })
@@ -191,8 +196,8 @@ Deno.test({
         join(home.dir, "bad.tar"),
         `docker://127.0.0.1:${lie.addr.port}/test/multi:v1`,
       ], {
-        // A storage (and blob cache) of its own: the pulls above cached these blobs already.
-        env: { ...home.env, SREGISTRY_STORAGE: join(home.dir, "storage-lie") },
+        // A blob cache of its own: the pulls above cached these blobs already.
+        env: { ...home.env, SINGULARITY_CACHEDIR: join(home.dir, "cache-lie") },
       });
       assertEquals(bad.code, 6, bad.stderr);
       assert(!existsSync(join(home.dir, "bad.tar")));

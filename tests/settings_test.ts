@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "./_assert.ts";
-import { envFrom, parseBoolean, readSettings } from "../core/settings.ts";
+import { envFrom, parseBoolean, readBoolean, readSettings } from "../core/settings.ts";
 import { Level, parseLevel } from "../core/log.ts";
 import { ConfigError } from "../core/errors.ts";
 import { assertThrows } from "./_assert.ts";
@@ -11,6 +11,7 @@ Deno.test("settings: defaults follow $HOME, as documented", () => {
   assertEquals(s.databasePath, "/h/.singularity/sregistry.db");
   assertEquals(s.storage, "/h/.singularity/shub");
   assertEquals(s.cacheDir, "/h/.singularity");
+  assertEquals(s.blobCacheDir, "/h/.singularity/cache/sregistry/blobs");
   assertEquals(s.credentialCacheRoot, "/h/.singularity/.sregistry");
   assertEquals(s.workers, 9);
   assertEquals(s.disableDatabase, false);
@@ -49,6 +50,7 @@ Deno.test("settings: every variable is read", () => {
   assertEquals(s.disableCredentialCache, true);
   assertEquals(s.credentialCacheRoot, "/cc/.sregistry");
   assertEquals(s.cacheDir, "/cache");
+  assertEquals(s.blobCacheDir, "/cache/sregistry/blobs");
   assertEquals(s.tmpDir, "/tmpx");
   assertEquals(s.workers, 4);
   assertEquals(s.thumbnail, "/t.png");
@@ -115,4 +117,27 @@ Deno.test("MESSAGELEVEL: names and numbers (the original crashed on numbers)", (
   assertEquals(parseLevel("-2"), Level.WARNING);
   assertThrows(() => parseLevel("6"), ConfigError);
   assertThrows(() => parseLevel("LOUD"), ConfigError);
+});
+
+Deno.test("settings: a bad boolean is false with one warning naming it and the accepted values", () => {
+  const s = readSettings(envFrom({
+    HOME: "/h",
+    SREGISTRY_DISABLE: "maybe",
+    SREGISTRY_HTTPS_NOVERIFY: "on",
+    SINGULARITY_DISABLE_CACHE: "No",
+  }));
+  assertEquals(s.disableDatabase, false);
+  assertEquals(s.httpsNoVerify, false);
+  assertEquals(s.warnings.length, 2, s.warnings.join("\n"));
+  assert(s.warnings[0].startsWith('SREGISTRY_DISABLE="maybe" is not a boolean'), s.warnings[0]);
+  assert(s.warnings[0].includes("yes, true, t, 1, y"), s.warnings[0]);
+  assert(s.warnings[0].includes("no, false, f, 0, n"), s.warnings[0]);
+  assert(s.warnings[1].startsWith('SREGISTRY_HTTPS_NOVERIFY="on"'), s.warnings[1]);
+  const warnings: string[] = [];
+  for (const v of ["", "0", "f", "N", " false "]) {
+    assertEquals(readBoolean(envFrom({ X: v }), "X", warnings), false, v);
+  }
+  assertEquals(readBoolean(envFrom({ X: "Yes" }), "X", warnings), true);
+  assertEquals(readBoolean(envFrom({}), "X", warnings), false);
+  assertEquals(warnings, []);
 });

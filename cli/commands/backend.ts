@@ -6,11 +6,11 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
 import { findFactory } from "../../clients/mod.ts";
-import type { App, RunWithApp } from "../app.ts";
+import type { App } from "../app.ts";
 import { NotFoundError, UsageError } from "../../core/errors.ts";
-import type { SecretsData } from "../../core/secrets.ts";
+import { DEFAULT_SECRETS, type Secrets, type SecretsData } from "../../core/secrets.ts";
+import { formatTable } from "../render/table.ts";
 
 const SECRET_KEY = /token|password|passwd|secret|key|credential/i;
 
@@ -25,15 +25,39 @@ function clientsIn(data: SecretsData): string[] {
   return Object.keys(data).filter((k) => k !== "SREGISTRY_CLIENT").sort();
 }
 
+/**
+ * The clients the user configured: sections on file that are more than the built-in defaults
+ * (which read() returns when there is no file, and the first write stores).
+ */
+function configuredIn(secrets: Secrets, data: SecretsData): string[] {
+  if (!secrets.exists()) return [];
+  return clientsIn(data).filter((name) =>
+    JSON.stringify(data[name]) !== JSON.stringify(DEFAULT_SECRETS[name])
+  );
+}
+
 function section(data: SecretsData, name: string): Record<string, unknown> {
   const s = data[name];
   return s && typeof s === "object" && !Array.isArray(s) ? s as Record<string, unknown> : {};
 }
 
-/** The full variable name `backend add/rm` uses: `SREGISTRY_<CLIENT>_<VAR>`, upper-cased. */
+const VARIABLE = /^[A-Z][A-Z0-9_]*$/;
+
+/**
+ * The full variable name `backend add/rm` uses: `SREGISTRY_<CLIENT>_<VAR>`, upper-cased.
+ * @throws {UsageError} when the name is not letters, digits and underscores (it must work as an
+ * environment variable).
+ */
 export function variableName(client: string, variable: string): string {
   const prefix = `SREGISTRY_${client.toUpperCase().replaceAll("-", "_")}_`;
   const v = variable.toUpperCase();
+  if (!VARIABLE.test(v)) {
+    throw new UsageError(
+      `Variable name ${
+        JSON.stringify(variable)
+      } is not allowed: use letters, digits and underscores, starting with a letter (like TOKEN or BASE_URL)`,
+    );
+  }
   return v.startsWith(prefix) ? v : `${prefix}${v}`;
 }
 
@@ -73,31 +97,36 @@ export function backendCommand(
         break;
       }
       const active = data.SREGISTRY_CLIENT;
+      // Without a file, read() gives the built-in defaults: nothing is configured yet.
+      const configured = configuredIn(secrets, data);
       const rows = app.factories.map((f) => ({
         client: f.scheme,
-        configured: f.scheme in data,
+        configured: configured.includes(f.scheme),
         active: active === f.scheme,
         description: f.description,
       }));
       if (app.json) out.json(rows);
       else {
-        out.table(
+        out.line(formatTable(
           rows.map((r) => [
             r.active ? `${r.client} *` : r.client,
             r.configured ? "yes" : "",
             r.description,
           ]),
           ["CLIENT", "CONFIGURED", "DESCRIPTION"],
-        );
+        ));
       }
       break;
     }
     case "status": {
       const data = secrets.read();
-      const clients = clientsIn(data);
+      const clients = configuredIn(secrets, data);
       const active = typeof data.SREGISTRY_CLIENT === "string" ? data.SREGISTRY_CLIENT : undefined;
+      const found = clients.length === 1
+        ? "There is 1 client"
+        : `There are ${clients.length === 0 ? "no" : clients.length} clients`;
       print(
-        `[backend status]\nThere are ${clients.length} clients found in secrets.\n${
+        `[backend status]\n${found} found in secrets.\n${
           active ? `active: ${active}` : "There is no active client."
         }`,
         { secrets: secrets.path, clients, active: active ?? null },
@@ -180,26 +209,4 @@ export function backendCommand(
       );
   }
   return Promise.resolve();
-}
-
-/** Register `backend`. */
-export function registerBackendCommand(program: Command, run: RunWithApp): void {
-  program
-    .command("backend")
-    .description("manage clients in the secrets file (active client, settings)")
-    .argument(
-      "[action]",
-      "ls [client] | status | activate <client> | deactivate | delete <client> | add <client> <var> <value> | rm <client> <var>",
-    )
-    .argument("[args...]", "arguments of the action")
-    .option("-f, --force", "with add: replace an existing value")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  sregistry backend add oras NOHTTPS true      # stores SREGISTRY_ORAS_NOHTTPS
-  sregistry backend activate docker
-  sregistry backend ls docker --json`,
-    )
-    .action((action, args, opts) => run((app) => backendCommand(app, action, args, opts)));
 }

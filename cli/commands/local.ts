@@ -7,14 +7,15 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
-import type { App, RunWithApp } from "../app.ts";
+import type { App } from "../app.ts";
 import { NotFoundError, UsageError } from "../../core/errors.ts";
 import { getUri } from "../../core/names.ts";
 import { rowToJson } from "../../db/catalog.ts";
-import { recordImage } from "../operations/record.ts";
-import { inspectFile, inspectObjects } from "./inspect_file.ts";
 import type { ContainerRow, Metadata } from "../../db/types.ts";
+import { formatTable } from "../render/table.ts";
+import { recordImage } from "../operations/record.ts";
+
+export { formatTable };
 
 const MONTHS = [
   "January",
@@ -38,41 +39,62 @@ export function formatDate(createdAt: string): string {
   return `${MONTHS[m - 1]} ${createdAt.slice(8, 10)}, ${createdAt.slice(0, 4)}`;
 }
 
-/** Lay rows out in aligned columns (two spaces apart, the last one unpadded) as one string. */
-export function formatTable(rows: string[][]): string {
-  const widths: number[] = [];
-  for (const row of rows) {
-    for (let i = 0; i < row.length - 1; i++) widths[i] = Math.max(widths[i] ?? 0, row[i].length);
-  }
-  return rows.map((row) =>
-    row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join("  ")
-  ).join("\n");
-}
-
 /**
  * The `images` table: `Containers:`, a header, then one numbered row per image. Built as one string
- * so 10,000 rows are one write, not 10,000.
+ * so 10,000 rows are one write, not 10,000; widths come from a first pass, so no row is copied.
  */
-export function formatImages(rows: ContainerRow[]): string {
+export function formatImages(rows: readonly ContainerRow[]): string {
+  const n = rows.length;
+  // Dates and clients repeat: format and pad each distinct value once, and share the strings.
+  const byDay = new Map<string, string>();
+  const byClient = new Map<string, string>();
+  let dateW = "[date]".length;
+  let clientW = "[client]".length;
   // The platform column appears only when a row has one, so the original's layout stays otherwise.
-  const platforms = rows.some((r) => r.platform);
-  const table: string[][] = [[
-    "",
-    "[date]",
-    "[client]",
-    ...(platforms ? ["[platform]"] : []),
-    "[uri]",
-  ]];
-  rows.forEach((r, i) =>
-    table.push([
-      String(i + 1),
-      formatDate(r.createdAt),
-      `[${r.client}]`,
-      ...(platforms ? [r.platform ?? ""] : []),
-      r.uri,
-    ])
-  );
-  return `Containers:\n${formatTable(table)}`;
+  let platformW = 0;
+  for (let i = 0; i < n; i++) {
+    const r = rows[i];
+    if (r.platform && r.platform.length > platformW) platformW = r.platform.length;
+    const day = r.createdAt.slice(0, 10);
+    if (!byDay.has(day)) {
+      const d = formatDate(r.createdAt);
+      byDay.set(day, d);
+      if (d.length > dateW) dateW = d.length;
+    }
+    if (!byClient.has(r.client)) {
+      const c = `[${r.client}]`;
+      byClient.set(r.client, c);
+      if (c.length > clientW) clientW = c.length;
+    }
+  }
+  for (const [k, v] of byDay) byDay.set(k, v.padEnd(dateW));
+  for (const [k, v] of byClient) byClient.set(k, v.padEnd(clientW));
+  const numW = String(n).length;
+  // Pieces joined once: neither a rope grown with += (slow to flatten) nor one concatenated
+  // string per line (20,000 short-lived strings on the way to the one that is written).
+  if (platformW) platformW = Math.max(platformW, "[platform]".length);
+  const parts = new Array<string>(1 + n * 10);
+  parts[0] = `Containers:\n${"".padEnd(numW)}  ${"[date]".padEnd(dateW)}  ${
+    "[client]".padEnd(clientW)
+  }  ${platformW ? `${"[platform]".padEnd(platformW)}  ` : ""}[uri]`;
+  let p = 1;
+  for (let i = 0; i < n; i++) {
+    const r = rows[i];
+    parts[p++] = "\n";
+    parts[p++] = String(i + 1).padEnd(numW);
+    parts[p++] = "  ";
+    parts[p++] = byDay.get(r.createdAt.slice(0, 10))!;
+    parts[p++] = "  ";
+    parts[p++] = byClient.get(r.client)!;
+    parts[p++] = "  ";
+    if (platformW) {
+      parts[p++] = (r.platform ?? "").padEnd(platformW);
+      parts[p++] = "  ";
+    }
+    parts[p++] = r.uri;
+  }
+  parts.length = p;
+  return parts.join("");
 }
 
 /**
@@ -133,6 +155,8 @@ export async function inspectCommand(
   opts: InspectOptions = {},
 ): Promise<void> {
   if (opts.file !== undefined) {
+    // The SIF reader loads only when an image file is read.
+    const { inspectFile, inspectObjects } = await import("./inspect_file.ts");
     return await (opts.objects ? inspectObjects(app, opts.file) : inspectFile(app, opts.file));
   }
   if (query === undefined) {
@@ -142,27 +166,10 @@ export async function inspectCommand(
   if (!row) throw notFoundError(query);
   if (opts.objects) {
     if (!row.image) throw new NotFoundError(`${row.uri} has no stored file to list objects of`);
+    const { inspectObjects } = await import("./inspect_file.ts");
     return await inspectObjects(app, row.image);
   }
   app.out.json(rowToJson(row));
-}
-
-/**
- * The row `get` prints: one with a file. A record without a file is exit 3 (not an empty line with
- * exit 0), naming its url when it has one.
- * @throws {NotFoundError} when nothing matches or the match has no file.
- */
-export function getFile(app: App, query: string): ContainerRow {
-  const row = app.catalog().get(query);
-  if (!row) throw notFoundError(query);
-  if (!row.image) {
-    throw new NotFoundError(
-      `Image ${JSON.stringify(row.uri)} is a record without a file${
-        row.url ? ` (its url is ${row.url})` : ""
-      }: pull it to get a file`,
-    );
-  }
-  return row;
 }
 
 function notFoundError(query: string): NotFoundError {
@@ -176,234 +183,127 @@ function printRow(app: App, row: ContainerRow, text: string): void {
   else app.out.line(text);
 }
 
-/** Register the local commands on the program. */
-export function registerLocalCommands(program: Command, run: RunWithApp): void {
-  program
-    .command("images")
-    .description("list images in the local catalog (all, or those matching a query)")
-    .argument("[query...]", "match name, tag, uri or collection (substring); '*' for all")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  sregistry images
-  sregistry images vsoch          # every image whose name, tag or uri contains "vsoch"
-  sregistry images --json | jq '.[].uri'`,
-    )
-    .action((queries) =>
-      run((app) => {
-        const rows = app.catalog().images(queries);
-        if (app.json) {
-          app.out.json(rows.map((r) => rowToJson(r, false)));
-        } else if (rows.length) {
-          app.out.line(formatImages(rows));
-        } else {
-          app.log.info(
-            queries.length ? `No images match ${queries.join(", ")}` : "No images in the catalog",
-          );
-        }
-        return Promise.resolve();
-      })
+/** `images [query...]`: the catalog listing, as one write. */
+export function imagesCommand(app: App, queries: string[]): Promise<void> {
+  const rows = app.catalog().images(queries);
+  if (app.json) {
+    app.out.json(rows.map((r) => rowToJson(r, false)));
+  } else if (rows.length) {
+    app.out.line(formatImages(rows));
+  } else {
+    app.log.info(
+      queries.length ? `No images match ${queries.join(", ")}` : "No images in the catalog",
     );
+  }
+  return Promise.resolve();
+}
 
-  program
-    .command("inspect")
-    .description("print an image's catalog entry and metadata as JSON, or read any SIF file")
-    .argument("[query]", "image name: collection/image[:tag][@version]")
-    .option("--file <path>", "read this image file directly (no catalog, no Singularity needed)")
-    .option("--objects", "list the SIF header and data objects, like siftool")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  sregistry inspect vsoch/hello-world
-  sregistry inspect vsoch/hello-world:latest@<version> | jq .metrics
-  sregistry inspect --file ./hello.sif | jq .labels
-  sregistry inspect --file ./hello.sif --objects`,
-    )
-    .action((query, opts) => run((app) => inspectCommand(app, query, opts)));
-
-  program
-    .command("get")
-    .description("print the path of an image's file (exit 3 for a record without a file)")
-    .argument("<query>", "image name; without a tag any tag matches (latest first, then newest)")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  singularity run $(sregistry get vsoch/hello-world)
-  sregistry get vsoch/hello-world:v1 --json`,
-    )
-    .action((query) =>
-      run((app) => {
-        const row = getFile(app, query);
-        if (app.json) app.out.json(rowToJson(row));
-        else app.out.line(row.image!);
-        return Promise.resolve();
-      })
+/**
+ * `get <query>`: the path of the image's file. A record without a file is exit 3 (not an empty line
+ * with exit 0), naming its url when it has one.
+ * @throws {NotFoundError} when nothing matches or the match has no file.
+ */
+export function getCommand(app: App, query: string): Promise<void> {
+  const row = app.catalog().get(query);
+  if (!row) throw notFoundError(query);
+  if (!row.image) {
+    throw new NotFoundError(
+      `Image ${JSON.stringify(row.uri)} is a record without a file${
+        row.url ? ` (its url is ${row.url})` : ""
+      }: pull it to get a file`,
     );
+  }
+  if (app.json) app.out.json(rowToJson(row));
+  else app.out.line(row.image);
+  return Promise.resolve();
+}
 
-  program
-    .command("add")
-    .description("add an image file to the catalog (moved into storage, or copied with --copy)")
-    .argument("<image>", "path of the image file")
-    .option("--name <uri>", "the image's name: collection/image[:tag][@version]")
-    .option("--copy", "copy the file instead of moving it")
-    .option("-f, --force", "replace a different file already stored under this name")
-    .option("--metadata <json>", "extra metadata: a JSON object or @file.json")
-    .addHelpText(
-      "after",
-      `
-Without @version the version is the file's sha256.
-
-Examples:
-  sregistry add hello.sif --name vsoch/hello-world:latest
-  sregistry add --copy hello.sif --name vsoch/hello-world:v1 --metadata '{"maintainer": "me"}'`,
-    )
-    .action((image, opts) =>
-      run(async (app) => {
-        if (!opts.name) {
-          throw new UsageError(
-            `Missing --name for ${
-              JSON.stringify(image)
-            }: give the image a name, like --name vsoch/hello-world:latest`,
-          );
-        }
-        const metadata = await parseMetadataOption(opts.metadata);
-        const { container, created } = await app.catalog().add({
-          uri: opts.name,
-          file: image,
-          copy: opts.copy ?? false,
-          force: opts.force ?? false,
-          metadata,
-          client: clientFor(opts.name),
-          signal: app.signal,
-        });
-        app.log.info(`[container][${created ? "new" : "update"}] ${container.uri}`);
-        // Interrupted after the commit: the add happened, and the exit code (0) says so.
-        if (app.signal.aborted) app.log.info("Interrupted, but the add had already completed");
-        printRow(app, container, container.image ?? container.uri);
-      })
+/** `add <image> --name <uri>`: move (or copy) a file into storage and the catalog. */
+export async function addCommand(
+  app: App,
+  image: string,
+  opts: { name?: string; copy?: boolean; force?: boolean; metadata?: string },
+): Promise<void> {
+  if (!opts.name) {
+    throw new UsageError(
+      `Missing --name for ${
+        JSON.stringify(image)
+      }: give the image a name, like --name vsoch/hello-world:latest`,
     );
+  }
+  const metadata = await parseMetadataOption(opts.metadata);
+  const { container, created } = await app.catalog().add({
+    uri: opts.name,
+    file: image,
+    copy: opts.copy ?? false,
+    force: opts.force ?? false,
+    metadata,
+    client: clientFor(opts.name),
+    signal: app.signal,
+  });
+  app.log.info(`[container][${created ? "new" : "update"}] ${container.uri}`);
+  // Interrupted after the commit: the add happened, and the exit code (0) says so.
+  if (app.signal.aborted) app.log.info("Interrupted, but the add had already completed");
+  printRow(app, container, container.image ?? container.uri);
+}
 
-  program
-    .command("mv")
-    .description("move an image's file to a folder or a path (the catalog follows)")
-    .argument("<name>", "image name")
-    .argument("<path>", "an existing folder (the file keeps its name) or a new file path")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  sregistry mv vsoch/hello-world:latest /data/images/
-  sregistry mv vsoch/hello-world:latest /data/images/hello.sif`,
-    )
-    .action((name, path) =>
-      run(async (app) => {
-        const before = app.catalog().get(name);
-        const row = await app.catalog().mv(name, path);
-        app.log.info(`[move] ${before?.image ?? name} => ${row.image}`);
-        printRow(app, row, row.image ?? row.uri);
-      })
-    );
+/** `mv <name> <path>`: move an image's file; the catalog follows. */
+export async function mvCommand(app: App, name: string, path: string): Promise<void> {
+  const before = app.catalog().get(name);
+  const row = await app.catalog().mv(name, path);
+  app.log.info(`[move] ${before?.image ?? name} => ${row.image}`);
+  printRow(app, row, row.image ?? row.uri);
+}
 
-  program
-    .command("rename")
-    .description("give an image a new name; its file moves within storage, the version is kept")
-    .argument("<name>", "image name")
-    .argument("<newname>", "the new name: collection/image[:tag]")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  sregistry rename vsoch/hello-world:latest vsoch/hello:v1`,
-    )
-    .action((name, newName) =>
-      run(async (app) => {
-        const before = app.catalog().get(name);
-        const row = await app.catalog().rename(name, newName);
-        app.log.info(`[rename] ${before?.uri ?? name} => ${row.uri}`);
-        printRow(app, row, row.image ?? row.uri);
-      })
-    );
+/** `rename <name> <newname>`. */
+export async function renameCommand(app: App, name: string, newName: string): Promise<void> {
+  const before = app.catalog().get(name);
+  const row = await app.catalog().rename(name, newName);
+  app.log.info(`[rename] ${before?.uri ?? name} => ${row.uri}`);
+  printRow(app, row, row.image ?? row.uri);
+}
 
-  program
-    .command("rm")
-    .description("remove an image from the catalog and delete its file")
-    .argument("<image>", "image name; without @version the newest version of the tag")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  sregistry rm vsoch/hello-world:latest`,
-    )
-    .action((image) =>
-      run(async (app) => {
-        const { container, removedFile } = await app.catalog().rm(image);
-        app.log.info(`[rm] ${container.uri}`);
-        if (app.json) app.out.json({ ...rowToJson(container), removed_file: removedFile ?? null });
-        else app.out.line(removedFile ?? container.uri);
-      })
-    );
+/** `rm <image>`: remove the row and its file. */
+export async function rmCommand(app: App, image: string): Promise<void> {
+  const { container, removedFile } = await app.catalog().rm(image);
+  app.log.info(`[rm] ${container.uri}`);
+  if (app.json) app.out.json({ ...rowToJson(container), removed_file: removedFile ?? null });
+  else app.out.line(removedFile ?? container.uri);
+}
 
-  program
-    .command("record")
-    .description("record an image's metadata (and url) in the catalog without a file")
-    .argument("<name>", "image name; a URI scheme (docker://) names the client")
-    .option("--url <url>", "where the image can be fetched from")
-    .option("--metadata <json>", "metadata: a JSON object or @file.json")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  sregistry record docker://alpine:3.20          # metadata from the registry, no download
-  sregistry record vsoch/hello-world:v1 --url https://example.org/hello.sif
-  sregistry record docker://alpine:3.20 --metadata @alpine.json`,
-    )
-    .action((name, opts) =>
-      run(async (app) => {
-        const metadata = await parseMetadataOption(opts.metadata);
-        const { container, created } = await recordImage(app, name, { url: opts.url, metadata });
-        app.log.info(`[container][${created ? "new" : "update"}] ${container.uri}`);
-        printRow(app, container, container.uri);
-      })
-    );
+/** `record <name> [--url] [--metadata]`: a row without a file. */
+export async function recordCommand(
+  app: App,
+  name: string,
+  opts: { url?: string; metadata?: string },
+): Promise<void> {
+  const metadata = await parseMetadataOption(opts.metadata);
+  const { container, created } = await recordImage(app, name, { url: opts.url, metadata });
+  app.log.info(`[container][${created ? "new" : "update"}] ${container.uri}`);
+  printRow(app, container, container.uri);
+}
 
-  program
-    .command("labels")
-    .description("search the labels stored in the catalog by key and/or value")
-    .option("-k, --key <key>", "label key contains this (case-insensitive)")
-    .option("-v, --value <value>", "label value contains this (case-insensitive)")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  sregistry labels --key maintainer
-  sregistry labels -k org.label-schema -v 1.0 --json`,
-    )
-    .action((opts) =>
-      run((app) => {
-        const hits = app.catalog().labels({ key: opts.key, value: opts.value });
-        if (app.json) {
-          app.out.json(
-            hits.map((h) => ({
-              key: h.key,
-              value: h.value,
-              uri: h.container.uri,
-              id: h.container.id,
-            })),
-          );
-        } else if (hits.length) {
-          app.out.line(
-            formatTable([
-              ["[key]", "[value]", "[uri]"],
-              ...hits.map((h) => [h.key, h.value, h.container.uri]),
-            ]),
-          );
-        } else {
-          app.log.info("No labels match");
-        }
-        return Promise.resolve();
-      })
+/** `labels [-k key] [-v value]`. */
+export function labelsCommand(app: App, opts: { key?: string; value?: string }): Promise<void> {
+  const hits = app.catalog().labels({ key: opts.key, value: opts.value });
+  if (app.json) {
+    app.out.json(
+      hits.map((h) => ({
+        key: h.key,
+        value: h.value,
+        uri: h.container.uri,
+        id: h.container.id,
+      })),
     );
+  } else if (hits.length) {
+    app.out.line(
+      formatTable([
+        ["[key]", "[value]", "[uri]"],
+        ...hits.map((h) => [h.key, h.value, h.container.uri]),
+      ]),
+    );
+  } else {
+    app.log.info("No labels match");
+  }
+  return Promise.resolve();
 }

@@ -25,7 +25,8 @@ export async function recordImage(
   name: string,
   opts: RecordOptions,
 ): Promise<AddResult> {
-  const scheme = getUri(name);
+  // Any scheme a registered client answers to (not only sregistry-cli's list): a new backend's too.
+  const scheme = getUri(name, false);
   const catalog = app.catalog();
   if (scheme !== undefined && opts.url === undefined && opts.metadata === undefined) {
     const { client } = app.getClient(name);

@@ -21,6 +21,7 @@ import { dirname, join, resolve } from "node:path";
 import type { PulledImage, RemoteRecord } from "../../clients/types.ts";
 import { UsageError } from "../../core/errors.ts";
 import { exists } from "../../core/fs.ts";
+import { stripUserinfo } from "../../core/url.ts";
 import { type ParsedName, parseImageName, removeUri } from "../../core/names.ts";
 import { detectStoredFormat, extensionFor, type StoredFormat } from "../../core/stored_format.ts";
 import type { ContainerRow } from "../../db/types.ts";
@@ -56,16 +57,11 @@ export interface Stored {
   metadata?: PulledImage["metadata"];
 }
 
-// Until core/ exports the hostile-server helper's stripUserinfo, this private one does the same for
-// the store step: only http(s)/ftp URLs, so `docker://name@sha256:...` keeps its digest.
-const USERINFO = /\b((?:https?|ftps?):\/\/)[^\s/?#@"'<>\\]*@/gi;
-
-function stripUserinfo(text: string): string {
-  return text.replace(USERINFO, "$1");
-}
-
+/** Metadata with the userinfo of every http(s) URL in it removed (core/url.ts's stripUserinfo). */
 function stripDeep(value: unknown): unknown {
-  if (typeof value === "string") return stripUserinfo(value);
+  if (typeof value === "string") {
+    return /^(?:https?|ftps?):\/\/[^/?#]*@/i.test(value) ? stripUserinfo(value) : value;
+  }
   if (Array.isArray(value)) return value.map(stripDeep);
   if (value && typeof value === "object") {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, stripDeep(v)]));

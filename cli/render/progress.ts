@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { TextSink } from "../../core/log.ts";
+import { sanitize, type TextSink } from "../../core/log.ts";
 import type { ProgressEvent, ProgressSink } from "../../core/progress_events.ts";
 
 /** Format bytes for people: `12.3 MiB`. */
@@ -141,7 +141,8 @@ export function createProgressRenderer(options: ProgressRendererOptions): Progre
         const from = e.resumedFrom ?? 0;
         const b: Live = {
           id: e.id,
-          label: e.label,
+          // Labels can come from remote names: no control character reaches the terminal.
+          label: sanitize(e.label, true),
           value: from,
           total: e.total,
           start: now(),

@@ -16,6 +16,7 @@ import {
   searchRegistry,
 } from "../oci/client.ts";
 import { type AwsCredentials, sigV4Auth } from "../../core/auth/sigv4.ts";
+import { MAX_JSON_BYTES, readBody } from "../../core/http.ts";
 
 /** The ECR JSON API target prefix. */
 export const ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921";
@@ -62,7 +63,13 @@ export async function getEcrToken(
     accept: (s) => s < 500 && s !== 429 && s !== 408,
     signal: ctx.signal,
   });
-  const text = await res.text();
+  const text = new TextDecoder().decode(
+    await readBody(ctx.http, res, {
+      limit: MAX_JSON_BYTES,
+      what: "The ECR token answer",
+      signal: ctx.signal,
+    }),
+  );
   let data: {
     __type?: string;
     message?: string;

@@ -156,3 +156,101 @@ export function openBlobCache(root: string, options: BlobCacheOptions = {}): Blo
     },
   };
 }
+
+/** One file in the cache folder, as {@link listBlobCache} sees it. */
+export interface CacheEntry {
+  /** Absolute path. */
+  path: string;
+  /**
+   * `blob`: a complete, verified blob; `partial`: an unfinished download, its resume state or a
+   * temp file; `lock`: a download in progress (or a crashed one).
+   */
+  kind: "blob" | "partial" | "lock";
+  /** The blob's digest (`sha256:<hex>`), for blobs, partials and locks of a blob. */
+  digest?: string;
+  /** Size in bytes. */
+  size: number;
+  /** Last modification. */
+  mtime: Date;
+}
+
+/** Every file in the cache under `root` (none when the folder does not exist). */
+export async function listBlobCache(root: string): Promise<CacheEntry[]> {
+  const dir = join(root, "sha256");
+  const out: CacheEntry[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(dir));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return out;
+    throw e;
+  }
+  for (const e of entries) {
+    if (!e.isFile) continue;
+    const path = join(dir, e.name);
+    let st: Deno.FileInfo;
+    try {
+      st = await Deno.stat(path);
+    } catch {
+      continue; // removed meanwhile
+    }
+    const hex = e.name.match(/^[a-f0-9]{64}/)?.[0];
+    const kind = /^[a-f0-9]{64}$/.test(e.name)
+      ? "blob"
+      : e.name.endsWith(".lock")
+      ? "lock"
+      : "partial";
+    out.push({
+      path,
+      kind,
+      digest: hex ? `sha256:${hex}` : undefined,
+      size: st.size,
+      mtime: st.mtime ?? new Date(0),
+    });
+  }
+  return out.sort((a, b) => a.path.localeCompare(b.path));
+}
+
+/** Options of {@link pruneBlobCache}. */
+export interface PruneOptions {
+  /** Say what would go, remove nothing. */
+  dryRun?: boolean;
+  /** Now (tests inject a clock). */
+  now?: Date;
+  /**
+   * Complete blobs untouched this long go (default 10 minutes). Stored OCI archives and SIFs carry
+   * their own copy of every blob, so once a pull has finished nothing needs them; the delay only
+   * spares a pull that is writing its archive right now.
+   */
+  blobAgeMs?: number;
+  /** Unfinished downloads and stale locks untouched this long go (default one day). */
+  partialAgeMs?: number;
+  /** Blobs to keep whatever their age. */
+  keep?: ReadonlySet<string>;
+}
+
+/** Remove what {@link PruneOptions} says may go; returns the entries removed (or to remove). */
+export async function pruneBlobCache(
+  root: string,
+  options: PruneOptions = {},
+): Promise<CacheEntry[]> {
+  const now = (options.now ?? new Date()).getTime();
+  const blobAge = options.blobAgeMs ?? 10 * 60_000;
+  const partialAge = options.partialAgeMs ?? 24 * 3600_000;
+  const entries = await listBlobCache(root);
+  const locked = new Set(
+    entries.filter((e) => e.kind === "lock" && now - e.mtime.getTime() <= partialAge)
+      .map((e) => e.digest),
+  );
+  const gone = entries.filter((e) => {
+    const age = now - e.mtime.getTime();
+    if (e.kind === "blob") {
+      return age > blobAge && !locked.has(e.digest) && !options.keep?.has(e.digest!);
+    }
+    return age > partialAge;
+  });
+  if (!options.dryRun) {
+    for (const e of gone) await Deno.remove(e.path).catch(() => {});
+  }
+  return gone;
+}

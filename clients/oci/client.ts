@@ -5,7 +5,6 @@
  * @module
  */
 
-import { join } from "node:path";
 import type { Context, PulledImage, PullTarget, RemoteRecord, SearchHit } from "../types.ts";
 import { AuthError, FormatError, NetworkError, NotFoundError } from "../../core/errors.ts";
 import { removeUri } from "../../core/names.ts";
@@ -322,21 +321,30 @@ async function pullSifArtifact(
       `${where} is an ORAS SIF artifact, not a container image: stored the SIF as it is (oras://${where} pulls it directly)`,
     );
   }
+  return pulledSifLayer(into, img, layer, suggestedName(ref, config.defaultRegistry, img.digest));
+}
+
+/** A downloaded SIF artifact layer as the store step takes it (docker:// and oras:// alike). */
+export function pulledSifLayer(
+  into: PullTarget,
+  img: ResolvedImage,
+  layer: Descriptor,
+  name: string,
+): PulledImage {
+  const title = layer.annotations?.["org.opencontainers.image.title"];
   return {
     file: into.path,
     format: "sif",
     url: img.url,
     digest: layer.digest,
     size: layer.size,
-    suggestedName: suggestedName(ref, config.defaultRegistry, img.digest),
+    suggestedName: name,
     metadata: {
       digest: img.digest,
       mediaType: img.mediaType,
       layerDigest: layer.digest,
       layerMediaType: layer.mediaType,
-      ...(layer.annotations?.["org.opencontainers.image.title"]
-        ? { title: layer.annotations["org.opencontainers.image.title"] }
-        : {}),
+      ...(title ? { title } : {}),
     },
   };
 }
@@ -362,7 +370,7 @@ export async function pullImage(
     }, ${img.manifest.layers.length} layers`,
   );
   if (isSifArtifact(img.manifest)) return await pullSifArtifact(ctx, conn, img, into, config);
-  const cache = openBlobCache(join(ctx.globals.storage, ".blobs"), { log: ctx.log });
+  const cache = openBlobCache(ctx.globals.blobCacheDir, { log: ctx.log });
   const blobs = [img.manifest.config, ...img.manifest.layers];
   const started = performance.now();
   let fetchedBytes = 0;
@@ -450,7 +458,7 @@ export async function recordImage(
       metadata: { digest: img.digest, mediaType: img.mediaType },
     };
   }
-  const cache = openBlobCache(join(ctx.globals.storage, ".blobs"), { log: ctx.log });
+  const cache = openBlobCache(ctx.globals.blobCacheDir, { log: ctx.log });
   const d = img.manifest.config;
   await cache.ensure(
     d.digest,

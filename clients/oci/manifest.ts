@@ -4,6 +4,7 @@
  * @module
  */
 
+import { hostPlatform as hostPlatformName, OCI_ARCH } from "../../core/platform.ts";
 import { FormatError, NotFoundError, UsageError } from "../../core/errors.ts";
 
 /** Media types this client speaks. */
@@ -118,22 +119,11 @@ export function asImageManifest(body: unknown, where: string): ImageManifest {
   return m as ImageManifest;
 }
 
-const ARCH: Record<string, string> = {
-  x86_64: "amd64",
-  aarch64: "arm64",
-  arm: "arm",
-  riscv64: "riscv64",
-  ppc64le: "ppc64le",
-  s390x: "s390x",
-};
-
 /** The host's platform (OCI names), e.g. `linux/amd64`. */
 export function hostPlatform(
   build: { os: string; arch: string } = Deno.build,
 ): Platform {
-  // Containers from registries are Linux images even on a macOS host (they run in a VM).
-  const os = build.os === "windows" ? "windows" : "linux";
-  const architecture = ARCH[build.arch] ?? build.arch;
+  const [os, architecture] = hostPlatformName(build).split("/");
   return architecture === "arm64" ? { os, architecture, variant: "v8" } : { os, architecture };
 }
 
@@ -156,7 +146,7 @@ export function parsePlatform(value: string): Platform {
 }
 
 function normalizeArch(a: string): string {
-  return ARCH[a] ?? a;
+  return OCI_ARCH[a] ?? a;
 }
 
 /** `os/arch[/variant]`. */

@@ -16,7 +16,7 @@ import {
 } from "../../core/errors.ts";
 import type { BearerChallengeAuthorizer } from "../../core/auth/bearer_challenge.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
-import type { Http } from "../../core/http.ts";
+import { assertFetchable, type Http, readBody } from "../../core/http.ts";
 import type { Logger } from "../../core/log.ts";
 import type { ProgressSink } from "../../core/progress_events.ts";
 import { upload, uploadChunked } from "../../core/transfer/mod.ts";
@@ -108,15 +108,28 @@ export interface SendInit {
   body?: string | Uint8Array<ArrayBuffer> | null;
 }
 
+/** 4 MiB: the largest manifest or index read (the distribution spec's own recommended limit). */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+/** The largest page of a tag list or catalog read (registries that ignore `n` send everything). */
+const MAX_LIST_BYTES = 4 * 1024 * 1024;
+
 /** `sha256:<hex>` of bytes. */
 export function sha256Digest(bytes: Uint8Array | string): string {
   return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 }
 
 /** The first error of a registry error body, as `CODE: message`, or "". */
-export async function registryError(res: Response): Promise<string> {
+export async function registryError(
+  res: Response,
+  http: Pick<Http, "stallTimeoutMs"> = { stallTimeoutMs: 60_000 },
+): Promise<string> {
   try {
-    const text = await res.text();
+    // Error bodies are for a message: 64 KiB is plenty, and a huge one must not fill memory.
+    const text = await readBody(http, res, {
+      limit: 64 * 1024,
+      what: "The error body",
+    }).then((b) => new TextDecoder().decode(b));
     const data = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
     const e = data.errors?.[0];
     if (e) return `${e.code ?? "ERROR"}: ${e.message ?? ""}`.trim();
@@ -155,7 +168,11 @@ export function createRegistry(options: RegistryOptions): Registry {
       const url = `${base}/v2/${repo}/manifests/${ref}`;
       const res = await reg.send(url, reg.scope(repo), { headers: { Accept: MANIFEST_ACCEPT } });
       await check(res, `manifest ${host}/${repo}:${ref}`, "manifest");
-      const bytes = new Uint8Array(await res.arrayBuffer());
+      const bytes = await readBody(http, res, {
+        limit: MAX_MANIFEST_BYTES,
+        what: `The manifest of ${host}/${repo}:${ref}`,
+        signal: options.signal,
+      });
       const digest = sha256Digest(bytes);
       if (ref.startsWith("sha256:") && ref !== digest) {
         throw new IntegrityError(
@@ -318,7 +335,13 @@ export function createRegistry(options: RegistryOptions): Registry {
 
   function absolute(location: string | null, what: string): string {
     if (!location) throw new NetworkError(`Registry ${host} gave no Location for the ${what}`);
-    return new URL(location, base).toString();
+    const url = new URL(location, base);
+    assertFetchable(url, `the Location of the ${what}`);
+    if (url.origin !== new URL(base).origin) {
+      // Fine (storage behind the registry), but it gets no credentials: say so when debugging.
+      log.debug(`The ${what} continues at ${url.origin}, which gets no credentials of ${host}`);
+    }
+    return url.toString();
   }
 
   async function paginate(first: string, scope: string, key: string, repo?: string) {
@@ -333,7 +356,18 @@ export function createRegistry(options: RegistryOptions): Registry {
         );
       }
       await check(res, repo ? `repository ${host}/${repo}` : `catalog of ${host}`, "repository");
-      const data = await res.json() as Record<string, unknown>;
+      const what = repo ? `The tag list of ${host}/${repo}` : `The catalog of ${host}`;
+      let data: Record<string, unknown>;
+      const bytes = await readBody(http, res, {
+        limit: MAX_LIST_BYTES,
+        what,
+        signal: options.signal,
+      });
+      try {
+        data = JSON.parse(new TextDecoder().decode(bytes));
+      } catch {
+        throw new NetworkError(`${what} is not JSON`);
+      }
       const list = data[key];
       // The distribution registry answers `"tags": null` for a repository whose tags were deleted.
       if (Array.isArray(list)) out.push(...list.map(String));
@@ -346,7 +380,7 @@ export function createRegistry(options: RegistryOptions): Registry {
 
   async function check(res: Response, what: string, kind: string, write = false) {
     if (res.ok) return;
-    const detail = await registryError(res);
+    const detail = await registryError(res, http);
     const suffix = detail ? ` (${detail})` : "";
     if (res.status === 401) {
       throw new AuthError(

@@ -31,6 +31,7 @@ import {
   downloadBlob,
   type OciClientConfig,
   type OciDeps,
+  pulledSifLayer,
   resolveImage,
   searchRegistry,
   suggestedName,
@@ -206,23 +207,7 @@ export function createOrasClient(ctx: Context, deps: OciDeps = {}): Client {
         `${where}: the layer's media type is ${layer.mediaType}, not ${MediaType.sifLayer}, but the file is a SIF; accepting it`,
       );
     }
-    return {
-      file: into.path,
-      format: "sif",
-      url: img.url,
-      digest: layer.digest,
-      size: layer.size,
-      suggestedName: suggestedName(ref, config.defaultRegistry, img.digest),
-      metadata: {
-        digest: img.digest,
-        mediaType: img.mediaType,
-        layerDigest: layer.digest,
-        layerMediaType: layer.mediaType,
-        ...(layer.annotations?.["org.opencontainers.image.title"]
-          ? { title: layer.annotations["org.opencontainers.image.title"] }
-          : {}),
-      },
-    };
+    return pulledSifLayer(into, img, layer, suggestedName(ref, config.defaultRegistry, img.digest));
   }
 
   return {

@@ -27,6 +27,8 @@ export interface BasicAuthOptions {
   preemptive?: boolean;
   /** Registers the password as a secret so it is redacted from every log line. */
   log?: Logger;
+  /** The origin the credentials belong to (core/http sends them nowhere else). */
+  origin?: string;
 }
 
 /** Static user and password: `Authorization: Basic ...` on every attempt. */
@@ -45,6 +47,7 @@ export function basicAuth(
     return c;
   };
   return {
+    origin: options.origin,
     async authorize(request) {
       if (!send) return;
       const c = await resolve();
@@ -60,9 +63,13 @@ export function basicAuth(
 }
 
 /** A static bearer token (an API key): `Authorization: Bearer <token>` on every attempt. */
-export function bearerToken(token: string, options: { log?: Logger } = {}): Authorizer {
+export function bearerToken(
+  token: string,
+  options: { log?: Logger; origin?: string } = {},
+): Authorizer {
   options.log?.addSecret(token);
   return {
+    origin: options.origin,
     authorize(request) {
       request.headers.set("authorization", `Bearer ${token}`);
     },

@@ -13,7 +13,8 @@
  */
 
 import { AuthError, NetworkError } from "../errors.ts";
-import type { Http } from "../http.ts";
+import { type Http, MAX_JSON_BYTES, readBody } from "../http.ts";
+import { assertFetchable } from "../url.ts";
 import type { Logger } from "../log.ts";
 import { basicHeader } from "./basic.ts";
 import { parseChallenges } from "./challenge.ts";
@@ -137,8 +138,13 @@ export function bearerChallenge(options: BearerChallengeOptions): BearerChalleng
       );
     }
     let data: { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
+    const bytes = await readBody(http, res, {
+      limit: MAX_JSON_BYTES,
+      what: `The token answer of ${host} (${url.origin})`,
+      signal: options.signal,
+    });
     try {
-      data = await res.json();
+      data = JSON.parse(new TextDecoder().decode(bytes));
     } catch {
       throw new NetworkError(`The token service of ${host} (${url.origin}) did not answer JSON`);
     }
@@ -209,7 +215,10 @@ export function bearerChallenge(options: BearerChallengeOptions): BearerChalleng
           }`,
         );
       }
-      bearer = { realm: new URL(b.params.realm, request.url).href, service: b.params.service };
+      const realm = new URL(b.params.realm, request.url);
+      // A realm is fetched with the credentials: never a local file or any other scheme.
+      assertFetchable(realm, `the token realm of ${hostOf(request)}`);
+      bearer = { realm: realm.href, service: b.params.service };
       tokens.delete(scope);
       // A scope in the challenge is what the server wants; use it, else ours (NGC sends none).
       const fresh = await tokenFor(hostOf(request), scope, b.params.scope || undefined);
@@ -226,11 +235,13 @@ export function bearerChallenge(options: BearerChallengeOptions): BearerChalleng
   }
 
   const view = (scope: string): Authorizer => ({
+    origin: options.origin,
     authorize: (r) => authorize(scope, r),
     onChallenge: (res, r) => onChallenge(scope, res, r),
   });
   const root = view("");
   return {
+    origin: options.origin,
     authorize: root.authorize,
     onChallenge: root.onChallenge,
     scoped(scope) {

@@ -7,7 +7,7 @@
  */
 
 import { AuthError, NetworkError } from "../errors.ts";
-import type { Http } from "../http.ts";
+import { type Http, MAX_JSON_BYTES, readBody } from "../http.ts";
 import type { Logger } from "../log.ts";
 import type { Authorizer } from "./types.ts";
 
@@ -76,7 +76,13 @@ export function oauth2RefreshAuth(options: OAuth2RefreshOptions): Authorizer {
       accept: (s) => s < 500 && s !== 429 && s !== 408,
       signal: options.signal,
     });
-    const text = await res.text();
+    const text = new TextDecoder().decode(
+      await readBody(options.http, res, {
+        limit: MAX_JSON_BYTES,
+        what: `The token answer of ${endpoint.host}`,
+        signal: options.signal,
+      }),
+    );
     let data: {
       access_token?: string;
       expires_in?: number;

@@ -5,9 +5,9 @@
  * credentials and ask for one more attempt. Basic, bearer-with-challenge, SigV4, HMAC and OAuth2
  * all fit this one shape.
  *
- * core/http only calls an authorizer for the origin the caller addressed: after a redirect to
- * another origin (a registry sending a blob to S3) neither method runs and every credential header
- * is dropped, so an authorizer never has to check where a request goes.
+ * core/http only calls an authorizer for its {@link Authorizer.origin} (or, unbound, the origin the
+ * caller addressed): after a redirect to another origin (a registry sending a blob to S3) neither
+ * method runs and every credential header is dropped.
  * @module
  */
 
@@ -30,6 +30,12 @@ export interface AuthRequest {
 
 /** Adds credentials to requests, and refreshes them when the server asks. */
 export interface Authorizer {
+  /**
+   * The origin (`https://host:port`) the credentials belong to. When set, core/http runs the
+   * authorizer for requests to that origin only, whatever URL a call starts at (an upload
+   * `Location` on another host gets nothing); when unset, for the call's first URL's origin.
+   */
+  readonly origin?: string;
   /**
    * Add credentials to one attempt. Called before every attempt to the addressed origin, so a
    * signature with a date is made fresh each time.

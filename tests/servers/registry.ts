@@ -456,3 +456,25 @@ export async function tokenFor(
   const data = await res.json();
   return data.token;
 }
+
+/** Push a SIF as an ORAS artifact (the layout SingularityCE and Apptainer write), independently. */
+export async function pushSifArtifact(
+  t: PushTarget,
+  repo: string,
+  tag: string,
+  sif: Uint8Array,
+): Promise<string> {
+  const config = await pushBlob(t, repo, new TextEncoder().encode("{}"));
+  const layer = await pushBlob(t, repo, sif);
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    config: { mediaType: "application/vnd.sylabs.sif.config.v1+json", ...config },
+    layers: [{
+      mediaType: "application/vnd.sylabs.sif.layer.v1.sif",
+      ...layer,
+      annotations: { "org.opencontainers.image.title": `${tag}.sif` },
+    }],
+  };
+  return await pushManifest(t, repo, tag, manifest, manifest.mediaType);
+}

@@ -1,0 +1,138 @@
+/**
+ * `deno compile` embeds the module graph it can see: static imports, string-literal dynamic imports,
+ * and the `--include` files of the compile task. These tests check, with `deno info --json main.ts`,
+ * that every module a command loads is in that graph, that no dynamic import is computed, and that
+ * `version` and `images` load only what they need at start-up.
+ */
+
+import { assert, assertEquals } from "./_assert.ts";
+import { join, relative } from "node:path";
+import { pathToFileURL } from "node:url";
+import { ROOT } from "./_cli.ts";
+
+interface Dep {
+  specifier: string;
+  code?: { specifier: string };
+  isDynamic?: boolean;
+}
+interface Module {
+  specifier: string;
+  dependencies?: Dep[];
+}
+
+const info = JSON.parse(
+  new TextDecoder().decode(
+    new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", "--config", join(ROOT, "deno.json"), join(ROOT, "main.ts")],
+      cwd: ROOT,
+      stdout: "piped",
+    }).outputSync().stdout,
+  ),
+) as { modules: Module[] };
+const modules = new Map(info.modules.map((m) => [m.specifier, m]));
+const url = (path: string) => pathToFileURL(join(ROOT, path)).href;
+const rel = (spec: string) =>
+  spec.startsWith("file:") ? relative(ROOT, new URL(spec).pathname) : spec;
+
+const tasks = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json"))).tasks as Record<
+  string,
+  string
+>;
+const includes = [...tasks.compile.matchAll(/--include[= ](\S+)/g)].map((m) => m[1]);
+
+/** Modules loaded when `roots` load, following static (not dynamic, not type-only) imports. */
+function staticClosure(roots: string[]): Set<string> {
+  const seen = new Set<string>();
+  const todo = roots.map(url);
+  while (todo.length) {
+    const s = todo.pop()!;
+    if (seen.has(s)) continue;
+    seen.add(s);
+    for (const d of modules.get(s)?.dependencies ?? []) {
+      if (d.code && !d.isDynamic) todo.push(d.code.specifier);
+    }
+  }
+  return new Set([...seen].map(rel));
+}
+
+function sourceFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(join(ROOT, dir))) {
+    const p = join(dir, e.name);
+    if (e.isDirectory) out.push(...sourceFiles(p));
+    else if (e.name.endsWith(".ts")) out.push(p);
+  }
+  return out;
+}
+
+Deno.test("compile graph: every command loader's module and every client is embedded", () => {
+  const table = Deno.readTextFileSync(join(ROOT, "cli", "command_table.ts"));
+  const loaders = [...table.matchAll(/import\("(\.\/commands\/[a-z_]+\.ts)"\)/g)].map((m) =>
+    join("cli", m[1])
+  );
+  assert(loaders.length >= 6, `found loaders ${loaders}`);
+  for (const file of new Set(loaders)) {
+    assert(modules.has(url(file)), `${file} is not in the graph`);
+  }
+  // Every backend folder's entry module.
+  for (const e of Deno.readDirSync(join(ROOT, "clients"))) {
+    if (!e.isDirectory || e.name === "oci") continue;
+    const entry = join("clients", e.name, "mod.ts");
+    assert(modules.has(url(entry)), `${entry} is not in the compile graph`);
+  }
+  for (const file of ["db/catalog.ts", "core/http.ts", "cli/app.ts", "core/sif.ts"]) {
+    assert(modules.has(url(file)), `${file} is not in the compile graph`);
+  }
+});
+
+Deno.test("compile graph: workers are in the compile task's --include list", () => {
+  for (const file of sourceFiles("core").concat(sourceFiles("clients"), sourceFiles("db"))) {
+    const text = Deno.readTextFileSync(join(ROOT, file));
+    for (const m of text.matchAll(/new Worker\(\s*new URL\("([^"]+)"/g)) {
+      const target = relative(ROOT, join(ROOT, file, "..", m[1]));
+      assert(includes.includes(target), `${file} starts ${target}, missing from --include`);
+      assert(Deno.statSync(join(ROOT, target)).isFile, target);
+    }
+  }
+  assert(includes.includes("core/_hash_worker.ts"), tasks.compile);
+});
+
+Deno.test("compile graph: dynamic imports use string literals only", () => {
+  const bad: string[] = [];
+  for (const dir of ["cli", "core", "db", "clients"]) {
+    for (const file of sourceFiles(dir)) {
+      const text = Deno.readTextFileSync(join(ROOT, file));
+      for (const m of text.matchAll(/\bimport\(\s*([^)\s][^)]*)\)/g)) {
+        if (!/^"[^"]+"$/.test(m[1].trim())) bad.push(`${file}: import(${m[1]})`);
+      }
+    }
+  }
+  assertEquals(bad, []);
+});
+
+Deno.test("compile graph: version and images load only what they need", () => {
+  const version = staticClosure(["main.ts", "cli/app.ts", "cli/commands/version.ts"]);
+  assert(version.has("cli/program.ts") && version.has("core/settings.ts"), [...version].join());
+  const forbidden = (set: Set<string>, pattern: RegExp) => [...set].filter((m) => pattern.test(m));
+  assertEquals(
+    forbidden(
+      version,
+      /^(db\/|clients\/|core\/sif\.ts|core\/http\.ts|core\/transfer|node:)|zod|commander/,
+    ),
+    [],
+  );
+  const images = staticClosure([
+    "main.ts",
+    "cli/app.ts",
+    "cli/commands/local.ts",
+    "db/catalog.ts",
+  ]);
+  assert(images.has("db/catalog.ts"));
+  assertEquals(
+    forbidden(
+      images,
+      /^(clients\/|core\/http\.ts|core\/transfer|core\/auth\/|core\/sif\.ts)|node:crypto/,
+    ),
+    [],
+  );
+});
