@@ -24,6 +24,7 @@ import { hashFile } from "../core/hasher.ts";
 import type { Logger } from "../core/log.ts";
 import { parseImageName, removeUri, storagePath } from "../core/names.ts";
 import { hostPlatform } from "../core/platform.ts";
+import { checkSifComplete } from "../core/sif.ts";
 import { detectStoredFormat, extensionFor, extensionOf } from "../core/stored_format.ts";
 import { metadataLabels } from "./metadata_shape.ts";
 import { inside, pruneEmpty, stage, tempNameNear, unstage } from "./placement.ts";
@@ -177,6 +178,7 @@ export function openCatalog(options: CatalogOptions): Catalog {
     const bare = removeUri(opts.uri);
     let names = parseImageName(bare);
 
+    if (file) await checkSifComplete(file);
     let imageMeta: Metadata = {};
     if (file && readMetadata) {
       try {

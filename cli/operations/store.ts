@@ -19,6 +19,7 @@ import { dirname, join, resolve } from "node:path";
 import type { PulledImage, RemoteRecord } from "../../clients/types.ts";
 import { UsageError } from "../../core/errors.ts";
 import { exists } from "../../core/fs.ts";
+import { checkSifComplete } from "../../core/sif.ts";
 import { type ParsedName, parseImageName, removeUri } from "../../core/names.ts";
 import { detectStoredFormat, extensionFor, type StoredFormat } from "../../core/stored_format.ts";
 import type { ContainerRow } from "../../db/types.ts";
@@ -90,6 +91,7 @@ export async function storePulled(
   options: StoreOptions,
 ): Promise<Stored> {
   const names = storeName(pulled, options.name);
+  await checkSifComplete(pulled.file);
   const format = pulled.format === "unknown"
     ? await detectStoredFormat(pulled.file)
     : pulled.format;
