@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertIncludes } from "./_assert.ts";
 import { runCli, tempHome } from "./_cli.ts";
 import { buildSingularityLike } from "./_sif_writer.ts";
-import { startFaultServer } from "./servers/fault_server.ts";
+import { makeData, startFaultServer } from "./servers/fault_server.ts";
 
 /** Every file below `dir`, relative, sorted. */
 function filesUnder(dir: string, base = dir): string[] {
@@ -92,6 +92,81 @@ Deno.test("hardening 13: add of a truncated SIF is exit 6, the file stays, no ro
     const ok = await runCli(["add", file, "--name", "t/cut:1"], { env: home.env });
     assertEquals(ok.code, 0, ok.stderr);
   } finally {
+    await home.cleanup();
+  }
+});
+
+// --- item 14: the retry budget covers the whole transfer ---
+
+for (
+  const [what, fault] of [
+    ["does not support ranges", { noRanges: true }],
+    ["changes its validator on every request", { changingValidator: true }],
+  ] as const
+) {
+  Deno.test(`hardening 14: a server that drops every body and ${what} ends with exit 5`, async () => {
+    const home = await tempHome();
+    const server = startFaultServer();
+    try {
+      const data = makeData(300_000, 7);
+      await server.setFile("/drop.sif", data);
+      // Bounded, so that without a whole-transfer budget the pull ends (with exit 0) instead of
+      // running forever: each attempt got 50 kB, then the connection closed.
+      server.setFault("/drop.sif", { ...fault, drop: { after: 50_000, times: 40 } });
+      const env = { ...home.env, SREGISTRY_HTTP_RETRIES: "3", SREGISTRY_BACKOFF_MS: "1" };
+      const started = Date.now();
+      const r = await runCli(["pull", "--name", "t/drop:1", `${server.url}/drop.sif`], { env });
+      assertEquals(r.code, 5, r.stderr);
+      const requests = server.requests.filter((q) => q.path === "/drop.sif").length;
+      // One first attempt and three retries: the 50 kB each start-over brings are old ground.
+      assertEquals(requests, 4);
+      assertIncludes(r.stderr, "failed after 4 attempts");
+      assert(Date.now() - started < 20_000, "bounded in seconds");
+      assertEquals(await imagesIn(env), []);
+    } finally {
+      await server.close();
+      await home.cleanup();
+    }
+  });
+}
+
+Deno.test("hardening 14: a server that stalls after some bytes and cannot resume ends with exit 5", async () => {
+  const home = await tempHome();
+  const server = startFaultServer();
+  try {
+    await server.setFile("/stall.sif", makeData(300_000, 8));
+    server.setFault("/stall.sif", { noRanges: true, stall: { after: 40_000, times: 20 } });
+    const env = {
+      ...home.env,
+      SREGISTRY_HTTP_RETRIES: "2",
+      SREGISTRY_BACKOFF_MS: "1",
+      SREGISTRY_STALL_TIMEOUT: "0.3",
+    };
+    const r = await runCli(["pull", "--name", "t/stall:1", `${server.url}/stall.sif`], { env });
+    assertEquals(r.code, 5, r.stderr);
+    assertIncludes(r.stderr, "failed after 3 attempts");
+    assertIncludes(r.stderr, "stalled");
+    assertEquals(server.requests.filter((q) => q.path === "/stall.sif").length, 3);
+  } finally {
+    await server.close();
+    await home.cleanup();
+  }
+});
+
+Deno.test("hardening 14: drops that still resume keep going, as each attempt gains new ground", async () => {
+  const home = await tempHome();
+  const server = startFaultServer();
+  try {
+    const data = makeData(12 * 1024 * 1024, 9);
+    await server.setFile("/big.sif", data);
+    // Two drops, each 5 MiB past the last one, and a budget of one retry: progress earns the rest.
+    server.setFault("/big.sif", { drop: { after: 5 * 1024 * 1024, times: 2 } });
+    const env = { ...home.env, SREGISTRY_HTTP_RETRIES: "1", SREGISTRY_BACKOFF_MS: "1" };
+    const r = await runCli(["pull", "--name", "t/big:1", `${server.url}/big.sif`], { env });
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(server.requests.filter((q) => q.path === "/big.sif").length, 3);
+  } finally {
+    await server.close();
     await home.cleanup();
   }
 });

@@ -357,10 +357,11 @@ Deno.test("the job's authorizer signs every request: the first, each ranged part
       partSize: 4 * 1024 * 1024,
     });
     assert.equal(r.digest, sha(data));
-    // The probe, four parts, and the retry of the part whose connection dropped.
+    // The probe, four parts, and the retry of the part whose connection dropped; under load the
+    // probe may be cancelled before its body starts, and then two parts take a drop each.
     assert.equal(seen[0], "whole");
     assert.equal(seen.length, srv.requests.length);
-    assert.equal(seen.length, 6, seen.join(","));
+    assert.ok(seen.length === 6 || seen.length === 7, seen.join(","));
     assert.ok(seen.some((r) => /^bytes=1000000-/.test(r)), seen.join(","));
   });
 });
