@@ -170,3 +170,91 @@ Deno.test("hardening 14: drops that still resume keep going, as each attempt gai
     await home.cleanup();
   }
 });
+
+// --- item 11: a full disk is one clear error, and leaves nothing empty behind ---
+
+/** A 2 MiB tmpfs at `dir` (root only); undefined when mounting is not permitted here. */
+async function smallDisk(dir: string): Promise<{ unmount(): Promise<void> } | undefined> {
+  await Deno.mkdir(dir, { recursive: true });
+  const run = (cmd: string, args: string[]) =>
+    new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).output()
+      .then((o) => o.success, () => false);
+  if (!await run("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", dir])) return undefined;
+  return { unmount: async () => void await run("umount", [dir]) };
+}
+
+/** Whether this machine lets the tests mount a tmpfs (probed once, at load). */
+const MOUNT_WORKS = await (async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sregistry-mount-probe-" });
+  try {
+    const disk = await smallDisk(dir);
+    await disk?.unmount();
+    return disk !== undefined;
+  } finally {
+    await Deno.remove(dir).catch(() => {});
+  }
+})();
+if (!MOUNT_WORKS) {
+  console.warn("skipping the full-disk tests: mounting a tmpfs is not permitted here (needs root)");
+}
+
+Deno.test({
+  name: "hardening 11: a pull onto a full disk is exit 1 naming the folder, bytes and partial",
+  ignore: !MOUNT_WORKS,
+  async fn() {
+    const home = await tempHome();
+    const server = startFaultServer();
+    const mnt = join(home.dir, "small");
+    const disk = await smallDisk(mnt);
+    assert(disk, "mount worked in the probe");
+    try {
+      const big = makeData(3 * 1024 * 1024, 11);
+      await server.setFile("/big.sif", big);
+      await server.setFile("/small.sif", makeData(300 * 1024, 12));
+      const env = { ...home.env, SREGISTRY_STORAGE: join(mnt, "storage") };
+      const staging = join(mnt, "storage", ".staging");
+
+      const r = await runCli(["pull", "--name", "t/big:1", `${server.url}/big.sif`], { env });
+      assertEquals(r.code, 1, r.stderr);
+      const lines = r.stderr.trim().split("\n");
+      assertEquals(lines.length, 1, r.stderr);
+      assertIncludes(lines[0], `No space left on ${staging}: free `);
+      const kept = filesUnder(staging);
+      // The partial and its resume state are kept (they resume once there is room); no temp file.
+      assertEquals(kept.filter((f) => f.endsWith(".tmp")), [], kept.join(","));
+      const partial = kept.find((f) => f.endsWith(".partial"));
+      assert(partial, kept.join(","));
+      const size = Deno.statSync(join(staging, partial)).size;
+      assert(size > 0);
+      assertIncludes(
+        lines[0],
+        `free ${big.length - size} bytes or remove ${join(staging, partial)}`,
+      );
+
+      // The disk is still full: the next pull says so at once and leaves nothing empty behind.
+      const again = await runCli(["pull", "--name", "t/small:1", `${server.url}/small.sif`], {
+        env,
+      });
+      assertEquals(again.code, 1, again.stderr);
+      assertIncludes(again.stderr, "No space left on");
+      assertIncludes(
+        again.stderr,
+        `1 other unfinished download in that folder holds ${size} bytes`,
+      );
+      for (const f of filesUnder(staging)) {
+        assert(!f.endsWith(".tmp"), `left behind: ${f}`);
+        assert(Deno.statSync(join(staging, f)).size > 0, `empty file left behind: ${f}`);
+      }
+      assertEquals(await imagesIn(env), []);
+
+      // Removing the named partial makes room: the small pull then works.
+      await Deno.remove(join(staging, partial));
+      const ok = await runCli(["pull", "--name", "t/small:1", `${server.url}/small.sif`], { env });
+      assertEquals(ok.code, 0, ok.stderr);
+    } finally {
+      await disk.unmount();
+      await server.close();
+      await home.cleanup();
+    }
+  },
+});

@@ -17,6 +17,7 @@ import type { Http } from "../http.ts";
 import { NO_PROGRESS, type ProgressSink } from "../progress_events.ts";
 import { finish } from "./_finish.ts";
 import { track, type Tracker } from "./_progress.ts";
+import { isNoSpace, noSpaceError } from "./_no_space.ts";
 import { pump } from "./_pump.ts";
 import { type RetryBudget, retryBudget } from "./_retry_budget.ts";
 import { baseName, exists, removeQuietly, RestartSignal, toInterrupted } from "./_util.ts";
@@ -107,6 +108,8 @@ export interface Attempt {
   readonly tracker: Tracker;
   /** The retries left for the whole download, shared by restarts and parts. */
   readonly budget: RetryBudget;
+  /** The object's size, once a response said (for the message on a full disk). */
+  total?: number;
 }
 
 /**
@@ -145,9 +148,23 @@ export async function download(job: DownloadJob): Promise<DownloadResult> {
       }
     }
   } catch (e) {
+    const info = await Deno.stat(partial).catch(() => undefined);
+    // A parallel download's partial file is sparse: its blocks, not its length, are what it holds.
+    const onDisk = info &&
+      (info.blocks !== null ? Math.min(info.size, info.blocks * 512) : info.size);
     // Nothing arrived (refused, not found, no such host): there is nothing to resume either.
-    if ((await Deno.stat(partial).catch(() => undefined))?.size === 0) {
-      await removeQuietly(partial, metaPath);
+    if (onDisk === 0) await removeQuietly(partial, metaPath);
+    if (isNoSpace(e)) {
+      // Bytes without their resume state can never be resumed: free their space now.
+      const resumable = onDisk !== undefined && onDisk > 0 && await exists(metaPath);
+      if (!resumable) await removeQuietly(partial, metaPath);
+      await removeQuietly(`${metaPath}.tmp`);
+      throw noSpaceError({
+        dest,
+        partial: resumable ? partial : undefined,
+        total: attempt.total ?? job.expectedSize,
+        onDisk: resumable ? onDisk : 0,
+      }, e);
     }
     throw toInterrupted(signal, e);
   } finally {
@@ -284,6 +301,7 @@ async function downloadOnce(a: Attempt, allowResume: boolean): Promise<DownloadR
         );
       }
       tracker.setTotal(total);
+      a.total = total;
       meta = { version: 1, url: href, etag, lastModified, digest: expected, size: total };
       writeMeta(metaPath, meta);
 

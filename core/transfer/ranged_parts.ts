@@ -48,6 +48,7 @@ export async function parallelDownload(
   const { job, href, partial, metaPath, tracker, budget } = a;
   const { http, signal } = job;
   const total = meta.size!;
+  a.total = total;
   const parts = meta.parts!;
   const resumedFrom = parts.reduce((n, p) => n + (p.pos - p.start), 0);
   {
