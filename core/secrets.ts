@@ -30,14 +30,14 @@ export interface Secrets {
   write(data: SecretsData): void;
 }
 
-/** Options of {@link openSecrets}. */
-export interface SecretsOptions {
-  /** Where the one warning about a too-open file goes (default: `WARNING ...` on stderr). */
-  warn?: (message: string) => void;
-}
-
-/** Open the secrets file at `path` (nothing is read until asked). */
-export function openSecrets(path: string, options: SecretsOptions = {}): Secrets {
+/**
+ * Open the secrets file at `path` (nothing is read until asked). `options.warn` receives the one
+ * warning about a file others may read (default: `WARNING ...` on stderr; the CLI passes its log).
+ */
+export function openSecrets(
+  path: string,
+  options: { warn?: (message: string) => void } = {},
+): Secrets {
   return {
     path,
     exists() {
