@@ -1,6 +1,8 @@
 import { assert, assertEquals, assertIncludes, assertThrows } from "./_assert.ts";
 import { join } from "node:path";
-import { ConfigError, FormatError } from "../core/errors.ts";
+import { ConfigError, FormatError, UsageError } from "../core/errors.ts";
+import type { ClientFactory } from "../clients/types.ts";
+import { variableName } from "../cli/commands/backend.ts";
 import {
   DEFAULT_SECRETS,
   getSettings,
@@ -403,4 +405,29 @@ Deno.test("cli backend add: http and https store SREGISTRY_HTTP_* and the client
     await server.close();
     await home.cleanup();
   }
+});
+
+Deno.test("backend variable names: the prefix comes from the declared settings", () => {
+  const factory = (scheme: string, names: string[], aliases?: string[]): ClientFactory => ({
+    scheme,
+    aliases,
+    description: scheme,
+    settings: names.map((name) => ({ name, description: name })),
+    create: () => ({ name: scheme }),
+  });
+  const factories = [
+    factory("https", ["SREGISTRY_HTTP_TOKEN", "SREGISTRY_HTTP_USERNAME"], ["http"]),
+    factory("google-build", ["SREGISTRY_GOOGLE_BUILD_CACHE", "SREGISTRY_GOOGLE_PROJECT"]),
+    factory("aws", ["SREGISTRY_AWS_ID", "AWS_ACCESS_KEY_ID"]),
+    factory("hub", [], ["shub"]),
+  ];
+  const name = (c: string, v: string) => variableName(c, v, factories);
+  assertEquals(name("http", "token"), "SREGISTRY_HTTP_TOKEN");
+  assertEquals(name("https", "SREGISTRY_HTTPS_TOKEN"), "SREGISTRY_HTTP_TOKEN");
+  assertEquals(name("google-build", "cache"), "SREGISTRY_GOOGLE_BUILD_CACHE");
+  assertEquals(name("google-build", "SREGISTRY_GOOGLE_PROJECT"), "SREGISTRY_GOOGLE_PROJECT");
+  assertEquals(name("aws", "aws_access_key_id"), "AWS_ACCESS_KEY_ID");
+  assertEquals(name("hub", "SREGISTRY_SHUB_BASE"), "SREGISTRY_HUB_BASE");
+  assertThrows(() => name("hub", "SREGISTRY_AWS_ID"), UsageError);
+  assertThrows(() => name("https", "SREGISTRY_GOOGLE_BUILD_CACHE"), UsageError);
 });

@@ -37,11 +37,17 @@ function prefixOf(name: string): string {
 }
 
 /**
- * The one prefix a client's settings use: the common prefix of its declared settings, cut at a `_`
- * (the http(s) client declares `SREGISTRY_HTTP_*` under the scheme `https`), else its scheme's.
+ * The one prefix a client's settings use, read from its declared settings: the scheme's or an
+ * alias's prefix that most of them carry (the http(s) client, scheme `https`, declares
+ * `SREGISTRY_HTTP_*`), else their common prefix cut at a `_`, else the scheme's.
  */
 function clientPrefix(factory: ClientFactory): string {
   const names = factory.settings.map((s) => s.name.toUpperCase());
+  const carried = [factory.scheme, ...(factory.aliases ?? [])].map(prefixOf)
+    .map((p) => ({ p, n: names.filter((name) => name.startsWith(p)).length }))
+    .filter((c) => c.n > 0)
+    .sort((a, b) => b.n - a.n || b.p.length - a.p.length);
+  if (carried.length > 0) return carried[0].p;
   if (names.length > 0) {
     let common = names[0];
     for (const n of names) while (!n.startsWith(common)) common = common.slice(0, -1);
