@@ -532,3 +532,22 @@ Deno.test("a restart that cannot resume spends the budget: exit 5 after retries 
     assert.equal(srv.requests.length, 3);
   });
 });
+
+Deno.test("an object that changes under every ranged request ends as a NetworkError, not a loop", async () => {
+  await withEnv(async (dir, srv) => {
+    await srv.setFile("/moving.bin", makeData(2 * 1024 * 1024, 23));
+    srv.setFault("/moving.bin", { changingValidator: true });
+    const err = await download({
+      http: http(),
+      url: `${srv.url}/moving.bin`,
+      dest: join(dir, "moving.bin"),
+      parallel: 2,
+      parallelThreshold: 1,
+      partSize: 512 * 1024,
+    }).catch((e) => e);
+    assert.ok(err instanceof NetworkError, String(err));
+    assert.equal(err.exitCode, 5);
+    assert.match(err.message, /failed after \d+ attempts: The remote object changed/);
+    assert.ok(srv.requests.length <= 8, String(srv.requests.length));
+  });
+});
