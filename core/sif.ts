@@ -719,6 +719,8 @@ export async function checkSifComplete(input: string | ByteSource): Promise<void
     if (source.size < magicEnd) return;
     const head = await source.readAt(0, Math.min(SIF_HEADER_SIZE, source.size));
     if (latin1.decode(head.subarray(32, magicEnd)) !== `${SIF_MAGIC}\0`) return;
+    // An unknown version is not a SIF this reader can measure: the metadata reader says so.
+    if (head.length >= 45 && latin1.decode(head.subarray(42, 45)) !== `${SIF_VERSION}\0`) return;
     const missing = (claimed: bigint, what: string) =>
       new IntegrityError(
         `Truncated SIF image "${source.name}": ${what} says it has ${claimed} bytes, the file has ${source.size}; it was not stored`,
@@ -727,8 +729,10 @@ export async function checkSifComplete(input: string | ByteSource): Promise<void
     const view = new DataView(head.buffer, head.byteOffset, SIF_HEADER_SIZE);
     const count = (at: number) => view.getBigInt64(at, true);
     const [total, tableAt, dataAt, dataSize] = [count(88), count(96), count(112), count(120)];
-    // Negative fields are corruption, not truncation: the metadata reader names them.
-    if (total < 0n || tableAt < 0n || dataAt < 0n || dataSize < 0n) return;
+    // Impossible fields are corruption, not truncation: the metadata reader names them.
+    const max = BigInt(Number.MAX_SAFE_INTEGER);
+    if ([total, tableAt, dataAt, dataSize].some((v) => v < 0n || v > max)) return;
+    if (total > BigInt(SIF_MAX_DESCRIPTORS)) return;
     const tableEnd = total > 0n ? tableAt + total * BigInt(SIF_DESCRIPTOR_SIZE) : 0n;
     const dataEnd = dataSize > 0n ? dataAt + dataSize : 0n;
     const claimed = tableEnd > dataEnd ? tableEnd : dataEnd;

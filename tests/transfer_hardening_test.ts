@@ -5,6 +5,8 @@
 
 import { join } from "node:path";
 import { assert, assertEquals, assertIncludes } from "./_assert.ts";
+import { memorySource } from "../core/byte_source.ts";
+import { checkSifComplete } from "../core/sif.ts";
 import { runCli, tempHome } from "./_cli.ts";
 import { buildSingularityLike } from "./_sif_writer.ts";
 import { makeData, startFaultServer } from "./servers/fault_server.ts";
@@ -257,4 +259,21 @@ Deno.test({
       await home.cleanup();
     }
   },
+});
+
+Deno.test("hardening 13: the check measures SIFs only, not files that merely carry the magic", async () => {
+  const sif = buildSingularityLike({ labels: {} });
+  await checkSifComplete(memorySource(sif));
+  const cut = await checkSifComplete(memorySource(sif.subarray(0, sif.length - 1))).catch((e) => e);
+  assertEquals(cut?.exitCode, 6);
+  // The magic, then noise (an unknown version, impossible sizes): corrupt, not truncated.
+  for (let seed = 1; seed <= 64; seed++) {
+    const noise = makeData(4096, seed);
+    noise.set(new TextEncoder().encode("SIF_MAGIC\0"), 32);
+    await checkSifComplete(memorySource(noise));
+    noise.set(new TextEncoder().encode("01\0"), 42);
+    await checkSifComplete(memorySource(noise));
+  }
+  // Not a SIF at all.
+  await checkSifComplete(memorySource(makeData(10, 1)));
 });
