@@ -182,6 +182,11 @@ export function openCatalog(options: CatalogOptions): Catalog {
     const bare = removeUri(opts.uri);
     let names = parseImageName(bare);
 
+    if (file) {
+      // Loaded here: listing commands open the catalog and must not pay for the SIF reader.
+      const { checkSifComplete } = await import("../core/sif.ts");
+      await checkSifComplete(file);
+    }
     let imageMeta: Metadata = {};
     if (file && readMetadata) {
       try {

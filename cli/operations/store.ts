@@ -90,6 +90,9 @@ export async function storePulled(
   options: StoreOptions,
 ): Promise<Stored> {
   const names = storeName(pulled, options.name);
+  // Loaded here: `record` and `images` reach this module and need no SIF reader.
+  const { checkSifComplete } = await import("../../core/sif.ts");
+  await checkSifComplete(pulled.file);
   const format = pulled.format === "unknown"
     ? await detectStoredFormat(pulled.file)
     : pulled.format;
