@@ -303,6 +303,11 @@ export function openCatalog(options: CatalogOptions): Catalog {
     const owner = file && !copy ? rowOwning(file) : undefined;
     const url = opts.url === undefined ? undefined : stripUserinfo(opts.url);
 
+    if (file) {
+      // Loaded here: listing commands open the catalog and must not pay for the SIF reader.
+      const { checkSifComplete } = await import("../core/sif.ts");
+      await checkSifComplete(file);
+    }
     let imageMeta: Metadata = {};
     if (file && readMetadata) {
       try {

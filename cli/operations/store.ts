@@ -122,6 +122,9 @@ export async function storePulled(
   options: StoreOptions,
 ): Promise<Stored> {
   const names = storeName(pulled, options.name);
+  // Loaded here: `record` and `images` reach this module and need no SIF reader.
+  const { checkSifComplete } = await import("../../core/sif.ts");
+  await checkSifComplete(pulled.file);
   const url = pulled.url === undefined ? undefined : stripUserinfo(pulled.url);
   const metadata = pulled.metadata === undefined
     ? undefined
