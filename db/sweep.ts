@@ -27,6 +27,8 @@ export interface SweepOptions {
   intervalMs?: number;
   /** The clock (tests inject one). */
   now?: number;
+  /** List what would be removed, remove nothing (`cache prune --dry-run`). */
+  dryRun?: boolean;
   /** The file whose mtime says when the last sweep ran (default `<storage>/.staging/.last-sweep`). */
   marker?: string;
 }
@@ -89,7 +91,7 @@ export function sweepStale(storage: string, options: SweepOptions = {}): SweepRe
   const remove = (path: string) => {
     const bytes = sizeOf(path);
     try {
-      Deno.removeSync(path, { recursive: true });
+      if (!options.dryRun) Deno.removeSync(path, { recursive: true });
       result.removed.push(path);
       result.bytes += bytes;
     } catch {
@@ -148,7 +150,7 @@ export function sweepStale(storage: string, options: SweepOptions = {}): SweepRe
     // No storage yet.
   }
   try {
-    Deno.writeTextFileSync(marker, "");
+    if (!options.dryRun) Deno.writeTextFileSync(marker, "");
   } catch {
     // A read-only folder: sweep again next time.
   }

@@ -623,6 +623,8 @@ Deno.test("sweep: only old temp files go, at most once an hour unless forced, ne
     await Deno.utime(temp, old, old);
     await Deno.utime(victim, old, old);
     const marker = join(dir, "marker");
+    assert.deepEqual(sweepStale(storage, { marker, dryRun: true }).removed, [temp]);
+    assert(await exists(temp), "a dry run removed a file");
     const r = sweepStale(storage, { marker });
     assert.deepEqual(r.removed, [temp]);
     assert.equal(r.bytes, 5);
