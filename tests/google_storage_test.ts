@@ -410,3 +410,29 @@ Deno.test("gcs settings: chunk size, PRIVATE values and the 8 KiB metadata budge
   assertEquals(metadata.type, "container");
   assert(!("sif" in metadata) && !("registry" in metadata));
 });
+
+Deno.test("gcs: a push that failed mid-upload continues from the kept session on the next run", async () => {
+  await using s = await setup();
+  s.fake.addBucket("test-bucket");
+  const file = join(s.home.dir, "big.bin");
+  const data = randomBytes(6 * CHUNK_QUANTUM);
+  await Deno.writeFile(file, data);
+  const env = {
+    ...s.env,
+    SREGISTRY_GOOGLE_STORAGE_CHUNK_SIZE: "512K",
+    SREGISTRY_HTTP_RETRIES: "0",
+  };
+  s.fake.failChunks(1);
+  const first = await runCli(["push", file, "--name", "google-storage://r/big:1"], { env });
+  assertEquals(first.code, 5, first.stderr);
+  assert(/run the push again to resume/.test(first.stderr), first.stderr);
+  assert(!/upload_id=[0-9a-f]{8}/.test(first.stderr), "the session id was printed");
+  const chunks = s.fake.stats.chunks;
+  const second = await runCli(["push", file, "--name", "google-storage://r/big:1"], { env });
+  assertEquals(second.code, 0, second.stderr);
+  // 256 KiB of the first 512 KiB chunk was kept: 1.25 MiB remain, in three chunks.
+  assertEquals(s.fake.stats.chunks - chunks, 3);
+  const [[name, o]] = [...s.fake.buckets.get("test-bucket")!.objects];
+  assertEquals(name, `r/big:1@${sha(data)}.sif`);
+  assertEquals(sha(o.data), sha(data));
+});
