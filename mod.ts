@@ -54,6 +54,13 @@ export {
   type OAuth2RefreshOptions,
   type OAuth2Tokens,
 } from "./core/auth/oauth2.ts";
+export {
+  type AccessToken,
+  jwtBearerAuth,
+  type JwtBearerAuthorizer,
+  type JwtBearerOptions,
+  type ServiceAccountKey,
+} from "./core/auth/jwt_bearer.ts";
 export type { ClientSettings } from "./core/client_settings.ts";
 export type { CredentialStore } from "./core/credentials.ts";
 export type { Exec, ExecOptions, ExecResult, Runner } from "./core/exec.ts";
