@@ -1,14 +1,29 @@
 /**
- * Small conveniences over `node:assert/strict` (std's asserts cannot be installed here).
+ * The one assertion module of the tests: `node:assert/strict` (std's asserts cannot be installed
+ * here) and a few conveniences over it. Tests import assertions from here only
+ * (tests/layout_test.ts checks it), so every file reads the same.
  * @module
  */
 
 import assertStrict from "node:assert/strict";
 
-/** Assert a value is truthy. */
-export function assert(value: unknown, message?: string): asserts value {
-  assertStrict.ok(value, message);
-}
+/**
+ * `node:assert/strict` itself: `assert(value)` asserts a truthy value, and `assert.equal`,
+ * `assert.deepEqual`, `assert.match`, `assert.rejects`... are the strict assertions.
+ */
+export const assert: typeof assertStrict = assertStrict;
+export default assertStrict;
+
+/** The strict assertions by name, for files that import them one by one. */
+export const deepEqual: typeof assertStrict.deepEqual = assertStrict.deepEqual;
+export const deepStrictEqual: typeof assertStrict.deepStrictEqual = assertStrict.deepStrictEqual;
+export const doesNotMatch: typeof assertStrict.doesNotMatch = assertStrict.doesNotMatch;
+export const equal: typeof assertStrict.equal = assertStrict.equal;
+export const match: typeof assertStrict.match = assertStrict.match;
+export const notEqual: typeof assertStrict.notEqual = assertStrict.notEqual;
+export const ok: typeof assertStrict.ok = assertStrict.ok;
+export const rejects: typeof assertStrict.rejects = assertStrict.rejects;
+export const throws: typeof assertStrict.throws = assertStrict.throws;
 
 /** Deep strict equality. */
 export function assertEquals<T>(actual: T, expected: T, message?: string): void {

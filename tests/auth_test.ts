@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import assert from "./_assert.ts";
 import { createHash, createHmac } from "node:crypto";
 import { basicAuth, basicHeader, bearerToken } from "../core/auth/basic.ts";
 import { bearerChallenge } from "../core/auth/bearer_challenge.ts";

@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import assert from "./_assert.ts";
 import { join } from "node:path";
 import { startBackgroundSync } from "../core/background_sync.ts";
 

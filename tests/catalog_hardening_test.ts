@@ -4,7 +4,7 @@
  * @module
  */
 
-import assert from "node:assert/strict";
+import assert from "./_assert.ts";
 import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";

@@ -1,4 +1,4 @@
-import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
+import assert, { deepStrictEqual as assertEquals } from "./_assert.ts";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { collectionName, openCatalog, rowToJson, sha256File, sqlTimestamp } from "../db/catalog.ts";

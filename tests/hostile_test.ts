@@ -2,7 +2,7 @@
  * Issue 10 against a hostile server: the CLI (as users run it, -P=cli) and in-process code. Each
  * test names the item it proves.
  */
-import assert from "node:assert/strict";
+import assert from "./_assert.ts";
 import { join } from "node:path";
 import { basicAuth } from "../core/auth/basic.ts";
 import { bearerChallenge } from "../core/auth/bearer_challenge.ts";

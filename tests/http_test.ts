@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import assert from "./_assert.ts";
 import { join } from "node:path";
 import { basicAuth, bearerToken } from "../core/auth/basic.ts";
 import { bearerChallenge } from "../core/auth/bearer_challenge.ts";

@@ -4,7 +4,7 @@
  * protocol folders, and nothing but `main.ts` and `mod.ts` reaches into `cli/`.
  */
 
-import assert from "node:assert/strict";
+import assert from "./_assert.ts";
 import { dirname, join, relative, resolve } from "node:path";
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
@@ -103,4 +103,14 @@ Deno.test("layout: the rules reject what they should", () => {
     ).sort(),
     ["../b.ts", "./a.ts", "./c.ts", "./d.ts"],
   );
+});
+
+Deno.test("layout: tests take their assertions from tests/_assert.ts only", () => {
+  const direct: string[] = [];
+  for (const file of sourceFiles(join(ROOT, "tests"))) {
+    const from = relative(ROOT, file);
+    if (from === "tests/_assert.ts") continue;
+    if (/from\s*["']node:assert/.test(Deno.readTextFileSync(file))) direct.push(from);
+  }
+  assert.deepEqual(direct, []);
 });

@@ -1,4 +1,4 @@
-import assert, { equal as assertEquals, match as assertMatch } from "node:assert/strict";
+import assert, { equal as assertEquals, match as assertMatch } from "./_assert.ts";
 import { requirement, runCli, tempHome } from "./_cli.ts";
 import { startEcrFake } from "./servers/ecr_fake.ts";
 import { startNgcFake } from "./servers/ngc_fake.ts";

@@ -2,7 +2,7 @@ import assert, {
   deepEqual as assertDeep,
   equal as assertEquals,
   match as assertMatch,
-} from "node:assert/strict";
+} from "./_assert.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { requirement, runCli, tempHome } from "./_cli.ts";

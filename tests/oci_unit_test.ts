@@ -1,4 +1,4 @@
-import assert, { deepEqual, equal, match, rejects, throws } from "node:assert/strict";
+import assert, { deepEqual, equal, match, rejects, throws } from "./_assert.ts";
 import { join } from "node:path";
 import { dockerConfigCredentials, runHelper } from "../clients/oci/auth.ts";
 import { parseChallenges } from "../core/auth/challenge.ts";

@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import assert from "./_assert.ts";
 import { pool } from "../core/pool.ts";
 
 Deno.test("pool keeps input order and never exceeds the concurrency", async () => {

@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import assert from "./_assert.ts";
 import { join } from "node:path";
 import { createLogger, memorySink } from "../core/log.ts";
 import type { ProgressEvent } from "../core/progress_events.ts";

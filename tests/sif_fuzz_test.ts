@@ -4,7 +4,7 @@
  * seed is fixed, so a failure names a case that reproduces.
  */
 
-import assert from "node:assert/strict";
+import assert from "./_assert.ts";
 import { type ByteSource, memorySource, prefetchSource } from "../core/byte_source.ts";
 import { detectImageFormat } from "../core/image_format.ts";
 import { openSif, SIF_DESCRIPTOR_SIZE, SifDataType, SifError } from "../core/sif.ts";

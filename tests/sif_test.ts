@@ -4,7 +4,7 @@
  * `singularity inspect` fallback, legacy detection and error messages.
  */
 
-import assert from "node:assert/strict";
+import assert from "./_assert.ts";
 import { memorySource } from "../core/byte_source.ts";
 import { detectImageFormat } from "../core/image_format.ts";
 import {

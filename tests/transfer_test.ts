@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import assert from "./_assert.ts";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { IntegrityError, InterruptedError, NetworkError, NotFoundError } from "../core/errors.ts";
