@@ -1,5 +1,6 @@
 /**
- * Messages for people, on stderr. Data (paths, tables, JSON) goes to stdout through {@link Output};
+ * Messages for people, on stderr. Data (paths, JSON, tables from cli/render) goes to stdout through
+ * {@link Output};
  * the logger never writes there, so `sregistry get x | xargs ...` stays clean.
  *
  * Levels follow sregistry-cli's MESSAGELEVEL names; numbers are accepted too (the original crashed on
@@ -244,8 +245,6 @@ export interface Output {
   line(text: string): void;
   /** Write a value as pretty JSON. */
   json(value: unknown): void;
-  /** Write rows as an aligned table (columns separated by two spaces). */
-  table(rows: string[][], header?: string[]): void;
 }
 
 /** An {@link Output} over a sink. */
@@ -254,18 +253,5 @@ export function createOutput(sink: TextSink = streamSink(Deno.stdout)): Output {
     // Data lines stay exact for pipes; on a terminal, controls are made visible as in tables.
     line: (text) => sink.write(`${sink.isTerminal ? sanitize(text) : text}\n`),
     json: (value) => sink.write(`${JSON.stringify(value, null, 2)}\n`),
-    table(rows, header) {
-      // Cells are text from outside (tags, labels, catalog rows): controls made visible.
-      const all = (header ? [header, ...rows] : rows).map((r) => r.map((c) => sanitize(c, true)));
-      const widths: number[] = [];
-      for (const row of all) row.forEach((c, i) => widths[i] = Math.max(widths[i] ?? 0, c.length));
-      // One write for the whole table: per-row writes dominate the time of large listings.
-      sink.write(
-        all.map((row) =>
-          row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join("  ")
-        )
-          .join("\n") + "\n",
-      );
-    },
   };
 }

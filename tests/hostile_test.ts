@@ -14,6 +14,7 @@ import { envFrom } from "../core/settings.ts";
 import { createRegistry, sha256Digest } from "../clients/oci/registry.ts";
 import { runCli, tempHome } from "./_cli.ts";
 import { ESCAPES, startHostileServer } from "./servers/hostile_server.ts";
+import { formatTable } from "../cli/render/table.ts";
 
 /** Fast failures: no retries, a 1 s stall timeout. */
 const FAST = { SREGISTRY_HTTP_RETRIES: "0", SREGISTRY_STALL_TIMEOUT: "1" };
@@ -190,7 +191,7 @@ Deno.test("item 5: the logger and tables make control characters visible", () =>
   log.warning(`label ${ESCAPES}\0 end`);
   assert.equal(sink.text(), "WARNING label \\x1b]0;pwned\\x07\\x1b[2J\\x00 end\n");
   const out = memorySink();
-  createOutput(out).table([[`repo${ESCAPES}`, "tag"]]);
+  createOutput(out).line(formatTable([[`repo${ESCAPES}`, "tag"]]));
   assert.ok(!out.text().includes("\x1b"));
   const js = memorySink();
   createOutput(js).json({ name: ESCAPES });

@@ -8,6 +8,7 @@ import {
   sanitize,
   streamSink,
 } from "../core/log.ts";
+import { formatTable } from "../cli/render/table.ts";
 
 Deno.test("log: levels filter, prefixes, no colour off a TTY", () => {
   const sink = memorySink();
@@ -68,12 +69,12 @@ Deno.test("log: tokens and passwords are redacted, debug included", () => {
   assertEquals(redact("nothing to hide here"), "nothing to hide here");
 });
 
-Deno.test("output: lines, JSON, aligned tables", () => {
+Deno.test("output: lines and JSON; tables from cli/render are aligned", () => {
   const sink = memorySink();
   const out = createOutput(sink);
   out.line("a");
   out.json({ b: 1 });
-  out.table([["x", "long value", "z"], ["xyz", "v", ""]], ["H1", "H2", "H3"]);
+  out.line(formatTable([["x", "long value", "z"], ["xyz", "v", ""]], ["H1", "H2", "H3"]));
   assertEquals(
     sink.text(),
     'a\n{\n  "b": 1\n}\nH1   H2          H3\nx    long value  z\nxyz  v           \n',

@@ -6,6 +6,7 @@
 import { removeUri } from "../../core/names.ts";
 import type { App } from "../app.ts";
 import { capability } from "./capability.ts";
+import { formatTable } from "../render/table.ts";
 
 /** `sregistry search`. */
 export async function searchCommand(app: App, queries: string[]): Promise<void> {
@@ -26,8 +27,8 @@ export async function searchCommand(app: App, queries: string[]): Promise<void> 
     return;
   }
   const keys = [...new Set(all.flatMap((h) => Object.keys(h.details ?? {})))];
-  app.out.table(
+  app.out.line(formatTable(
     all.map((h) => [h.uri, ...keys.map((k) => String(h.details?.[k] ?? ""))]),
     ["URI", ...keys.map((k) => k.toUpperCase())],
-  );
+  ));
 }

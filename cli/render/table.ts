@@ -4,6 +4,8 @@
  * @module
  */
 
+import { sanitize } from "../../core/log.ts";
+
 /**
  * Lay `rows` out in aligned columns (two spaces apart, the last column unpadded, so lines carry no
  * trailing blanks), with an optional header row first. Returns the lines joined by newlines,
@@ -13,7 +15,8 @@ export function formatTable(
   rows: readonly (readonly string[])[],
   header?: readonly string[],
 ): string {
-  const all = header ? [header, ...rows] : rows;
+  // Cells are text from outside (tags, labels, catalog rows): controls made visible, one line each.
+  const all = (header ? [header, ...rows] : rows).map((r) => r.map((c) => sanitize(c, true)));
   const widths: number[] = [];
   for (const row of all) {
     for (let i = 0; i < row.length - 1; i++) {
