@@ -13,7 +13,6 @@ import { getUri } from "../../core/names.ts";
 import { rowToJson } from "../../db/catalog.ts";
 import type { ContainerRow, Metadata } from "../../db/types.ts";
 import { formatTable } from "../render/table.ts";
-import { recordImage } from "../operations/record.ts";
 
 export { formatTable };
 
@@ -285,6 +284,8 @@ export async function recordCommand(
   opts: { url?: string; metadata?: string },
 ): Promise<void> {
   const metadata = await parseMetadataOption(opts.metadata);
+  // Loaded here: the client side of record (and the store step) is not needed by images or get.
+  const { recordImage } = await import("../operations/record.ts");
   const { container, created } = await recordImage(app, name, { url: opts.url, metadata });
   app.log.info(`[container][${created ? "new" : "update"}] ${container.uri}`);
   printRow(app, container, container.uri);
