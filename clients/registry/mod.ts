@@ -315,9 +315,8 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
         break;
       }
       if (!body || typeof body !== "object") break;
-      const o = body as { results?: unknown; next?: unknown; containers?: unknown };
+      const o = body as { results?: unknown; next?: unknown };
       if (Array.isArray(o.results)) out.push(...o.results);
-      else if (Array.isArray(o.containers)) out.push(...o.containers);
       else if (Object.keys(o).length) out.push(o);
       next = typeof o.next === "string" && o.next ? o.next : undefined;
     }
@@ -579,10 +578,13 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
         if (typeof c.version === "string") details.version = c.version;
         return { uri: `${prefix}${uri}`, details };
       };
+      // Collections carry their containers; container searches answer containers (or
+      // `{containers: [...]}`).
       const containersOf = (items: unknown[]) =>
-        items.flatMap((col) => {
-          const cs = (col as { containers?: unknown })?.containers;
-          return Array.isArray(cs) ? cs as Record<string, unknown>[] : [];
+        items.flatMap((x) => {
+          if (!x || typeof x !== "object") return [];
+          const cs = (x as { containers?: unknown }).containers;
+          return Array.isArray(cs) ? cs as Record<string, unknown>[] : [x as Record<string, unknown>];
         });
       const enc = encodeURIComponent;
       let items: Record<string, unknown>[];
@@ -604,7 +606,7 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
         const path = `container/search/${collection ? `collection/${enc(collection)}/` : ""}name/${
           enc(name)
         }${tag ? `/tag/${enc(tag)}` : ""}`;
-        items = (await listAll(new URL(path, ep.api))) as Record<string, unknown>[];
+        items = containersOf(await listAll(new URL(path, ep.api)));
       }
       return items.map(hitOf).filter((h): h is SearchHit => h !== undefined);
     },
