@@ -240,7 +240,11 @@ Deno.test({
       const denied = await runCli(["pull", "registry://lab/private:v1"], { env: anon });
       assertEquals(denied.code, 4, denied.stderr);
       assert(/private/.test(denied.stderr), denied.stderr);
-      const other = { ...s.env, SREGISTRY_REGISTRY_USERNAME: "other", SREGISTRY_REGISTRY_TOKEN: "other-token-xyz" };
+      const other = {
+        ...s.env,
+        SREGISTRY_REGISTRY_USERNAME: "other",
+        SREGISTRY_REGISTRY_TOKEN: "other-token-xyz",
+      };
       const notOwner = await runCli(["pull", "registry://lab/private:v1"], { env: other });
       assertEquals(notOwner.code, 4, notOwner.stderr);
       const ok = await runCli(["--json", "pull", "registry://lab/private:v1"], { env: s.env });
@@ -255,7 +259,9 @@ Deno.test({
       // No base at all: the host in the URI is the server (loopback: http).
       const host = new URL(s.fake.url).host;
       const noBase = { ...s.env, SREGISTRY_REGISTRY_BASE: "" };
-      const r = await runCli(["--json", "pull", `registry://${host}/lab/public:v1`], { env: noBase });
+      const r = await runCli(["--json", "pull", `registry://${host}/lab/public:v1`], {
+        env: noBase,
+      });
       assertEquals(r.code, 0, r.stderr);
       assert(JSON.parse(r.stdout).uri.startsWith(`${host}/lab/public:v1`), r.stdout);
     } finally {
@@ -360,7 +366,10 @@ Deno.test({
       const polls = s.fake.requests.filter((x) => x === "GET /api/container/lab/built:v1");
       assertEquals(polls.length, 3, s.fake.requests.join("\n"));
       await Deno.writeTextFile(recipe, "Bootstrap: docker\nFrom: alpine\n%post\n FAIL\n");
-      await assertRejects(() => c.build!(recipe, { name: "lab/broken:v1", extra: [] }), NetworkError);
+      await assertRejects(
+        () => c.build!(recipe, { name: "lab/broken:v1", extra: [] }),
+        NetworkError,
+      );
       app.close();
       const cli = await runCli(["build", "--name", "registry://lab/cli:v1", recipe], {
         env: s.env,

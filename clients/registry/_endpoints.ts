@@ -21,7 +21,9 @@ export interface Endpoints {
 
 /** `http` or `https` for a host named without a scheme: NOHTTPS wins, else loopback is http. */
 export function schemeFor(host: string, noHttps: string | undefined): "http" | "https" {
-  if (noHttps !== undefined && noHttps.trim() !== "") return parseBoolean(noHttps) ? "http" : "https";
+  if (noHttps !== undefined && noHttps.trim() !== "") {
+    return parseBoolean(noHttps) ? "http" : "https";
+  }
   return isLoopback(host.replace(/:\d+$/, "").replace(/^\[|\]$/g, "")) ? "http" : "https";
 }
 
@@ -31,7 +33,11 @@ export function schemeFor(host: string, noHttps: string | undefined): "http" | "
  * {@link schemeFor}.
  * @throws {UsageError} when the base is not an http(s) URL.
  */
-export function endpointsOf(base: string, noHttps?: string, setting = "SREGISTRY_REGISTRY_BASE"): Endpoints {
+export function endpointsOf(
+  base: string,
+  noHttps?: string,
+  setting = "SREGISTRY_REGISTRY_BASE",
+): Endpoints {
   const raw = base.trim();
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw)
     ? raw

@@ -54,9 +54,9 @@ export function streamForm(
   for (const [k, v] of fields) {
     head += `--${boundary}\r\nContent-Disposition: form-data; name="${quote(k)}"\r\n\r\n${v}\r\n`;
   }
-  head += `--${boundary}\r\nContent-Disposition: form-data; name="${quote(file.field)}"; filename="${
-    quote(file.filename)
-  }"\r\nContent-Type: ${file.contentType}\r\n\r\n`;
+  head += `--${boundary}\r\nContent-Disposition: form-data; name="${
+    quote(file.field)
+  }"; filename="${quote(file.filename)}"\r\nContent-Type: ${file.contentType}\r\n\r\n`;
   const headBytes = enc.encode(head);
   const tailBytes = enc.encode(`\r\n--${boundary}--\r\n`);
   let sent = 0;

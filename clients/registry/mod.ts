@@ -23,12 +23,12 @@ import type {
   SearchHit,
 } from "../types.ts";
 import {
+  hmacTimestamp,
   type RegistryCredentials,
   registryHmacAuth,
   type RegistryHmacAuthorizer,
   type RegistrySignatureKind,
   type SignedImage,
-  hmacTimestamp,
 } from "../../core/auth/hmac.ts";
 import {
   AuthError,
@@ -114,7 +114,8 @@ export function createRegistryFactory(options: RegistryFactoryOptions = {}): Cli
       },
       {
         name: "SREGISTRY_REGISTRY_NOHTTPS",
-        description: "true: plain http for a host named in the URI (default: https, http on loopback)",
+        description:
+          "true: plain http for a host named in the URI (default: https, http on loopback)",
       },
     ],
     create: (ctx) => createRegistryClient(ctx, now, options.buildInterval ?? 2000),
@@ -229,7 +230,9 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
       const creds = credentials();
       if (!creds) {
         throw new AuthError(
-          `The registry at ${ep.api.host} refuses ${displayName(names)} (403: ${why}): it is private, set SREGISTRY_REGISTRY_USERNAME and SREGISTRY_REGISTRY_TOKEN to pull it`,
+          `The registry at ${ep.api.host} refuses ${
+            displayName(names)
+          } (403: ${why}): it is private, set SREGISTRY_REGISTRY_USERNAME and SREGISTRY_REGISTRY_TOKEN to pull it`,
         );
       }
       sentCredentials = true;
@@ -237,7 +240,9 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
       if (res.status === 403) {
         const why2 = detailOf(await text(res, `The answer for ${displayName(names)}`));
         throw new AuthError(
-          `Permission denied (403: ${why2}) for ${displayName(names)} on ${ep.api.host}; check SREGISTRY_REGISTRY_USERNAME and SREGISTRY_REGISTRY_TOKEN, the clock (signatures are good for the current UTC hour), and that the user may read the collection`,
+          `Permission denied (403: ${why2}) for ${
+            displayName(names)
+          } on ${ep.api.host}; check SREGISTRY_REGISTRY_USERNAME and SREGISTRY_REGISTRY_TOKEN, the clock (signatures are good for the current UTC hour), and that the user may read the collection`,
         );
       }
     }
@@ -255,7 +260,9 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
     // The server's Response(429) and Response(400) arrive as HTTP 200 with a bare number.
     if (c === 429) {
       throw new NetworkError(
-        `The registry at ${ep.api.host} says ${displayName(names)} reached its download limit (it answered 429): try again later, or ask the administrator to raise the limit`,
+        `The registry at ${ep.api.host} says ${
+          displayName(names)
+        } reached its download limit (it answered 429): try again later, or ask the administrator to raise the limit`,
         { status: 429 },
       );
     }
@@ -323,8 +330,7 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
     return out;
   }
 
-  const hostPrefix = (ep: Endpoints, explicit: boolean) =>
-    explicit ? `${ep.api.host}/` : "";
+  const hostPrefix = (ep: Endpoints, explicit: boolean) => explicit ? `${ep.api.host}/` : "";
 
   return {
     name: SCHEME,
@@ -356,7 +362,9 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
         if (got !== version) {
           await Deno.remove(r.path).catch(() => {});
           throw new IntegrityError(
-            `The file of ${displayName(names)} has md5 ${got}, not the version ${version} the registry gives; it was removed, pull again`,
+            `The file of ${
+              displayName(names)
+            } has md5 ${got}, not the version ${version} the registry gives; it was removed, pull again`,
           );
         }
       }
@@ -392,7 +400,9 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
         const why = detailOf(checkText);
         if (check.status === 403) {
           throw new AuthError(
-            `The registry at ${ep.api.host} refuses a push to ${displayName(names)} (403: ${why}); the user needs push rights on the collection`,
+            `The registry at ${ep.api.host} refuses a push to ${
+              displayName(names)
+            } (403: ${why}); the user needs push rights on the collection`,
           );
         }
         if (check.status === 500) throw signatureRefused(ep, "push", why);
@@ -484,7 +494,9 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
           const gateway = res && [502, 503, 504].includes(res.status);
           if (!gateway && res) {
             throw new NetworkError(
-              `The registry answered ${res.status} to the upload of ${label}${why ? ` (${why})` : ""}`,
+              `The registry answered ${res.status} to the upload of ${label}${
+                why ? ` (${why})` : ""
+              }`,
               { status: res.status },
             );
           }
@@ -522,13 +534,20 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
       const { names, ep } = target(image);
       const creds = requireCredentials("delete");
       const url = new URL(`container/${names.collection}/${names.image}:${names.tag}`, ep.api);
-      const res = await signed("delete", signedImage(names), ep, creds, (auth) =>
-        ctx.http.request(url, {
-          method: "DELETE",
-          auth,
-          accept: (s) => [200, 204, 403, 404, 500].includes(s),
-          signal: ctx.signal,
-        }), (r) => r.status === 500);
+      const res = await signed(
+        "delete",
+        signedImage(names),
+        ep,
+        creds,
+        (auth) =>
+          ctx.http.request(url, {
+            method: "DELETE",
+            auth,
+            accept: (s) => [200, 204, 403, 404, 500].includes(s),
+            signal: ctx.signal,
+          }),
+        (r) => r.status === 500,
+      );
       const why = detailOf(await text(res, "The delete's answer"));
       if (res.status === 404) {
         throw new NotFoundError(
@@ -584,7 +603,9 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
         items.flatMap((x) => {
           if (!x || typeof x !== "object") return [];
           const cs = (x as { containers?: unknown }).containers;
-          return Array.isArray(cs) ? cs as Record<string, unknown>[] : [x as Record<string, unknown>];
+          return Array.isArray(cs)
+            ? cs as Record<string, unknown>[]
+            : [x as Record<string, unknown>];
         });
       const enc = encodeURIComponent;
       let items: Record<string, unknown>[];
@@ -616,7 +637,9 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
       const key = opts.key?.toLowerCase();
       const value = opts.value?.toLowerCase();
       const enc = encodeURIComponent;
-      const path = `labels/search${key ? `/${enc(key)}/key` : ""}${value ? `/${enc(value)}/value` : ""}`;
+      const path = `labels/search${key ? `/${enc(key)}/key` : ""}${
+        value ? `/${enc(value)}/value` : ""
+      }`;
       const items = await listAll(new URL(path, ep.api));
       return items.filter((x): x is Metadata => !!x && typeof x === "object");
     },
@@ -635,27 +658,34 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
       }
       const url = new URL("google_build/build/", ep.root);
       const boundary = newBoundary();
-      const res = await signed("build", signedImage(names), ep, creds, (auth) =>
-        ctx.http.request(url, {
-          method: "POST",
-          headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
-          auth,
-          accept: (s) => [200, 201, 400, 403, 500].includes(s),
-          signal: ctx.signal,
-          bodyFactory: () =>
-            streamForm(boundary, [
-              ["SREGISTRY_EVENT", auth.header()],
-              ["name", names.image],
-              ["collection", names.collection],
-              ["tag", names.tag],
-            ], {
-              field: "datafile",
-              filename: `Singularity.${names.collection}-${names.image}-${names.tag}`,
-              contentType: "text/plain",
-              path: recipe,
-              size,
-            }, () => {}).stream,
-        }), (r) => r.status === 500);
+      const res = await signed(
+        "build",
+        signedImage(names),
+        ep,
+        creds,
+        (auth) =>
+          ctx.http.request(url, {
+            method: "POST",
+            headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
+            auth,
+            accept: (s) => [200, 201, 400, 403, 500].includes(s),
+            signal: ctx.signal,
+            bodyFactory: () =>
+              streamForm(boundary, [
+                ["SREGISTRY_EVENT", auth.header()],
+                ["name", names.image],
+                ["collection", names.collection],
+                ["tag", names.tag],
+              ], {
+                field: "datafile",
+                filename: `Singularity.${names.collection}-${names.image}-${names.tag}`,
+                contentType: "text/plain",
+                path: recipe,
+                size,
+              }, () => {}).stream,
+          }),
+        (r) => r.status === 500,
+      );
       const why = detailOf(await text(res, "The builder's answer"));
       if (res.status === 500) throw signatureRefused(ep, "build", why);
       if (res.status === 403) {
@@ -685,7 +715,9 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
             : "QUEUED";
           if (FAILED_STATES.has(status)) {
             throw new NetworkError(
-              `The build of ${displayName(names)} ended with status ${status} on ${ep.root.host}; see the build's logs on the server`,
+              `The build of ${
+                displayName(names)
+              } ended with status ${status} on ${ep.root.host}; see the build's logs on the server`,
             );
           }
           return { done: status === "SUCCESS" && !!c.image, status, value: c };

@@ -111,7 +111,9 @@ const SCHEME = "SREGISTRY-HMAC-SHA256";
 function hour(ms: number): string {
   const d = new Date(ms);
   const p = (n: number) => String(n).padStart(2, "0");
-  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}T${p(d.getUTCHours())}Z`;
+  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}T${
+    p(d.getUTCHours())
+  }Z`;
 }
 
 const html = (status: number, title: string) =>
@@ -469,7 +471,9 @@ export function startSregistryServerFake(options: SregistryFakeOptions): Sregist
         return detail(403, "You do not have permission to push to this collection.");
       }
       const c = containers.get(`${collection}/${name}:${tag}`);
-      if (c?.frozen) return detail(403, `${collection}/${name}:${tag} is frozen, push not allowed.`);
+      if (c?.frozen) {
+        return detail(403, `${collection}/${name}:${tag} is frozen, push not allowed.`);
+      }
       return Response.json({ cid: ensureCollection(collection, user.username).id });
     }
 
