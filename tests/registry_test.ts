@@ -381,3 +381,47 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "registry: a listing whose `next` repeats itself, or leaves the server, still ends",
+  ...opts,
+  async fn() {
+    let n = 0;
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+      n++;
+      const url = new URL(req.url);
+      const second = url.searchParams.has("offset");
+      // /a/: page 2 names itself as next; /b/: page 2 sends the listing to another host.
+      const next = !second
+        ? `${url.origin}${url.pathname}?limit=10&offset=10`
+        : url.pathname.startsWith("/a/")
+        ? url.href
+        : "http://elsewhere.invalid/api/collections/";
+      return Response.json({
+        count: 99,
+        next,
+        previous: null,
+        results: [{ name: "c", containers: [{ uri: `c/i:${second ? 2 : 1}`, tag: "t" }] }],
+      });
+    });
+    const h = await tempHome();
+    try {
+      for (const prefix of ["a", "b"]) {
+        n = 0;
+        const env = {
+          ...h.env,
+          ...FAST_ENV,
+          SREGISTRY_REGISTRY_BASE: `http://127.0.0.1:${server.addr.port}/${prefix}/api`,
+        };
+        const { app, client: c } = client(env, Date.now);
+        const hits = await c.search!(undefined);
+        assertEquals(hits.map((x) => x.uri), ["registry://c/i:1", "registry://c/i:2"], prefix);
+        assertEquals(n, 2, prefix);
+        app.close();
+      }
+    } finally {
+      await server.shutdown();
+      await h.cleanup();
+    }
+  },
+});

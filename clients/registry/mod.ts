@@ -131,7 +131,7 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
     return typeof v === "string" && v !== "" ? v : undefined;
   };
   const base = () => {
-    const b = ctx.settings.get("SREGISTRY_REGISTRY_BASE") ?? legacy("base");
+    const b = ctx.settings.get("SREGISTRY_REGISTRY_BASE") || legacy("base");
     if (b !== undefined && !ctx.settings.all().SREGISTRY_REGISTRY_BASE) {
       // As the original: a base given once is kept in the secrets file (it is no secret).
       ctx.settings.update("SREGISTRY_REGISTRY_BASE", b);
@@ -142,8 +142,8 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
 
   /** The user and token, or undefined; the token is redacted from every message. */
   function credentials(): RegistryCredentials | undefined {
-    const username = ctx.settings.get("SREGISTRY_REGISTRY_USERNAME") ?? legacy("username");
-    const token = ctx.settings.get("SREGISTRY_REGISTRY_TOKEN") ?? legacy("token");
+    const username = ctx.settings.get("SREGISTRY_REGISTRY_USERNAME") || legacy("username");
+    const token = ctx.settings.get("SREGISTRY_REGISTRY_TOKEN") || legacy("token");
     if (token) ctx.log.addSecret(token);
     return username && token ? { username, token } : undefined;
   }
