@@ -21,11 +21,16 @@ if (import.meta.main) {
     if (++interrupts > 1) Deno.exit(ExitCode.interrupted);
     controller.abort(new InterruptedError("Interrupted"));
   };
-  try {
-    Deno.addSignalListener("SIGINT", onInterrupt);
-  } catch {
-    // Signals are not available everywhere (Windows without a console); Ctrl-C then kills at once.
+  // SIGTERM (kill, a batch system's time limit) stops as cleanly as the first Ctrl-C.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.addSignalListener(signal, onInterrupt);
+    } catch {
+      // Signals are not available everywhere (Windows without a console); Ctrl-C then kills at once.
+    }
   }
   const code = await main(Deno.args, { signal: controller.signal });
-  Deno.exit(controller.signal.aborted ? ExitCode.interrupted : code);
+  // A command that finished its work despite the interrupt exits 0 (it said so); one that stopped
+  // exits 130.
+  Deno.exit(controller.signal.aborted && code !== 0 ? ExitCode.interrupted : code);
 }

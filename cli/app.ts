@@ -130,7 +130,7 @@ export function createApp(options: AppOptions = {}): App {
   const log = createLogger({ level, sink: renderer?.sink ?? stderr, color });
   for (const w of settings.warnings) log.warning(w);
   const out = createOutput(stdout);
-  const secrets = openSecrets(settings.secretsPath);
+  const secrets = openSecrets(settings.secretsPath, { warn: (m) => log.warning(m) });
   const signal = options.signal ?? new AbortController().signal;
   let catalog: Catalog | undefined;
   const readMetadata = options.readMetadata ?? defaultReadMetadata;
@@ -204,6 +204,7 @@ export function createApp(options: AppOptions = {}): App {
         clientSettings: cs,
         globals: settings,
         credentials: openCredentialStore({
+          warn: (m) => log.warning(m),
           root: settings.credentialCacheRoot,
           client: scheme,
           disabled: settings.disableCredentialCache,

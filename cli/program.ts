@@ -362,7 +362,10 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     await run(app, args, opts);
     return ExitCode.ok;
   } catch (error) {
-    const interrupted = options.signal?.aborted ? new InterruptedError("Interrupted") : error;
+    // After Ctrl-C every failure is exit 130; an InterruptedError already says what was (not) done.
+    const interrupted = options.signal?.aborted && !(error instanceof InterruptedError)
+      ? new InterruptedError("Interrupted")
+      : error;
     return reportError(interrupted, stderr, globals.json, globals.debug);
   } finally {
     app?.close();

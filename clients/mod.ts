@@ -15,6 +15,7 @@ import { dockerFactory } from "./docker/mod.ts";
 import { nvidiaFactory } from "./nvidia/mod.ts";
 import { orasFactory } from "./oras/mod.ts";
 import { httpFactory } from "./http/mod.ts";
+import { googleStorageFactory } from "./google-storage/mod.ts";
 import { registryFactory } from "./registry/mod.ts";
 
 /** Every registered backend. */
@@ -25,6 +26,7 @@ export const FACTORIES: readonly ClientFactory[] = [
   awsFactory,
   orasFactory,
   httpFactory,
+  googleStorageFactory,
   registryFactory,
 ];
 

@@ -10,7 +10,7 @@
 
 import { joinPath as join } from "./path.ts";
 import { ConfigError, FormatError } from "./errors.ts";
-import { writeFileAtomic } from "./secrets.ts";
+import { readPrivateFile, writeFileAtomic } from "./secrets.ts";
 import type { Env } from "./settings.ts";
 
 /** One client's credential store (`ctx.credentials`). */
@@ -37,6 +37,8 @@ export interface CredentialStoreOptions {
   env: Env;
   /** Says once, at debug level, that the cache is off. */
   debug?: (message: string) => void;
+  /** Where the one warning about a too-open file goes (default: `WARNING ...` on stderr). */
+  warn?: (message: string) => void;
 }
 
 const CLIENT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
@@ -75,14 +77,8 @@ export function openCredentialStore(options: CredentialStoreOptions): Credential
     );
   };
   const read = (file: string): Record<string, unknown> => {
-    let text: string;
-    try {
-      text = Deno.readTextFileSync(file);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return {};
-      throw e;
-    }
-    if (text.trim() === "") return {};
+    const text = readPrivateFile(file, "Credential cache", options.warn);
+    if (text === undefined || text.trim() === "") return {};
     try {
       const data = JSON.parse(text);
       if (data !== null && typeof data === "object" && !Array.isArray(data)) return data;

@@ -64,11 +64,20 @@ export function streamSink(
   stream: { writeSync(p: Uint8Array): number; isTerminal(): boolean },
 ): TextSink {
   const enc = new TextEncoder();
+  // The reader went away (`sregistry images | head`): the rest is not wanted. Like other tools in a
+  // pipeline, stop writing quietly instead of failing the command with "Broken pipe".
+  let closed = false;
   return {
     write(text: string) {
+      if (closed) return;
       const bytes = enc.encode(text);
       let off = 0;
-      while (off < bytes.length) off += stream.writeSync(bytes.subarray(off));
+      try {
+        while (off < bytes.length) off += stream.writeSync(bytes.subarray(off));
+      } catch (e) {
+        if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+        closed = true;
+      }
     },
     get isTerminal() {
       return stream.isTerminal();

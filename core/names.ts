@@ -75,13 +75,38 @@ export const NAME_CHARSETS: Readonly<Record<string, { pattern: RegExp; allowed: 
   version: { pattern: /^[A-Za-z0-9._:+-]+$/, allowed: "letters, digits, . _ - : +" },
 };
 
+/**
+ * Length limits, checked before any folder is made. Most file systems allow 255 bytes per path
+ * component; a stored file is `<tag>@<version>.<ext>`, so the tag and the version share one
+ * component with room for the longest extension (`.oci.tar`). Names are ASCII (the charsets above),
+ * so characters are bytes. `file` bounds `<tag>@<version>` together.
+ */
+export const NAME_LIMITS: Readonly<
+  { component: number; tag: number; version: number; file: number; total: number }
+> = { component: 255, tag: 128, version: 247, file: 247, total: 1024 };
+
+/** A name as quoted in a message: long ones are shortened so the message stays one line. */
+function quoted(name: string): string {
+  return JSON.stringify(name.length > 80 ? `${name.slice(0, 60)}...${name.slice(-10)}` : name);
+}
+
 function fail(name: string, why: string): never {
-  throw new UsageError(`Cannot parse image name ${JSON.stringify(name)}: ${why}`);
+  throw new UsageError(`Cannot parse image name ${quoted(name)}: ${why}`);
+}
+
+function tooLong(original: string, what: string, length: number, limit: number): never {
+  fail(original, `the ${what} is too long (${length} characters; at most ${limit})`);
 }
 
 /** Refuse anything that could name a path outside the storage folder or confuse a shell. */
 function checkSegment(original: string, what: string, value: string): void {
   if (value === "") fail(original, `empty ${what}`);
+  const limit = what === "tag"
+    ? NAME_LIMITS.tag
+    : what === "version"
+    ? NAME_LIMITS.version
+    : NAME_LIMITS.component;
+  if (value.length > limit) tooLong(original, what, value.length, limit);
   if (value === "." || value === "..") fail(original, `${what} cannot be "${value}"`);
   if (value.includes("/")) fail(original, `${what} cannot contain "/"`);
   if (FORBIDDEN_CHARS.test(value)) {
@@ -92,7 +117,7 @@ function checkSegment(original: string, what: string, value: string): void {
     const bad = [...value].find((c) => !charset.pattern.test(c)) ?? value;
     fail(
       original,
-      `${what} ${JSON.stringify(value)} contains ${JSON.stringify(bad)}; use ${charset.allowed}` +
+      `${what} ${quoted(value)} contains ${JSON.stringify(bad)}; use ${charset.allowed}` +
         (what === "image" || what === "collection" ? ", and / between collection levels" : ""),
     );
   }
@@ -119,6 +144,7 @@ export function parseImageName(imageName: string, options: ParseOptions = {}): P
   let s = imageName;
   if (options.base) s = s.replace(options.base, "").replace(/^\/+|\/+$/g, "");
   if (s.trim() === "") fail(original, "the name is empty");
+  if (s.length > NAME_LIMITS.total) tooLong(original, "name", s.length, NAME_LIMITS.total);
   if (FORBIDDEN_CHARS.test(s)) fail(original, "it contains a control character or a backslash");
   if (s.startsWith("/")) {
     fail(original, "an absolute path is not an image name; give collection/image[:tag]");
@@ -156,6 +182,10 @@ export function parseImageName(imageName: string, options: ParseOptions = {}): P
   checkSegment(original, "image", image);
   if (tag !== undefined) checkSegment(original, "tag", tag);
   if (version !== undefined) checkSegment(original, "version", version);
+  const fileLength = (tag ?? "").length + (version ? version.length + 1 : 0);
+  if (fileLength > NAME_LIMITS.file) {
+    tooLong(original, "tag with its version", fileLength, NAME_LIMITS.file);
+  }
 
   const url = [registry, collection, image].filter((p) => p !== undefined && p !== "").join("/");
   const uri = `${url}${tag ? `:${tag}` : ""}${version ? `@${version}` : ""}`;

@@ -30,3 +30,18 @@ export function basenamePath(path: string): string {
   const trimmed = path.replace(/[\\/]+$/, "");
   return trimmed.slice(Math.max(trimmed.lastIndexOf("/"), trimmed.lastIndexOf("\\")) + 1);
 }
+
+/**
+ * `to` resolved against the folder `from` (`/a/b` + `../c` -> `/a/c`), like node:path's
+ * `resolve(from, to)` for absolute `from`: `.` and `..` segments are folded.
+ */
+export function resolvePath(from: string, to: string): string {
+  const start = to.startsWith("/") ? to : `${from}/${to}`;
+  const out: string[] = [];
+  for (const part of start.split(/[\\/]+/)) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") out.pop();
+    else out.push(part);
+  }
+  return `/${out.join("/")}`;
+}

@@ -25,7 +25,7 @@
  */
 
 import { type ByteSource, fileSource, prefetchSource } from "./byte_source.ts";
-import { FormatError } from "./errors.ts";
+import { FormatError, IntegrityError } from "./errors.ts";
 import { sniffImageFormat } from "./image_format.ts";
 
 /** A file that is not a valid SIF image: truncated, corrupt, hostile or another format. */
@@ -700,6 +700,46 @@ export class SifImage {
 export async function readSifHeader(source: ByteSource): Promise<SifHeader> {
   const bytes = await source.readAt(0, SIF_HEADER_SIZE);
   return parseSifHeader(bytes, source);
+}
+
+/**
+ * Refuse a SIF image that is shorter than its own header says, as a download cut short or a
+ * truncated copy is: the descriptor table or the data section would end past the end of the file.
+ * The store step calls this for every pulled file and `add` for every added one, before anything is
+ * recorded. Files that are not SIF images, and SIF headers too broken to give a length, are left to
+ * the metadata reader.
+ *
+ * @param input a path, or a {@linkcode ByteSource} (left open)
+ * @throws {IntegrityError} (exit 6) when the header claims more bytes than the file has.
+ */
+export async function checkSifComplete(input: string | ByteSource): Promise<void> {
+  const source = typeof input === "string" ? await fileSource(input) : input;
+  try {
+    const magicEnd = 32 + SIF_MAGIC.length + 1;
+    if (source.size < magicEnd) return;
+    const head = await source.readAt(0, Math.min(SIF_HEADER_SIZE, source.size));
+    if (latin1.decode(head.subarray(32, magicEnd)) !== `${SIF_MAGIC}\0`) return;
+    // An unknown version is not a SIF this reader can measure: the metadata reader says so.
+    if (head.length >= 45 && latin1.decode(head.subarray(42, 45)) !== `${SIF_VERSION}\0`) return;
+    const missing = (claimed: bigint, what: string) =>
+      new IntegrityError(
+        `Truncated SIF image "${source.name}": ${what} says it has ${claimed} bytes, the file has ${source.size}; it was not stored`,
+      );
+    if (head.length < SIF_HEADER_SIZE) throw missing(BigInt(SIF_HEADER_SIZE), "its format");
+    const view = new DataView(head.buffer, head.byteOffset, SIF_HEADER_SIZE);
+    const count = (at: number) => view.getBigInt64(at, true);
+    const [total, tableAt, dataAt, dataSize] = [count(88), count(96), count(112), count(120)];
+    // Impossible fields are corruption, not truncation: the metadata reader names them.
+    const max = BigInt(Number.MAX_SAFE_INTEGER);
+    if ([total, tableAt, dataAt, dataSize].some((v) => v < 0n || v > max)) return;
+    if (total > BigInt(SIF_MAX_DESCRIPTORS)) return;
+    const tableEnd = total > 0n ? tableAt + total * BigInt(SIF_DESCRIPTOR_SIZE) : 0n;
+    const dataEnd = dataSize > 0n ? dataAt + dataSize : 0n;
+    const claimed = tableEnd > dataEnd ? tableEnd : dataEnd;
+    if (claimed > BigInt(source.size)) throw missing(claimed, "its header");
+  } finally {
+    if (typeof input === "string") source.close();
+  }
 }
 
 /**

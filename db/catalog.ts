@@ -17,9 +17,15 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
-import { basename, dirname, join, resolve } from "node:path";
-import { NotFoundError, UsageError } from "../core/errors.ts";
-import { exists, isDirectory } from "../core/fs.ts";
+import { basename, dirname, join, relative, resolve } from "node:path";
+import {
+  AuthError,
+  InterruptedError,
+  NotFoundError,
+  SregistryError,
+  UsageError,
+} from "../core/errors.ts";
+import { assertNoLinkInside, exists, isDirectory } from "../core/fs.ts";
 import type { Logger } from "../core/log.ts";
 import { parseImageName, removeUri, storagePath } from "../core/names.ts";
 import { hostPlatform } from "../core/platform.ts";
@@ -40,7 +46,9 @@ import {
   sqlTimestamp,
   toRow,
 } from "./rows.ts";
-import { migrate } from "./schema.ts";
+import { migrate, needsMigration } from "./schema.ts";
+import { stripUserinfo, stripUserinfoDeep } from "./_userinfo.ts";
+import { sweepStale } from "./sweep.ts";
 import type { AddOptions, AddResult, Catalog, ContainerRow, LabelHit, Metadata } from "./types.ts";
 
 export { collectionName, parseMetrics, rowToJson, sqlTimestamp } from "./rows.ts";
@@ -60,7 +68,12 @@ export interface CatalogOptions {
   clock?: () => Date;
   /** How long a writer waits for another one's lock, in ms (default 10 s). */
   busyTimeoutMs?: number;
+  /** Remove stale staging and temp files from storage on open (default true; see sweep.ts). */
+  sweep?: boolean;
 }
+
+/** The file in the database folder whose mtime is the last sweep of stale files (sweep.ts). */
+export const SWEEP_MARKER = ".sregistry-last-sweep";
 
 /** The database file name inside the database folder, as in sregistry-cli. */
 export const DATABASE_FILE = "sregistry.db";
@@ -76,29 +89,115 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/**
- * Open (creating when needed) the catalog. The database folder is created, the original tables are
- * created when missing and pending migrations are applied.
- */
-export function openCatalog(options: CatalogOptions): Catalog {
-  const { databaseDir, log } = options;
-  const storage = resolve(options.storage);
-  const clock = options.clock ?? (() => new Date());
+/** Why a database cannot be written: SQLite's and the OS's words for a read-only or full disk. */
+const NOT_WRITABLE =
+  /unable to open database file|readonly database|read-only file system|database or disk is full|disk I\/O error|permission denied|no space left/i;
+
+function openReadOnly(path: string): DatabaseSync {
+  try {
+    const db = new DatabaseSync(path, { readOnly: true });
+    // An older schema (sregistry-cli's) cannot be migrated in place: the copy below can.
+    if (!needsMigration(db)) return db;
+    db.close();
+    throw new Error("needs migration");
+  } catch {
+    // A WAL database in a folder that cannot hold its -shm file cannot be opened in place (an
+    // `immutable=1` URI would, but Deno's permission layer reads URIs as paths): read a private
+    // copy instead, unlinked at once (the open handle keeps it readable, nothing is left behind).
+    const tmp = Deno.makeTempDirSync({ prefix: "sregistry-ro-" });
+    try {
+      const copy = join(tmp, DATABASE_FILE);
+      Deno.copyFileSync(path, copy);
+      if (exists(`${path}-wal`)) Deno.copyFileSync(`${path}-wal`, `${copy}-wal`);
+      const db = new DatabaseSync(copy);
+      db.exec("PRAGMA journal_mode = DELETE");
+      migrate(db);
+      return db;
+    } finally {
+      Deno.removeSync(tmp, { recursive: true });
+    }
+  }
+}
+
+function openWritable(path: string, databaseDir: string, options: CatalogOptions): DatabaseSync {
   Deno.mkdirSync(databaseDir, { recursive: true });
-  const path = join(databaseDir, DATABASE_FILE);
   const db = new DatabaseSync(path);
   try {
     db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 10_000}`);
     db.exec("PRAGMA journal_mode = WAL");
     const applied = migrate(db);
-    if (applied.length) log?.debug(`Catalog ${path}: applied migrations ${applied.join(", ")}`);
+    if (applied.length) {
+      options.log?.debug(`Catalog ${path}: applied migrations ${applied.join(", ")}`);
+    }
+    return db;
   } catch (e) {
     db.close();
     throw e;
   }
+}
+
+/** An interrupt before the commit: the add is rolled back, and the message says so. */
+function stopIfInterrupted(opts: AddOptions, uri: string): void {
+  if (opts.signal?.aborted) {
+    throw new InterruptedError(
+      `Interrupted: ${JSON.stringify(uri)} was not added, the catalog and the file are unchanged`,
+    );
+  }
+}
+
+/** The error for a catalog that cannot be written, naming its path (exit 4 for permissions). */
+function notWritable(path: string, reason: string): SregistryError {
+  const full = /full|no space|I\/O/i.test(reason);
+  const text = `Cannot write the catalog ${JSON.stringify(path)}: ${reason}; ${
+    full ? "free some space on its disk (or make it writable)" : "make it and its folder writable"
+  }, or set SREGISTRY_DATABASE to another folder`;
+  return full ? new SregistryError(text) : new AuthError(text);
+}
+
+/**
+ * Open (creating when needed) the catalog. The database folder is created, the original tables are
+ * created when missing and pending migrations are applied. When the database cannot be written (a
+ * read-only folder or file system, a full disk) it is opened read-only: reading commands work and
+ * every write fails with an error naming the database.
+ */
+export function openCatalog(options: CatalogOptions): Catalog {
+  const { databaseDir, log } = options;
+  const storage = resolve(options.storage);
+  const clock = options.clock ?? (() => new Date());
+  const path = join(databaseDir, DATABASE_FILE);
+  let db: DatabaseSync;
+  let readOnlyReason: string | undefined;
+  try {
+    db = openWritable(path, databaseDir, options);
+  } catch (e) {
+    const reason = message(e).replace(/: \/.*$/, "");
+    if (!(NOT_WRITABLE.test(reason) || e instanceof Deno.errors.PermissionDenied)) throw e;
+    if (!exists(path)) throw notWritable(path, reason);
+    try {
+      db = openReadOnly(path);
+    } catch {
+      throw notWritable(path, reason);
+    }
+    readOnlyReason = reason;
+    log?.debug(`Catalog ${path} is read-only (${reason})`);
+  }
+  if (!readOnlyReason && options.sweep !== false) {
+    try {
+      const swept = sweepStale(storage, { marker: join(databaseDir, SWEEP_MARKER) });
+      if (swept.removed.length) {
+        log?.debug(`Removed ${swept.removed.length} stale temp files (${swept.bytes} bytes)`);
+      }
+    } catch (e) {
+      log?.debug(`Cannot sweep stale files in ${storage}: ${message(e)}`);
+    }
+  }
+  const writable = () => {
+    if (readOnlyReason) throw notWritable(path, readOnlyReason);
+  };
   const readMetadata = options.readMetadata;
 
   function transaction<T>(fn: () => T): T {
+    writable();
     db.exec("BEGIN IMMEDIATE");
     try {
       const result = fn();
@@ -164,8 +263,28 @@ export function openCatalog(options: CatalogOptions): Catalog {
   const insideStorage = (p: string) => inside(storage, p);
 
   async function addImpl(opts: AddOptions, withFile: boolean): Promise<AddResult> {
-    const file = withFile && opts.file ? resolve(opts.file) : undefined;
+    writable();
+    if (withFile && !opts.file) {
+      throw new UsageError(
+        `Missing image file for ${JSON.stringify(opts.uri)}: give the path of an image file`,
+      );
+    }
+    let file = withFile && opts.file ? resolve(opts.file) : undefined;
+    let copy = opts.copy ?? false;
     let stat: Deno.FileInfo | undefined;
+    if (file && exists(file) && Deno.lstatSync(file).isSymlink) {
+      // The user's link stays where it is, and so does its target (other things may use it): the
+      // catalog stores a copy of the target's content.
+      try {
+        file = Deno.realPathSync(file);
+      } catch {
+        throw new NotFoundError(
+          `${JSON.stringify(opts.file)} is a symbolic link to a missing file: check the link`,
+        );
+      }
+      copy = true;
+      log?.verbose(`${JSON.stringify(opts.file)} is a link: storing a copy of ${file}`);
+    }
     if (file) {
       try {
         stat = await Deno.stat(file);
@@ -181,7 +300,14 @@ export function openCatalog(options: CatalogOptions): Catalog {
     }
     const bare = removeUri(opts.uri);
     let names = parseImageName(bare);
+    const owner = file && !copy ? rowOwning(file) : undefined;
+    const url = opts.url === undefined ? undefined : stripUserinfo(opts.url);
 
+    if (file) {
+      // Loaded here: listing commands open the catalog and must not pay for the SIF reader.
+      const { checkSifComplete } = await import("../core/sif.ts");
+      await checkSifComplete(file);
+    }
     let imageMeta: Metadata = {};
     if (file && readMetadata) {
       try {
@@ -214,6 +340,14 @@ export function openCatalog(options: CatalogOptions): Catalog {
       ? (opts.dest ? resolve(opts.dest) : storagePath(names, storage, ext))
       : undefined;
     const sameFile = file !== undefined && dest === file;
+    if (owner && !sameFile) {
+      throw new UsageError(
+        `${JSON.stringify(opts.file)} is the stored file of ${
+          JSON.stringify(owner)
+        }: moving it would leave that entry without a file; use --copy, or "sregistry rename"`,
+      );
+    }
+    if (dest) assertNoLinkInside(storage, dest, "write");
     if (file && dest && !sameFile && exists(dest) && !opts.force) {
       const old = await Deno.stat(dest);
       const same = old.isFile && old.size === stat!.size && await sha256File(dest) === sha;
@@ -223,27 +357,28 @@ export function openCatalog(options: CatalogOptions): Catalog {
         );
       }
     }
-    const staged = file && dest && !sameFile
-      ? await stage(file, dest, opts.copy ?? false)
-      : undefined;
+    stopIfInterrupted(opts, names.uri);
+    const staged = file && dest && !sameFile ? await stage(file, dest, copy) : undefined;
 
     const coll = collectionName(names);
     let backup: string | undefined;
     let placed = false;
     try {
+      // The last moment an interrupt rolls the add back; once committed, the add has happened.
+      stopIfInterrupted(opts, names.uri);
       const result = transaction(() => {
         const collId = collectionId(coll);
         const existing = findForWrite(collId, names.image, names.tag, version);
         let id: number;
         if (existing) {
-          const merged = { ...parseMetrics(existing.metrics), ...metadata };
+          const merged = stripUserinfoDeep({ ...parseMetrics(existing.metrics), ...metadata });
           db.prepare(
             `UPDATE container SET metrics = ?, url = COALESCE(?, url), client = ?,
              image = COALESCE(?, image), size = COALESCE(?, size), digest = COALESCE(?, digest),
              platform = COALESCE(?, platform), uri = ? WHERE id = ?`,
           ).run(
             JSON.stringify(merged),
-            opts.url ?? null,
+            url ?? null,
             opts.client,
             dest ?? null,
             stat ? stat.size : null,
@@ -259,11 +394,11 @@ export function openCatalog(options: CatalogOptions): Catalog {
              collection_id, size, digest, platform) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           ).run(
             sqlTimestamp(clock()),
-            JSON.stringify(metadata),
+            JSON.stringify(stripUserinfoDeep(metadata)),
             names.image,
             names.tag,
             dest ?? null,
-            opts.url ?? null,
+            url ?? null,
             names.uri,
             opts.client,
             version,
@@ -305,6 +440,29 @@ export function openCatalog(options: CatalogOptions): Catalog {
     }
   }
 
+  /**
+   * The uri of the row whose stored file `file` is, if any, however the path is spelled (the
+   * storage root may be reached through a link).
+   */
+  function rowOwning(file: string): string | undefined {
+    const spellings = new Set([file]);
+    try {
+      const real = Deno.realPathSync(file);
+      spellings.add(real);
+      const realStorage = Deno.realPathSync(storage);
+      if (inside(realStorage, real)) spellings.add(join(storage, relative(realStorage, real)));
+    } catch {
+      // No storage yet: only the given spelling can be in a row.
+    }
+    for (const p of spellings) {
+      const r = db.prepare(`${SELECT_ROWS} WHERE c.image = ? ORDER BY c.id LIMIT 1`).get(p) as
+        | RawRow
+        | undefined;
+      if (r) return toRow(r).uri;
+    }
+    return undefined;
+  }
+
   /** Move a row's file to `target` and update the row, as one transaction. */
   async function relocate(
     row: ContainerRow,
@@ -316,6 +474,9 @@ export function openCatalog(options: CatalogOptions): Catalog {
       transaction(() => update(src && target));
       return;
     }
+    writable();
+    assertNoLinkInside(storage, src, "move");
+    assertNoLinkInside(storage, target, "write");
     if (exists(target)) {
       throw new UsageError(
         `${JSON.stringify(target)} already exists: remove it or choose another path`,
@@ -441,6 +602,12 @@ export function openCatalog(options: CatalogOptions): Catalog {
     },
 
     async mv(query, path) {
+      if (path.trim() === "") {
+        throw new UsageError(
+          `Missing destination for ${JSON.stringify(query)}: give a folder or a file path`,
+        );
+      }
+      writable();
       const row = mustGet(query);
       const src = requireFile(row, "move");
       let target = resolve(path);
@@ -499,8 +666,10 @@ export function openCatalog(options: CatalogOptions): Catalog {
     },
 
     async rm(query) {
+      writable();
       const row = mustGet(query);
       const file = row.image;
+      if (file) assertNoLinkInside(storage, file, "delete");
       let trash: string | undefined;
       if (file && !exists(file)) {
         log?.warning(`Image file ${JSON.stringify(file)} does not exist; removing the record only`);

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { stripUserinfo, stripUserinfoDeep } from "./_userinfo.ts";
 import type { ParsedName } from "../core/names.ts";
 import type { ContainerRow, Metadata } from "./types.ts";
 import { withEnvironment } from "./metadata_shape.ts";
@@ -145,16 +146,17 @@ export function toRow(r: RawRow, loadMetrics?: (id: number) => string | null): C
     tag: r.tag,
     version,
     image: r.image,
-    url: r.url,
+    // Rows written by sregistry-cli may hold `user:PASS@` in URLs: never shown.
+    url: r.url === null ? null : stripUserinfo(r.url),
     // Rebuilt like the original's Container.get_uri(): the stored column may lack the version.
     uri: `${collection}/${r.name}:${r.tag}${version ? `@${version}` : ""}`,
     client: r.client,
     createdAt: r.created_at ?? "",
     // Parsed on first use: listing 10,000 images should not parse 10,000 JSON documents.
     get metadata(): Metadata {
-      return metadata ??= parseMetrics(
+      return metadata ??= stripUserinfoDeep(parseMetrics(
         metrics === undefined ? loadMetrics?.(Number(r.id)) : metrics,
-      );
+      ));
     },
     size: r.size === null || r.size === undefined ? null : Number(r.size),
     digest: r.digest,

@@ -101,14 +101,16 @@ export function userVersion(db: DatabaseSync): number {
 export function migrate(db: DatabaseSync, migrations: readonly Migration[] = MIGRATIONS): number[] {
   const target = migrations.length ? migrations[migrations.length - 1].version : 0;
   // Cheap check without a write lock: the common case is an up-to-date database.
-  if (userVersion(db) >= target && tablesExist(db)) return [];
+  if (userVersion(db) >= target && tablesExist(db) && columnsExist(db, migrations)) return [];
   const applied: number[] = [];
   db.exec("BEGIN IMMEDIATE");
   try {
     for (const ddl of ORIGINAL_DDL) db.exec(ddl);
     const current = userVersion(db);
     for (const m of migrations) {
-      if (m.version <= current) continue;
+      // A migration already counted is re-applied when its work is missing: a table dropped and
+      // re-created from the original DDL above lost the columns the migrations added.
+      if (m.version <= current && migrationDone(db, m)) continue;
       for (const [table, column, type] of m.columns ?? []) {
         if (!hasColumn(db, table, column)) {
           db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
@@ -117,13 +119,44 @@ export function migrate(db: DatabaseSync, migrations: readonly Migration[] = MIG
       for (const sql of m.statements ?? []) db.exec(sql);
       applied.push(m.version);
     }
-    if (applied.length) db.exec(`PRAGMA user_version = ${applied[applied.length - 1]}`);
+    const version = Math.max(current, ...applied);
+    if (version !== current) db.exec(`PRAGMA user_version = ${version}`);
     db.exec("COMMIT");
   } catch (e) {
     if (db.isTransaction) db.exec("ROLLBACK");
     throw e;
   }
   return applied;
+}
+
+/** Whether the database lacks tables, columns or indexes this version reads (read-only opens). */
+export function needsMigration(
+  db: DatabaseSync,
+  migrations: readonly Migration[] = MIGRATIONS,
+): boolean {
+  return !tablesExist(db) || !columnsExist(db, migrations);
+}
+
+/** Whether a migration's columns and indexes are all there. */
+function migrationDone(db: DatabaseSync, m: Migration): boolean {
+  for (const [table, column] of m.columns ?? []) if (!hasColumn(db, table, column)) return false;
+  for (const sql of m.statements ?? []) {
+    const index = sql.match(/CREATE INDEX IF NOT EXISTS (\w+)/)?.[1];
+    if (index && !indexExists(db, index)) return false;
+  }
+  return true;
+}
+
+function columnsExist(db: DatabaseSync, migrations: readonly Migration[]): boolean {
+  return migrations.every((m) => migrationDone(db, m));
+}
+
+function indexExists(db: DatabaseSync, name: string): boolean {
+  const row = db.prepare(
+    "SELECT count(*) AS n FROM sqlite_master WHERE type = 'index' AND name = ?",
+  )
+    .get(name) as { n: number };
+  return Number(row.n) > 0;
 }
 
 function tablesExist(db: DatabaseSync): boolean {

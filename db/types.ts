@@ -58,6 +58,8 @@ export interface AddOptions {
   metadata?: Metadata;
   /** The client name recorded in the row. */
   client: string;
+  /** An interrupt before the commit rolls the add back (InterruptedError); after it, it is done. */
+  signal?: AbortSignal;
   /** sha256 hex of the file when the caller already computed it (transfers do). */
   sha256?: string;
   /** Replace an existing stored file. */

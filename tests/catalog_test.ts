@@ -629,3 +629,75 @@ Deno.test({
     });
   },
 });
+
+Deno.test("migrate re-applies the migrations a re-created table lost, and only once", () => {
+  const db = new DatabaseSync(":memory:");
+  try {
+    assertEquals(migrate(db), [1, 2, 3]);
+    db.exec("DROP TABLE container");
+    assertEquals(migrate(db), [1, 2, 3]);
+    const cols = (db.prepare("PRAGMA table_info(container)").all() as { name: string }[])
+      .map((c) => c.name);
+    for (const c of ["size", "digest", "platform"]) assert(cols.includes(c), cols.join(","));
+    assertEquals(migrate(db), []);
+    assertEquals(
+      (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
+      SCHEMA_VERSION,
+    );
+  } finally {
+    db.close();
+  }
+});
+
+Deno.test("userinfo in URLs is never stored, and hidden in rows written by other tools", async () => {
+  await withFixture(async (f) => {
+    const c = f.open();
+    const { container } = await c.record({
+      uri: "c/rec:v1",
+      url: "https://u:PASS@example.org/x.sif",
+      metadata: {
+        url: "http://tok@example.org/y",
+        nested: ["ftp://a:b@h/z"],
+        ref: "docker://a@sha256:1",
+      },
+      client: "local",
+    });
+    assertEquals(container.url, "https://example.org/x.sif");
+    assertEquals(container.metadata.nested, ["ftp://h/z"]);
+    // Not an http URL: the @ is a digest, not userinfo.
+    assertEquals(container.metadata.ref, "docker://a@sha256:1");
+    const raw = new DatabaseSync(join(f.dbDir, "sregistry.db"));
+    try {
+      assert(!JSON.stringify(raw.prepare("SELECT * FROM container").all()).includes("PASS"));
+      raw.prepare("UPDATE container SET url = ?, metrics = ?").run(
+        "http://old:PASS@h/x",
+        JSON.stringify({ url: "http://old:PASS@h/x" }),
+      );
+    } finally {
+      raw.close();
+    }
+    const row = c.get("c/rec:v1")!;
+    assertEquals(row.url, "http://h/x");
+    assert(!JSON.stringify(rowToJson(row)).includes("PASS"));
+  });
+});
+
+Deno.test({
+  name: "a catalog that cannot be written is read-only: reads work, writes name the database",
+  // root ignores permissions; tests/catalog_hardening_test.ts covers root with a read-only mount.
+  ignore: Deno.uid() === 0,
+}, async () => {
+  await withFixture(async (f) => {
+    const c = f.open();
+    await c.record({ uri: "c/one:v1", client: "local" });
+    c.close();
+    await Deno.chmod(f.dbDir, 0o555);
+    try {
+      const ro = f.open();
+      assert(ro.get("c/one:v1"));
+      await assertRejects(() => ro.record({ uri: "c/two:v1", client: "local" }), Error, f.dbDir);
+    } finally {
+      await Deno.chmod(f.dbDir, 0o755);
+    }
+  });
+});

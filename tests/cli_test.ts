@@ -3,6 +3,15 @@ import { join } from "node:path";
 import { VERSION } from "../core/version.ts";
 import { runCli, tempHome } from "./_cli.ts";
 
+const existsSync = (path: string): boolean => {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 Deno.test("cli: version, --version, no arguments", async () => {
   const home = await tempHome();
   try {
@@ -357,6 +366,33 @@ Deno.test("cli: cache ls and prune: old blobs and stale partials go, fresh ones 
     }
     assertEquals((await runCli(["cache", "frob"], { env: home.env })).code, 2);
     assertEquals((await runCli(["cache"], { env: home.env })).code, 2);
+  } finally {
+    await home.cleanup();
+  }
+});
+
+Deno.test("cli: cache prune also removes stale staging files of interrupted pulls", async () => {
+  const home = await tempHome();
+  try {
+    const staging = join(home.env.SREGISTRY_STORAGE, ".staging");
+    Deno.mkdirSync(staging, { recursive: true });
+    const old = new Date(Date.now() - 2 * 24 * 3600_000);
+    // An interrupted pull of another process (pid 1 is never ours): stale after a day.
+    const stale = join(staging, ".hello_1.0.1-0badcafe.partial-pull.partial");
+    const fresh = join(staging, ".hello_2.0.1-0decafe0.partial-pull.partial");
+    Deno.writeTextFileSync(stale, "x".repeat(2048));
+    Deno.writeTextFileSync(fresh, "y".repeat(10));
+    Deno.utimeSync(stale, old, old);
+    const dry = await runCli(["--json", "cache", "prune", "--dry-run"], { env: home.env });
+    assertEquals(dry.code, 0, dry.stderr);
+    const planned = JSON.parse(dry.stdout).removed.map((e: { path: string }) => e.path);
+    assert(planned.includes(stale), dry.stdout);
+    assert(!planned.includes(fresh), dry.stdout);
+    Deno.statSync(stale); // --dry-run removes nothing
+    const pr = await runCli(["cache", "prune"], { env: home.env });
+    assertEquals(pr.code, 0, pr.stderr);
+    assertEquals(existsSync(stale), false, "the stale staging file is gone");
+    assertEquals(existsSync(fresh), true, "a fresh one stays");
   } finally {
     await home.cleanup();
   }

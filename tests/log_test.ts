@@ -1,5 +1,13 @@
-import { assert, assertEquals } from "./_assert.ts";
-import { createLogger, createOutput, Level, memorySink, redact, sanitize } from "../core/log.ts";
+import { assert, assertEquals, assertThrows } from "./_assert.ts";
+import {
+  createLogger,
+  createOutput,
+  Level,
+  memorySink,
+  redact,
+  sanitize,
+  streamSink,
+} from "../core/log.ts";
 
 Deno.test("log: levels filter, prefixes, no colour off a TTY", () => {
   const sink = memorySink();
@@ -109,4 +117,27 @@ Deno.test("log: sanitize makes controls visible, keeps text and newlines (items 
   createOutput(tty).line("a\x1bb");
   assertEquals(pipe.text(), "a\x1bb\n");
   assertEquals(tty.text(), "a\\x1bb\n");
+});
+
+Deno.test("streamSink: a reader that goes away (| head) ends the output quietly", () => {
+  let calls = 0;
+  const sink = streamSink({
+    writeSync(p: Uint8Array) {
+      calls++;
+      if (calls > 1) throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
+      return p.length;
+    },
+    isTerminal: () => false,
+  });
+  sink.write("first\n");
+  sink.write("second\n"); // the pipe closes here: no error
+  sink.write("third\n"); // and nothing more is attempted
+  assertEquals(calls, 2);
+  const other = streamSink({
+    writeSync() {
+      throw new Deno.errors.PermissionDenied("no");
+    },
+    isTerminal: () => false,
+  });
+  assertThrows(() => other.write("x"), Deno.errors.PermissionDenied);
 });

@@ -1,6 +1,8 @@
-import { assert, assertEquals, assertThrows } from "./_assert.ts";
+import { assert, assertEquals, assertIncludes, assertThrows } from "./_assert.ts";
 import { join } from "node:path";
-import { ConfigError, FormatError } from "../core/errors.ts";
+import { ConfigError, FormatError, UsageError } from "../core/errors.ts";
+import type { ClientFactory } from "../clients/types.ts";
+import { variableName } from "../cli/commands/backend.ts";
 import {
   DEFAULT_SECRETS,
   getSettings,
@@ -11,6 +13,8 @@ import {
 import { clientSettings } from "../core/client_settings.ts";
 import { credentialCachePath, openCredentialStore } from "../core/credentials.ts";
 import { envFrom } from "../core/settings.ts";
+import { runCli, spawnCli, tempHome } from "./_cli.ts";
+import { makeData, startFaultServer } from "./servers/fault_server.ts";
 
 async function withDir(fn: (dir: string) => Promise<void> | void) {
   const dir = await Deno.makeTempDir();
@@ -206,3 +210,224 @@ Deno.test("credential store: disabled, reads find nothing and writes do nothing,
     assert(lines[0].includes("SREGISTRY_DISABLE_CREDENTIAL_CACHE"), lines[0]);
     assertEquals([...Deno.readDirSync(dir)].length, 0);
   }));
+
+// --- issue 10, item 10: the secrets file is a regular private file, symlinks are written through ---
+
+/** Run the CLI, killing it after `ms` so that a hang fails the test instead of stalling the suite. */
+async function runBounded(args: string[], env: Record<string, string>, ms = 30_000) {
+  const child = spawnCli(args, { env });
+  const timer = setTimeout(() => child.kill("SIGKILL"), ms);
+  try {
+    const { code, stdout, stderr } = await child.output();
+    const dec = new TextDecoder();
+    return { code, stdout: dec.decode(stdout), stderr: dec.decode(stderr) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("cli secrets: backend add writes through a symlinked secrets file to its target", async () => {
+  const home = await tempHome();
+  try {
+    const link = home.env.SREGISTRY_CLIENT_SECRETS;
+    const target = join(home.dir, "dotfiles", "sregistry.json");
+    await Deno.mkdir(join(home.dir, "dotfiles"));
+    Deno.writeTextFileSync(target, JSON.stringify({ hub: { SREGISTRY_HUB_BASE: "old" } }), {
+      mode: 0o600,
+    });
+    Deno.symlinkSync("dotfiles/sregistry.json", link);
+    const r = await runCli(["backend", "add", "oras", "NOHTTPS", "true"], { env: home.env });
+    assertEquals(r.code, 0, r.stderr);
+    assert(Deno.lstatSync(link).isSymlink, "the link is kept");
+    const data = JSON.parse(Deno.readTextFileSync(target));
+    assertEquals(data.oras, { SREGISTRY_ORAS_NOHTTPS: "true" });
+    assertEquals(data.hub, { SREGISTRY_HUB_BASE: "old" });
+    assertEquals(Deno.statSync(target).mode! & 0o777, 0o600);
+    assertEquals([...Deno.readDirSync(join(home.dir, "dotfiles"))].length, 1);
+  } finally {
+    await home.cleanup();
+  }
+});
+
+Deno.test("cli secrets: a dangling symlink is refused on write, with the target named", async () => {
+  const home = await tempHome();
+  try {
+    const link = home.env.SREGISTRY_CLIENT_SECRETS;
+    Deno.symlinkSync(join(home.dir, "nowhere", "s.json"), link);
+    const r = await runCli(["backend", "add", "oras", "NOHTTPS", "true"], { env: home.env });
+    assertEquals(r.code, 2, r.stderr);
+    assertIncludes(r.stderr, "does not exist");
+    assertIncludes(r.stderr, join(home.dir, "nowhere", "s.json"));
+    assert(Deno.lstatSync(link).isSymlink);
+  } finally {
+    await home.cleanup();
+  }
+});
+
+Deno.test("cli secrets: a secrets file others can read warns once with the chmod fix", async () => {
+  const home = await tempHome();
+  try {
+    const path = home.env.SREGISTRY_CLIENT_SECRETS;
+    for (const mode of [0o644, 0o666]) {
+      Deno.writeTextFileSync(path, JSON.stringify({ SREGISTRY_CLIENT: "oras", oras: {} }));
+      Deno.chmodSync(path, mode);
+      const r = await runCli(["backend", "ls"], { env: home.env });
+      assertEquals(r.code, 0, r.stderr);
+      assertEquals(r.stderr.split(`chmod 600 ${path}`).length - 1, 1, r.stderr);
+      assertIncludes(r.stderr, `mode 0${mode.toString(8)}`);
+    }
+    Deno.chmodSync(path, 0o600);
+    const quiet = await runCli(["backend", "ls"], { env: home.env });
+    assertEquals(quiet.stderr.includes("chmod"), false, quiet.stderr);
+  } finally {
+    await home.cleanup();
+  }
+});
+
+Deno.test("cli secrets: a FIFO or a device as the secrets file is refused, not read", async () => {
+  const home = await tempHome();
+  try {
+    const fifo = join(home.dir, "fifo");
+    const mk = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert(mk.success, "mkfifo");
+    for (const [path, kind] of [[fifo, "a FIFO"], ["/dev/null", "a character device"]]) {
+      const env = { ...home.env, SREGISTRY_CLIENT_SECRETS: path };
+      const started = Date.now();
+      const r = await runBounded(["backend", "ls"], env);
+      assert(Date.now() - started < 25_000, `backend ls hung on ${kind}`);
+      assertEquals(r.code, 2, r.stderr);
+      assertIncludes(r.stderr, `is ${kind}: it must be a regular file`);
+      // A symlink to it is no way around the check.
+      const link = join(home.dir, "link");
+      await Deno.remove(link).catch(() => {});
+      Deno.symlinkSync(path, link);
+      const l = await runBounded(["backend", "add", "oras", "NOHTTPS", "1"], {
+        ...env,
+        SREGISTRY_CLIENT_SECRETS: link,
+      });
+      assertEquals(l.code, 2, l.stderr);
+    }
+    assert(Deno.statSync("/dev/null").isCharDevice, "/dev/null is untouched");
+  } finally {
+    await home.cleanup();
+  }
+});
+
+Deno.test("credential store: symlinks are written through, FIFOs refused, open modes warned", async () => {
+  await withDir(async (dir) => {
+    const root = join(dir, ".sregistry");
+    await Deno.mkdir(root, { mode: 0o700 });
+    const target = join(dir, "elsewhere.json");
+    Deno.writeTextFileSync(target, JSON.stringify({ a: 1 }));
+    Deno.chmodSync(target, 0o644);
+    Deno.symlinkSync(target, join(root, "oras"));
+    const warnings: string[] = [];
+    const store = openCredentialStore({
+      root,
+      client: "oras",
+      disabled: false,
+      env: envFrom({}),
+      warn: (m) => warnings.push(m),
+    });
+    assertEquals(store.get("a"), 1);
+    assertEquals(store.get("a"), 1);
+    assertEquals(warnings.length, 1, warnings.join("\n"));
+    assert(warnings[0].includes(`chmod 600 ${join(root, "oras")}`), warnings[0]);
+    store.set("b", 2);
+    assert(Deno.lstatSync(join(root, "oras")).isSymlink);
+    assertEquals(JSON.parse(Deno.readTextFileSync(target)), { a: 1, b: 2 });
+    assertEquals(Deno.statSync(target).mode! & 0o777, 0o600);
+
+    const fifo = join(root, "docker");
+    assert((await new Deno.Command("mkfifo", { args: [fifo] }).output()).success);
+    const other = openCredentialStore({
+      root,
+      client: "docker",
+      disabled: false,
+      env: envFrom({}),
+    });
+    for (const op of [() => other.get("x"), () => other.set("x", 1)]) {
+      const e = assertThrows(op, ConfigError);
+      assert(e.message.includes("is a FIFO"), e.message);
+    }
+    assert(Deno.lstatSync(fifo).isFifo, "the FIFO is left alone");
+  });
+});
+
+// --- issue 10, item 18: one variable name per client, its aliases mapping onto it ---
+
+Deno.test("cli backend add: http and https store SREGISTRY_HTTP_* and the client reads it", async () => {
+  const home = await tempHome();
+  const server = startFaultServer();
+  try {
+    await server.setFile("/img.sif", makeData(1000));
+    const path = home.env.SREGISTRY_CLIENT_SECRETS;
+    const add = (...args: string[]) => runCli(["backend", "add", ...args], { env: home.env });
+    assertEquals((await add("http", "TOKEN", "tok-one")).code, 0);
+    assertEquals(JSON.parse(Deno.readTextFileSync(path)).https, {
+      SREGISTRY_HTTP_TOKEN: "tok-one",
+    });
+    for (const name of ["SREGISTRY_HTTP_TOKEN", "SREGISTRY_HTTPS_TOKEN", "sregistry_http_token"]) {
+      const r = await add("--force", "https", name, "tok-two");
+      assertEquals(r.code, 0, r.stderr);
+      assertEquals(JSON.parse(Deno.readTextFileSync(path)).https, {
+        SREGISTRY_HTTP_TOKEN: "tok-two",
+      });
+    }
+    // Without --force the same setting under another spelling is "already set".
+    assertEquals((await add("https", "SREGISTRY_HTTPS_TOKEN", "x")).code, 2);
+    // A name of another client, or no client's at all, is refused.
+    const other = await add("https", "SREGISTRY_DOCKER_USERNAME", "u");
+    assertEquals(other.code, 2);
+    assertIncludes(other.stderr, "docker");
+    assertEquals((await add("http", "SREGISTRY_NOPE_X", "u")).code, 2);
+    assertEquals(Object.keys(JSON.parse(Deno.readTextFileSync(path)).https), [
+      "SREGISTRY_HTTP_TOKEN",
+    ]);
+    // A declared name that does not share the client's prefix stays as it is.
+    assertEquals((await add("docker", "SREGISTRY_DOCKERHUB_SECRETS", "/x")).code, 0);
+    assertEquals(JSON.parse(Deno.readTextFileSync(path)).docker, {
+      SREGISTRY_DOCKERHUB_SECRETS: "/x",
+    });
+    // The http client reads the stored token.
+    const pull = await runCli(["pull", "--no-cache", `${server.url}/img.sif`], {
+      env: home.env,
+      cwd: home.dir,
+    });
+    assertEquals(pull.code, 0, pull.stderr);
+    const sent = server.requests.filter((r) => r.path === "/img.sif").map((r) => r.authorization);
+    assert(sent.length > 0 && sent.every((a) => a === "Bearer tok-two"), String(sent));
+    // rm takes every spelling too.
+    const rm = await runCli(["backend", "rm", "http", "SREGISTRY_HTTPS_TOKEN"], { env: home.env });
+    assertEquals(rm.code, 0, rm.stderr);
+    assertEquals(JSON.parse(Deno.readTextFileSync(path)).https, {});
+  } finally {
+    await server.close();
+    await home.cleanup();
+  }
+});
+
+Deno.test("backend variable names: the prefix comes from the declared settings", () => {
+  const factory = (scheme: string, names: string[], aliases?: string[]): ClientFactory => ({
+    scheme,
+    aliases,
+    description: scheme,
+    settings: names.map((name) => ({ name, description: name })),
+    create: () => ({ name: scheme }),
+  });
+  const factories = [
+    factory("https", ["SREGISTRY_HTTP_TOKEN", "SREGISTRY_HTTP_USERNAME"], ["http"]),
+    factory("google-build", ["SREGISTRY_GOOGLE_BUILD_CACHE", "SREGISTRY_GOOGLE_PROJECT"]),
+    factory("aws", ["SREGISTRY_AWS_ID", "AWS_ACCESS_KEY_ID"]),
+    factory("hub", [], ["shub"]),
+  ];
+  const name = (c: string, v: string) => variableName(c, v, factories);
+  assertEquals(name("http", "token"), "SREGISTRY_HTTP_TOKEN");
+  assertEquals(name("https", "SREGISTRY_HTTPS_TOKEN"), "SREGISTRY_HTTP_TOKEN");
+  assertEquals(name("google-build", "cache"), "SREGISTRY_GOOGLE_BUILD_CACHE");
+  assertEquals(name("google-build", "SREGISTRY_GOOGLE_PROJECT"), "SREGISTRY_GOOGLE_PROJECT");
+  assertEquals(name("aws", "aws_access_key_id"), "AWS_ACCESS_KEY_ID");
+  assertEquals(name("hub", "SREGISTRY_SHUB_BASE"), "SREGISTRY_HUB_BASE");
+  assertThrows(() => name("hub", "SREGISTRY_AWS_ID"), UsageError);
+  assertThrows(() => name("https", "SREGISTRY_GOOGLE_BUILD_CACHE"), UsageError);
+});

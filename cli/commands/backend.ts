@@ -6,7 +6,8 @@
  * @module
  */
 
-import { findFactory } from "../../clients/mod.ts";
+import { FACTORIES, findFactory } from "../../clients/mod.ts";
+import type { ClientFactory } from "../../clients/types.ts";
 import type { App } from "../app.ts";
 import { NotFoundError, UsageError } from "../../core/errors.ts";
 import { DEFAULT_SECRETS, type Secrets, type SecretsData } from "../../core/secrets.ts";
@@ -43,13 +44,54 @@ function section(data: SecretsData, name: string): Record<string, unknown> {
 
 const VARIABLE = /^[A-Z][A-Z0-9_]*$/;
 
+/** The `SREGISTRY_<NAME>_` form of a scheme or alias (upper case, `-` as `_`). */
+function prefixOf(name: string): string {
+  return `SREGISTRY_${name.toUpperCase().replaceAll("-", "_")}_`;
+}
+
 /**
- * The full variable name `backend add/rm` uses: `SREGISTRY_<CLIENT>_<VAR>`, upper-cased.
- * @throws {UsageError} when the name is not letters, digits and underscores (it must work as an
- * environment variable).
+ * The one prefix a client's settings use, read from its declared settings: the scheme's or an
+ * alias's prefix that most of them carry (the http(s) client, scheme `https`, declares
+ * `SREGISTRY_HTTP_*`), else their common prefix cut at a `_`, else the scheme's.
  */
-export function variableName(client: string, variable: string): string {
-  const prefix = `SREGISTRY_${client.toUpperCase().replaceAll("-", "_")}_`;
+function clientPrefix(factory: ClientFactory): string {
+  const names = factory.settings.map((s) => s.name.toUpperCase());
+  const carried = [factory.scheme, ...(factory.aliases ?? [])].map(prefixOf)
+    .map((p) => ({ p, n: names.filter((name) => name.startsWith(p)).length }))
+    .filter((c) => c.n > 0)
+    .sort((a, b) => b.n - a.n || b.p.length - a.p.length);
+  if (carried.length > 0) return carried[0].p;
+  if (names.length > 0) {
+    let common = names[0];
+    for (const n of names) while (!n.startsWith(common)) common = common.slice(0, -1);
+    const cut = common.slice(0, common.lastIndexOf("_") + 1);
+    if (cut.startsWith("SREGISTRY_") && cut.length > "SREGISTRY_".length) return cut;
+  }
+  return prefixOf(factory.scheme);
+}
+
+/** Every prefix that names a factory: its settings' prefix, its scheme's and its aliases'. */
+function prefixesOf(factory: ClientFactory): string[] {
+  return [
+    clientPrefix(factory),
+    prefixOf(factory.scheme),
+    ...(factory.aliases ?? []).map(prefixOf),
+  ];
+}
+
+/**
+ * The full variable name `backend add/rm` uses: the client's one prefix (that of its declared
+ * settings) plus the short name. The short form (`TOKEN`), the full form (`SREGISTRY_HTTP_TOKEN`)
+ * and the form of a scheme or alias (`SREGISTRY_HTTPS_TOKEN`) all map onto the same name, upper
+ * case. A full name with another client's prefix is refused, as that client would never read it.
+ * @throws {UsageError} when `variable` belongs to another client, or is not letters, digits and
+ * underscores (it must work as an environment variable).
+ */
+export function variableName(
+  client: string,
+  variable: string,
+  factories: readonly ClientFactory[] = FACTORIES,
+): string {
   const v = variable.toUpperCase();
   if (!VARIABLE.test(v)) {
     throw new UsageError(
@@ -58,7 +100,40 @@ export function variableName(client: string, variable: string): string {
       } is not allowed: use letters, digits and underscores, starting with a letter (like TOKEN or BASE_URL)`,
     );
   }
-  return v.startsWith(prefix) ? v : `${prefix}${v}`;
+  const factory = factories.find((f) => f.scheme === client || f.aliases?.includes(client));
+  if (!factory) {
+    const prefix = prefixOf(client);
+    return v.startsWith(prefix) ? v : `${prefix}${v}`;
+  }
+  // A declared name is kept as it is (SREGISTRY_DOCKERHUB_SECRETS, AWS_ACCESS_KEY_ID).
+  const declared = factory.settings.find((s) => s.name.toUpperCase() === v);
+  if (declared) return declared.name;
+  const prefix = clientPrefix(factory);
+  // Longest first: SREGISTRY_HTTPS_TOKEN is the https form, not SREGISTRY_HTTP_ + "S_TOKEN".
+  const own = prefixesOf(factory).sort((a, b) => b.length - a.length).find((p) => v.startsWith(p));
+  if (own) return `${prefix}${v.slice(own.length)}`;
+  const other = factories
+    .filter((f) => f !== factory)
+    .flatMap((f) => prefixesOf(f).map((p) => ({ f, p })))
+    .sort((a, b) => b.p.length - a.p.length)
+    .find(({ p }) => v.startsWith(p));
+  if (other) {
+    throw new UsageError(
+      `${
+        JSON.stringify(variable)
+      } is a setting of the ${other.f.scheme} client, not of ${factory.scheme}: use "sregistry backend add ${other.f.scheme} ${
+        v.slice(other.p.length)
+      } <value>", or give the short name (${prefix}<NAME> for ${factory.scheme})`,
+    );
+  }
+  if (v.startsWith("SREGISTRY_")) {
+    throw new UsageError(
+      `${
+        JSON.stringify(variable)
+      } is not a setting of the ${factory.scheme} client: give the short name, which becomes ${prefix}<NAME>`,
+    );
+  }
+  return `${prefix}${v}`;
 }
 
 function need(value: string | undefined, usage: string): string {

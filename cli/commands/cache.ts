@@ -16,6 +16,7 @@ import {
   type PruneOptions,
 } from "../../clients/oci/blob_cache.ts";
 import { formatTable } from "../render/table.ts";
+import { sweepStale } from "../../db/sweep.ts";
 
 const DAY_MS = 24 * 3600_000;
 const STORAGE_PARTIAL = /\.(partial|partial\.json|tmp)$/;
@@ -118,6 +119,22 @@ export async function cacheCommand(
       if (now.getTime() - e.mtime.getTime() <= DAY_MS) continue;
       if (!opts.dryRun) await Deno.remove(e.path).catch(() => {});
       gone.push(e);
+    }
+    // Stale staging files, locks and `add` temp files with no live owner: the sweep every run does
+    // at most once an hour, forced here. Listed first, so sizes can be shown.
+    const seen = new Set(gone.map((e) => e.path));
+    const stale = sweepStale(app.settings.storage, {
+      force: true,
+      dryRun: true,
+      now: now.getTime(),
+    })
+      .removed.filter((p) => !seen.has(p));
+    for (const path of stale) {
+      const st = await Deno.stat(path).catch(() => undefined);
+      gone.push({ path, kind: "partial", size: st?.size ?? 0, mtime: st?.mtime ?? now });
+    }
+    if (!opts.dryRun && stale.length) {
+      sweepStale(app.settings.storage, { force: true, now: now.getTime() });
     }
     const bytes = gone.reduce((a, e) => a + e.size, 0);
     if (app.json) {

@@ -233,15 +233,25 @@ export async function addCommand(
     );
   }
   const metadata = await parseMetadataOption(opts.metadata);
+  const name = opts.name;
   const { container, created } = await app.catalog().add({
-    uri: opts.name,
+    uri: name,
     file: image,
     copy: opts.copy ?? false,
     force: opts.force ?? false,
     metadata,
-    client: clientFor(opts.name),
+    client: clientFor(name),
+    signal: app.signal,
+  }).catch((e) => {
+    // Interrupted before the commit: the catalog rolled the add back (and put the file back).
+    if (app.signal.aborted) {
+      app.log.info(`Interrupted: ${name} was not added; the catalog and ${image} are unchanged`);
+    }
+    throw e;
   });
   app.log.info(`[container][${created ? "new" : "update"}] ${container.uri}`);
+  // Interrupted after the commit: the add happened, and the exit code (0) says so.
+  if (app.signal.aborted) app.log.info("Interrupted, but the add had already completed");
   printRow(app, container, container.image ?? container.uri);
 }
 

@@ -2,13 +2,18 @@
  * `sregistry pull`: choose the client, check it can pull, give it a staging path, then hand what it
  * fetched to the one store step (store.ts). The staging file is unique to this process and is
  * removed when anything fails, so an interrupted pull leaves no final file and no row.
+ *
+ * Two pulls of one source (same image and platform: they share the resumable download) or of one
+ * `--name` wait for each other on lock files in the staging folder (core/lock.ts: stale when the
+ * owner is gone, safe on NFS); the second then proceeds, resuming or replacing what the first left.
  * @module
  */
 
 import { createHash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
 import type { PulledImage, PullTarget } from "../../clients/types.ts";
-import { exists } from "../../core/fs.ts";
+import { assertNoLinkInside, exists } from "../../core/fs.ts";
+import { acquireLock, type Lock } from "../../core/lock.ts";
 import { parseImageName, removeUri } from "../../core/names.ts";
 import type { App } from "../app.ts";
 import { capability } from "./capability.ts";
@@ -49,6 +54,17 @@ export function pullTarget(dir: string, image: string, platform?: string): PullT
   };
 }
 
+/** The lock files a pull takes, sorted so that two pulls never wait for each other in a circle. */
+export function pullLocks(dir: string, into: PullTarget, name?: string): string[] {
+  const paths = new Set([`${into.resumable}.lock`]);
+  if (name !== undefined) {
+    const n = parseImageName(removeUri(name));
+    const key = createHash("sha256").update(`${n.url}:${n.tag}`).digest("hex").slice(0, 16);
+    paths.add(join(dir, `.name-${key}.lock`));
+  }
+  return [...paths].sort();
+}
+
 async function removeStaging(path: string): Promise<void> {
   for (const p of [path, `${path}.partial`, `${path}.partial.json`]) {
     await Deno.remove(p, { recursive: true }).catch(() => {});
@@ -81,10 +97,25 @@ export async function pullCommand(
     : store.file !== undefined
     ? dirname(resolve(store.file))
     : Deno.cwd();
+  if (catalog) assertNoLinkInside(catalog.storage, join(dir, "x"));
   await Deno.mkdir(dir, { recursive: true });
   const into = pullTarget(dir, image, opts.platform);
+  const locks: Lock[] = [];
   let pulled: PulledImage;
   try {
+    for (const path of pullLocks(dir, into, store.name)) {
+      locks.push(
+        await acquireLock(path, {
+          signal: app.signal,
+          onWait: (owner) =>
+            app.log.info(
+              `Waiting for another pull of ${JSON.stringify(store.name ?? image)}${
+                owner ? ` (process ${owner.pid} on ${owner.host})` : ""
+              } to finish`,
+            ),
+        }),
+      );
+    }
     pulled = await pull(image, into);
     const stored = await storePulled(app, client.name, { ...pulled, file: into.path }, store);
     if (stored.format === "oci-archive") {
@@ -95,12 +126,12 @@ export async function pullCommand(
     if (app.json) {
       // The catalog row's metadata (the client's merged over the file's own); without the
       // catalog, what the client gave, else what the file says about itself.
-      const metadata = stored.container?.metadata ?? pulled.metadata ??
+      const metadata = stored.container?.metadata ?? stored.metadata ??
         await app.readMetadata(stored.path).catch(() => ({}));
       app.out.json({
         path: stored.path,
         uri: stored.container?.uri ?? stored.name,
-        url: pulled.url ?? null,
+        url: stored.url ?? null,
         digest: pulled.digest,
         size: pulled.size,
         format: stored.format,
@@ -112,5 +143,6 @@ export async function pullCommand(
     } else app.out.line(stored.copiedTo ?? stored.path);
   } finally {
     await removeStaging(into.path);
+    for (const lock of locks.reverse()) await lock.release();
   }
 }

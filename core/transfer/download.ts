@@ -17,7 +17,9 @@ import type { Http } from "../http.ts";
 import { NO_PROGRESS, type ProgressSink } from "../progress_events.ts";
 import { finish } from "./_finish.ts";
 import { track, type Tracker } from "./_progress.ts";
+import { isNoSpace, noSpaceError } from "./_no_space.ts";
 import { pump } from "./_pump.ts";
+import { type RetryBudget, retryBudget } from "./_retry_budget.ts";
 import { baseName, exists, removeQuietly, RestartSignal, toInterrupted } from "./_util.ts";
 import { announcedDigest, contentLength, parseContentRange, unsatisfiedTotal } from "./headers.ts";
 import { MAX_STREAMS, PARALLEL_THRESHOLD, parallelDownload, splitParts } from "./ranged_parts.ts";
@@ -64,6 +66,12 @@ export interface DownloadJob {
   label?: string;
   /** Cancels the download (the partial file is kept for a later resume). */
   signal?: AbortSignal;
+  /**
+   * Bytes of new ground an attempt must cover, past the furthest point reached before, to earn
+   * one more attempt beyond `http.retries` (default 4 MiB). The budget covers
+   * the whole download: restarts and ranged parts share it.
+   */
+  progressAllowance?: number;
 }
 
 /** The outcome of {@link download}. */
@@ -98,6 +106,10 @@ export interface Attempt {
   readonly metaPath: string;
   /** The download's progress. */
   readonly tracker: Tracker;
+  /** The retries left for the whole download, shared by restarts and parts. */
+  readonly budget: RetryBudget;
+  /** The object's size, once a response said (for the message on a full disk). */
+  total?: number;
 }
 
 /**
@@ -115,7 +127,8 @@ export async function download(job: DownloadJob): Promise<DownloadResult> {
     job.label ?? baseName(dest, "download"),
     job.expectedSize,
   );
-  const attempt: Attempt = { job, href: String(job.url), partial, metaPath, tracker };
+  const budget = retryBudget(http.retries, job.progressAllowance);
+  const attempt: Attempt = { job, href: String(job.url), partial, metaPath, tracker, budget };
   try {
     try {
       return await downloadOnce(attempt, true);
@@ -124,12 +137,34 @@ export async function download(job: DownloadJob): Promise<DownloadResult> {
       http.log.verbose(`${e.message}; starting over`);
       await removeQuietly(partial, metaPath);
       tracker.restart();
-      return await downloadOnce(attempt, false);
+      try {
+        return await downloadOnce(attempt, false);
+      } catch (again) {
+        if (!(again instanceof RestartSignal)) throw again;
+        // The object changed twice under one download: it is not stable enough to fetch now.
+        throw new NetworkError(
+          `Download of ${attempt.href} failed after ${budget.attempts} attempts: ${again.message}; try again later`,
+        );
+      }
     }
   } catch (e) {
+    const info = await Deno.stat(partial).catch(() => undefined);
+    // A parallel download's partial file is sparse: its blocks, not its length, are what it holds.
+    const onDisk = info &&
+      (info.blocks !== null ? Math.min(info.size, info.blocks * 512) : info.size);
     // Nothing arrived (refused, not found, no such host): there is nothing to resume either.
-    if ((await Deno.stat(partial).catch(() => undefined))?.size === 0) {
-      await removeQuietly(partial, metaPath);
+    if (onDisk === 0) await removeQuietly(partial, metaPath);
+    if (isNoSpace(e)) {
+      // Bytes without their resume state can never be resumed: free their space now.
+      const resumable = onDisk !== undefined && onDisk > 0 && await exists(metaPath);
+      if (!resumable) await removeQuietly(partial, metaPath);
+      await removeQuietly(`${metaPath}.tmp`);
+      throw noSpaceError({
+        dest,
+        partial: resumable ? partial : undefined,
+        total: attempt.total ?? job.expectedSize,
+        onDisk: resumable ? onDisk : 0,
+      }, e);
     }
     throw toInterrupted(signal, e);
   } finally {
@@ -192,7 +227,9 @@ async function downloadOnce(a: Attempt, allowResume: boolean): Promise<DownloadR
     return [hasher, writer];
   };
   let total: number | undefined = job.expectedSize;
-  let failures = 0;
+  const { budget } = a;
+  // The furthest the file got: only bytes past it are progress (a fresh start covers old ground).
+  let furthest = offset;
   let etag = meta?.etag, lastModified = meta?.lastModified;
   if (meta?.size !== undefined) tracker.setTotal(meta.size);
   tracker.at(offset);
@@ -213,6 +250,7 @@ async function downloadOnce(a: Attempt, allowResume: boolean): Promise<DownloadR
         if (v) headers.set("if-range", v);
       }
       let res: Response;
+      budget.attempt();
       try {
         res = await http.request(href, {
           headers,
@@ -263,6 +301,7 @@ async function downloadOnce(a: Attempt, allowResume: boolean): Promise<DownloadR
         );
       }
       tracker.setTotal(total);
+      a.total = total;
       meta = { version: 1, url: href, etag, lastModified, digest: expected, size: total };
       writeMeta(metaPath, meta);
 
@@ -291,12 +330,18 @@ async function downloadOnce(a: Attempt, allowResume: boolean): Promise<DownloadR
       } catch (e) {
         const err = toInterrupted(signal, e);
         if (err !== e || !(e instanceof NetworkError || e instanceof TypeError)) throw err;
-        failures = offset > before ? 1 : failures + 1;
-        if (failures > http.retries) {
+        const gained = Math.max(0, offset - Math.max(before, furthest));
+        furthest = Math.max(furthest, offset);
+        if (!budget.failed(gained)) {
+          const resumable = acceptRanges && Boolean(etag || lastModified);
           throw new NetworkError(
-            `Download of ${href} failed at byte ${offset}${total ? ` of ${total}` : ""}: ${
-              (e as Error).message
-            }; run the command again to resume`,
+            `Download of ${href} failed after ${budget.attempts} attempts, at byte ${offset}${
+              total ? ` of ${total}` : ""
+            }: ${(e as Error).message}; ${
+              resumable
+                ? "run the command again to resume"
+                : "the server cannot resume, so each attempt started over; try again later"
+            }`,
           );
         }
         http.log.debug(
@@ -309,7 +354,7 @@ async function downloadOnce(a: Attempt, allowResume: boolean): Promise<DownloadR
           // What counts is what reached the file: the next request starts there.
           tracker.at(offset);
         }
-        await http.backoff(failures, undefined, signal).catch((x) => {
+        await http.backoff(Math.max(1, budget.spent), undefined, signal).catch((x) => {
           throw toInterrupted(signal, x);
         });
       }

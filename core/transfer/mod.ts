@@ -18,4 +18,5 @@ export {
   type UploadPart,
 } from "./multipart.ts";
 export { announcedDigest } from "./headers.ts";
+export { isNoSpace, NoSpaceError } from "./_no_space.ts";
 export { canResume, type Part, type PartialMeta, partialPaths, readMeta } from "./resume_state.ts";

@@ -45,9 +45,10 @@ export async function parallelDownload(
   meta: PartialMeta,
   streams: number,
 ): Promise<DownloadResult> {
-  const { job, href, partial, metaPath, tracker } = a;
+  const { job, href, partial, metaPath, tracker, budget } = a;
   const { http, signal } = job;
   const total = meta.size!;
+  a.total = total;
   const parts = meta.parts!;
   const resumedFrom = parts.reduce((n, p) => n + (p.pos - p.start), 0);
   {
@@ -88,12 +89,12 @@ export async function parallelDownload(
           grew.tick();
         },
       });
-      let failures = 0;
       try {
         while (part.pos < part.end) {
           const headers = new Headers(job.headers);
           headers.set("range", `bytes=${part.pos}-${part.end - 1}`);
           if (validator) headers.set("if-range", validator);
+          budget.attempt();
           const res = await http.request(href, {
             headers,
             signal: poolSignal,
@@ -124,17 +125,17 @@ export async function parallelDownload(
             if (poolSignal.aborted || !(e instanceof NetworkError || e instanceof TypeError)) {
               throw e;
             }
-            failures = part.pos > before ? 1 : failures + 1;
-            if (failures > http.retries) {
+            // A part never starts over, so everything it moved is new ground.
+            if (!budget.failed(part.pos - before)) {
               throw new NetworkError(
-                `Download of ${href} failed at byte ${part.pos}: ${
+                `Download of ${href} failed after ${budget.attempts} attempts, at byte ${part.pos}: ${
                   (e as Error).message
                 }; run the command again to resume`,
               );
             }
             // The retry starts at what reached the file; a part's position moves its parent too.
             bar.at(part.pos - part.start);
-            await http.backoff(failures, undefined, poolSignal);
+            await http.backoff(Math.max(1, budget.spent), undefined, poolSignal);
           }
         }
       } finally {

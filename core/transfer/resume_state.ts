@@ -59,9 +59,17 @@ export async function readMeta(path: string): Promise<PartialMeta | undefined> {
 /** Save the state; synchronous, as the parallel download's saver runs on a timer. */
 export function writeMeta(path: string, meta: PartialMeta): void {
   // Written via a temp file and rename so a kill mid-write never leaves half a JSON document.
+  // A failed write (a full disk) removes its temp file: an empty one would only take more space.
   const tmp = `${path}.tmp`;
-  Deno.writeTextFileSync(tmp, JSON.stringify(meta));
-  Deno.renameSync(tmp, path);
+  try {
+    Deno.writeTextFileSync(tmp, JSON.stringify(meta));
+    Deno.renameSync(tmp, path);
+  } catch (e) {
+    try {
+      Deno.removeSync(tmp);
+    } catch { /* never made */ }
+    throw e;
+  }
 }
 
 /**

@@ -29,6 +29,13 @@ export interface Fault {
   noValidators?: boolean;
   /** Bytes per second (0 = unlimited), to make a transfer slow enough to interrupt. */
   rate?: number;
+  /**
+   * Serve only the first `truncate` bytes as if they were the whole file: a Content-Length shorter
+   * than the real body and no Repr-Digest, so only the image's own header can tell.
+   */
+  truncate?: number;
+  /** A new ETag and Last-Modified on every request: the object "changed", so If-Range never matches. */
+  changingValidator?: boolean;
 }
 
 /** A served file. */
@@ -155,24 +162,32 @@ export function startFaultServer(): FaultServer {
         if (fault.status.retryAfter) headers.set("retry-after", fault.status.retryAfter);
         return new Response(`fault ${fault.status.code}`, { status: fault.status.code, headers });
       }
-      const file = files.get(url.pathname);
-      if (!file) return new Response("not found", { status: 404 });
+      const served = files.get(url.pathname);
+      if (!served) return new Response("not found", { status: 404 });
+      const file = fault.truncate === undefined
+        ? served
+        : { ...served, data: served.data.subarray(0, fault.truncate) };
       const size = file.data.length;
       const headers = new Headers({
         "content-type": "application/octet-stream",
         "accept-ranges": fault.noRanges ? "none" : "bytes",
-        "repr-digest": `sha-256=:${b64(file.sha256)}:`,
       });
+      if (fault.truncate === undefined) headers.set("repr-digest", `sha-256=:${b64(file.sha256)}:`);
+      let etag = file.etag, modified = lastModified;
+      if (fault.changingValidator) {
+        etag = `"${file.sha256.slice(0, 8)}-${requests.length}"`;
+        modified = new Date(Date.UTC(2024, 0, 1) + requests.length * 1000).toUTCString();
+      }
       if (!fault.noValidators) {
-        headers.set("etag", file.etag);
-        headers.set("last-modified", lastModified);
+        headers.set("etag", etag);
+        headers.set("last-modified", modified);
       }
       let start = 0, end = size;
       let status = 200;
       const range = req.headers.get("range");
       const ifRange = req.headers.get("if-range");
       const rangeApplies = range && !fault.noRanges &&
-        (!ifRange || (!fault.noValidators && (ifRange === file.etag || ifRange === lastModified)));
+        (!ifRange || (!fault.noValidators && (ifRange === etag || ifRange === modified)));
       if (rangeApplies) {
         const m = range.match(/^bytes=(\d+)-(\d*)$/);
         if (!m) return new Response("bad range", { status: 400 });

@@ -9,6 +9,7 @@
  */
 
 import { join } from "node:path";
+import { freePort } from "./_port.ts";
 
 /** A running nginx. */
 export interface Nginx {
@@ -53,13 +54,6 @@ async function run(cmd: string, args: string[], cwd: string) {
   if (!out.success) {
     throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
   }
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 /** Create a file of `size` bytes quickly: a random head, then sparse zeros extended with truncate. */

@@ -10,6 +10,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { startTokenServer, type TokenServer } from "./token_server.ts";
+import { freePort } from "./_port.ts";
 
 /** Whether the registry binary is installed. */
 export const REGISTRY_BIN = "docker-registry";
@@ -67,21 +68,14 @@ async function run(cmd: string, args: string[], cwd?: string): Promise<string> {
   return new TextDecoder().decode(out.stdout);
 }
 
-/** A free loopback TCP port. */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+export { freePort };
 
 /** Start a registry. */
 export async function startRegistry(options: StartOptions = {}): Promise<RegistryServer> {
   const mode = options.mode ?? "none";
   const users = options.users ?? { testuser: "testpass" };
   const dir = await Deno.makeTempDir({ prefix: "sregistry-registry-" });
-  const port = freePort();
-  const host = `127.0.0.1:${port}`;
+  let host = "";
   let tokens: TokenServer | undefined;
   let caFile: string | undefined;
   let auth = "";
@@ -185,45 +179,63 @@ storage:
   cache:
     blobdescriptor: inmemory
 http:
-  addr: ${host}
+  addr: @HOST@
   secret: test-secret-not-random
 ${tls}${auth}`;
-    await Deno.writeTextFile(join(dir, "config.yml"), config);
+    await Deno.writeTextFile(join(dir, "config.tmpl"), config);
   } catch (e) {
     await tokens?.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw e;
   }
-  const child = new Deno.Command(REGISTRY_BIN, {
-    args: ["serve", join(dir, "config.yml")],
-    stdout: "null",
-    stderr: "null",
-    stdin: "null",
-  }).spawn();
-  const url = `${mode === "tls" ? "https" : "http"}://${host}`;
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    await child.status;
-    await tokens?.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  };
   const client = caFile
     ? Deno.createHttpClient({ caCerts: [await Deno.readTextFile(caFile)] })
     : undefined;
+  const template = await Deno.readTextFile(join(dir, "config.tmpl"));
+  let child: Deno.ChildProcess | undefined;
+  let url = "";
+  const stopChild = async () => {
+    try {
+      child?.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+    await child?.status;
+  };
+  const stop = async () => {
+    await stopChild();
+    await tokens?.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
   try {
-    for (let i = 0;; i++) {
-      try {
-        const res = await fetch(`${url}/v2/`, client ? { client } : {});
-        await res.body?.cancel();
-        break;
-      } catch (e) {
-        if (i > 100) throw new Error(`registry on ${host} did not start: ${e}`);
-        await new Promise((r) => setTimeout(r, 50));
+    // The port is picked just before the start, and the answer must come from a registry: under a
+    // parallel test run another server can take a port between freePort() and the bind.
+    for (let attempt = 0;; attempt++) {
+      host = `127.0.0.1:${freePort()}`;
+      url = `${mode === "tls" ? "https" : "http"}://${host}`;
+      await Deno.writeTextFile(join(dir, "config.yml"), template.replace("@HOST@", host));
+      child = new Deno.Command(REGISTRY_BIN, {
+        args: ["serve", join(dir, "config.yml")],
+        stdout: "null",
+        stderr: "null",
+        stdin: "null",
+      }).spawn();
+      let exited = false;
+      child.status.then(() => exited = true);
+      let ready = false;
+      for (let i = 0; i <= 100 && !exited; i++) {
+        try {
+          const res = await fetch(`${url}/v2/`, client ? { client } : {});
+          await res.body?.cancel();
+          ready = res.headers.has("docker-distribution-api-version");
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 50));
+        }
       }
+      if (ready && !exited) break;
+      await stopChild();
+      if (attempt >= 4) throw new Error(`registry did not start (last port ${host})`);
     }
   } catch (e) {
     await stop();

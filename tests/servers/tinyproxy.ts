@@ -6,6 +6,7 @@
  */
 
 import { join } from "node:path";
+import { freePort } from "./_port.ts";
 
 /** A running tinyproxy. */
 export interface Tinyproxy {
@@ -26,13 +27,6 @@ export function tinyproxyAvailable(): boolean {
   } catch {
     return false;
   }
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 /** Start tinyproxy in the foreground; `auth` turns on Basic auth for that user. */

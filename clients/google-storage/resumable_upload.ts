@@ -1,0 +1,240 @@
+/**
+ * The JSON API's resumable upload: `POST <upload>/b/<bucket>/o?uploadType=resumable` with the
+ * object's resource (name, contentType, metadata) gives a session URI in `Location`; the file then
+ * goes in PUTs with `Content-Range: bytes <a>-<b>/<size>`, each but the last a multiple of 256 KiB.
+ * A 308 answer's `Range: bytes=0-<n>` says what the server persisted (it may be less than was
+ * sent); the last chunk answers 200 or 201 with the object resource.
+ *
+ * After a dropped connection, a stalled answer or a 5xx, the session is asked where it stands
+ * (`PUT` with an empty body and `Content-Range: bytes *\/<size>`) and the upload goes on from the
+ * first byte it lacks. A session URI kept by the caller lets a later run continue the same way.
+ * @module
+ */
+
+import type { Authorizer } from "../../core/auth/types.ts";
+import { NetworkError, NotFoundError, UsageError } from "../../core/errors.ts";
+import { type Http, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
+import { nextProgressId, NO_PROGRESS, type ProgressSink } from "../../core/progress_events.ts";
+import type { ObjectResource } from "./api.ts";
+import type { ObjectMetadata } from "./layout.ts";
+
+/** Chunks are multiples of this (256 KiB), as the API requires. */
+export const CHUNK_QUANTUM = 256 * 1024;
+
+/** The default chunk size: 8 MiB. */
+export const DEFAULT_CHUNK_SIZE = 32 * CHUNK_QUANTUM;
+
+/** What {@link resumableUpload} sends. */
+export interface ResumableUploadJob {
+  /** ctx.http. */
+  http: Http;
+  /** The bearer authorizer (bound to the API's origin). */
+  auth: Authorizer;
+  /** `<origin>/upload/storage/v1`. */
+  uploadRoot: string;
+  /** The bucket. */
+  bucket: string;
+  /** The object name. */
+  name: string;
+  /** The local file. */
+  file: string;
+  /** Custom metadata set with the object. */
+  metadata?: ObjectMetadata;
+  /** Content type (default application/octet-stream). */
+  contentType?: string;
+  /** Bytes per PUT: a multiple of 256 KiB (default {@link DEFAULT_CHUNK_SIZE}). */
+  chunkSize?: number;
+  /** A session URI from an earlier run of the same upload. */
+  session?: string;
+  /** Called with a new session URI (to keep it for a later run). */
+  onSession?: (uri: string) => void;
+  /** Progress events. */
+  progress?: ProgressSink;
+  /** The label in progress events. */
+  label?: string;
+  /** Cancels the upload. */
+  signal?: AbortSignal;
+}
+
+/** Where a session stands. */
+type Status = { done: ObjectResource } | { persisted: number } | { gone: true };
+
+/** `Range: bytes=0-<n>` of a 308: how many bytes the server holds (0 without the header). */
+export function persistedBytes(res: Response): number {
+  const m = res.headers.get("range")?.match(/^bytes=0-(\d+)$/);
+  return m ? Number(m[1]) + 1 : 0;
+}
+
+async function resourceOf(http: Http, res: Response, signal?: AbortSignal) {
+  const bytes = await readBody(http, res, {
+    limit: MAX_JSON_BYTES,
+    what: "The uploaded object's resource",
+    signal,
+  });
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes)) as ObjectResource;
+  } catch {
+    throw new NetworkError("The upload finished but its answer is not an object resource");
+  }
+}
+
+/** Upload the file through a resumable session; returns the object resource. */
+export async function resumableUpload(job: ResumableUploadJob): Promise<ObjectResource> {
+  const { http, signal } = job;
+  const chunkSize = job.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  if (chunkSize <= 0 || chunkSize % CHUNK_QUANTUM !== 0) {
+    throw new UsageError(
+      `The upload chunk size ${chunkSize} is not a multiple of 256 KiB (262144 bytes)`,
+    );
+  }
+  const size = (await Deno.stat(job.file)).size;
+  const progress = job.progress ?? NO_PROGRESS;
+  const id = nextProgressId();
+  let started = false;
+  const at = (bytes: number) => {
+    if (!started) {
+      started = true;
+      progress.emit({
+        type: "start",
+        id,
+        label: job.label ?? job.name,
+        total: size,
+        resumedFrom: bytes,
+      });
+    } else progress.emit({ type: "position", id, bytes });
+  };
+
+  const status = async (session: string): Promise<Status> => {
+    const res = await http.request(session, {
+      method: "PUT",
+      headers: { "content-range": `bytes */${size}`, "content-length": "0" },
+      auth: job.auth,
+      signal,
+      accept: (s) => s === 200 || s === 201 || s === 308 || s === 404 || s === 410,
+    });
+    if (res.status === 404 || res.status === 410) {
+      await res.body?.cancel();
+      return { gone: true };
+    }
+    if (res.status === 308) {
+      await res.body?.cancel();
+      return { persisted: persistedBytes(res) };
+    }
+    return { done: await resourceOf(http, res, signal) };
+  };
+
+  const open = async (): Promise<string> => {
+    const url = new URL(`${job.uploadRoot}/b/${encodeURIComponent(job.bucket)}/o`);
+    url.searchParams.set("uploadType", "resumable");
+    url.searchParams.set("name", job.name);
+    const res = await http.request(url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json; charset=UTF-8",
+        "x-upload-content-type": job.contentType ?? "application/octet-stream",
+        "x-upload-content-length": String(size),
+      },
+      body: JSON.stringify({
+        name: job.name,
+        contentType: job.contentType ?? "application/octet-stream",
+        ...(job.metadata ? { metadata: job.metadata } : {}),
+      }),
+      auth: job.auth,
+      signal,
+    });
+    await res.body?.cancel();
+    const location = res.headers.get("location");
+    if (!location) throw new NetworkError("The upload was accepted but no session URI came back");
+    const session = new URL(location, url).href;
+    job.onSession?.(session);
+    return session;
+  };
+
+  let session = job.session;
+  let offset = 0;
+  if (session) {
+    const s = await status(session).catch((e) => {
+      if (e instanceof NotFoundError) return { gone: true } as const;
+      throw e;
+    });
+    if ("done" in s) return s.done;
+    if ("gone" in s) session = undefined;
+    else {
+      offset = s.persisted;
+      http.log.verbose(`Resuming the upload of ${job.name} at byte ${offset} of ${size}`);
+    }
+  }
+  session ??= await open();
+
+  using f = await Deno.open(job.file, { read: true });
+  let failures = 0;
+  try {
+    at(offset);
+    for (;;) {
+      const len = Math.min(chunkSize, size - offset);
+      const buf = new Uint8Array(len);
+      await f.seek(offset, Deno.SeekMode.Start);
+      for (let got = 0; got < len;) {
+        const n = await f.read(buf.subarray(got));
+        if (n === null) {
+          throw new NetworkError(`The file "${job.file}" shrank while it was uploaded`);
+        }
+        got += n;
+      }
+      const range = len === 0 ? `bytes */${size}` : `bytes ${offset}-${offset + len - 1}/${size}`;
+      let res: Response;
+      try {
+        res = await http.request(session, {
+          method: "PUT",
+          headers: {
+            "content-range": range,
+            "content-length": String(len),
+            "content-type": job.contentType ?? "application/octet-stream",
+          },
+          body: buf,
+          auth: job.auth,
+          signal,
+          // Retrying here would resend bytes the server may partly hold: ask it instead (below).
+          retries: 0,
+          accept: (s) => s === 200 || s === 201 || s === 308,
+        });
+      } catch (e) {
+        if (signal?.aborted) throw e;
+        const retryable = e instanceof NetworkError &&
+          (e.status === undefined || e.status === 408 || e.status === 429 || e.status >= 500);
+        if (!retryable) throw e;
+        if (++failures > http.retries) {
+          throw new NetworkError(
+            `The upload of ${job.name} stopped at byte ${offset} of ${size}: ${
+              (e as Error).message
+            }; run the push again to resume`,
+          );
+        }
+        http.log.debug(`Chunk at byte ${offset} of ${job.name} failed (${(e as Error).message})`);
+        await http.backoff(failures, undefined, signal);
+        const s = await status(session);
+        if ("done" in s) return s.done;
+        if ("gone" in s) {
+          throw new NetworkError(`The upload session of ${job.name} expired; run the push again`);
+        }
+        if (s.persisted > offset) failures = 0;
+        offset = s.persisted;
+        at(offset);
+        continue;
+      }
+      if (res.status !== 308) return await resourceOf(http, res, signal);
+      await res.body?.cancel();
+      const persisted = persistedBytes(res);
+      if (persisted > offset) failures = 0;
+      else if (++failures > http.retries) {
+        throw new NetworkError(
+          `The upload of ${job.name} makes no progress at byte ${offset} of ${size}; run the push again`,
+        );
+      }
+      offset = persisted;
+      at(offset);
+    }
+  } finally {
+    if (started) progress.emit({ type: "end", id });
+  }
+}
