@@ -90,6 +90,7 @@ export type {
   ReadonlyCatalog,
   RemoteRecord,
   SearchHit,
+  SearchOptions,
   SettingDoc,
 } from "./clients/types.ts";
 export { VERSION } from "./core/version.ts";

@@ -311,11 +311,13 @@ export const COMMANDS: readonly CommandSpec[] = [
         description: "label value contains this (case-insensitive)",
       },
     ],
+    notes:
+      "With the registry client active (SREGISTRY_CLIENT or backend activate), the server's label search.",
     examples: [
       "sregistry labels --key maintainer",
       "sregistry labels -k org.label-schema -v 1.0 --json",
     ],
-    needs: ["catalog"],
+    needs: ["catalog", "clients"],
     load: async () => {
       const m = await import("./commands/local.ts");
       return (app, _args, o) => m.labelsCommand(app, { key: str(o.key), value: str(o.value) });
@@ -408,12 +410,20 @@ export const COMMANDS: readonly CommandSpec[] = [
       variadic: true,
       description: "queries, each optionally with a client URI (docker://library)",
     }],
-    options: [],
-    examples: ["sregistry search oras://127.0.0.1:5000/demo"],
+    options: [{
+      name: "endpoint",
+      type: "string",
+      value: "<endpoint>",
+      description: "the server or endpoint to search (registry: a base URL)",
+    }],
+    examples: [
+      "sregistry search oras://127.0.0.1:5000/demo",
+      "sregistry search registry://vsoch/ --endpoint https://registry.example.org",
+    ],
     needs: ["catalog", "clients"],
     load: async () => {
       const m = await import("./commands/remote.ts");
-      return (app, args) => m.searchCommand(app, args);
+      return (app, args, o) => m.searchCommand(app, args, { endpoint: str(o.endpoint) });
     },
   },
   {

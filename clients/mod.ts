@@ -16,6 +16,7 @@ import { nvidiaFactory } from "./nvidia/mod.ts";
 import { orasFactory } from "./oras/mod.ts";
 import { httpFactory } from "./http/mod.ts";
 import { googleStorageFactory } from "./google-storage/mod.ts";
+import { registryFactory } from "./registry/mod.ts";
 
 /** Every registered backend. */
 export const FACTORIES: readonly ClientFactory[] = [
@@ -26,6 +27,7 @@ export const FACTORIES: readonly ClientFactory[] = [
   orasFactory,
   httpFactory,
   googleStorageFactory,
+  registryFactory,
 ];
 
 /** The name used when nothing else chooses a client. */

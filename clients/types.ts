@@ -108,6 +108,12 @@ export interface PushResult {
   size?: number;
 }
 
+/** Options of {@link Client.search}. */
+export interface SearchOptions {
+  /** `search --endpoint`: the server (registry) or endpoint (globus) to search instead of the default. */
+  endpoint?: string;
+}
+
 /** One search hit. */
 export interface SearchHit {
   /** The name to pull it by (with URI). */
@@ -125,7 +131,7 @@ export interface Client {
   /** Upload a local file. */
   push?(path: string, options: PushOptions): Promise<PushResult>;
   /** List remote images matching a query (all when undefined). */
-  search?(query: string | undefined): Promise<SearchHit[]>;
+  search?(query: string | undefined, options?: SearchOptions): Promise<SearchHit[]>;
   /** A remote image's metadata, without downloading it; the core stores a file-less row. */
   record?(image: string): Promise<RemoteRecord>;
   /**

@@ -70,11 +70,11 @@ Deno.test("cli: client selection and unsupported capabilities", async () => {
     assertEquals(unknown.code, 2);
     assertIncludes(unknown.stderr, 'Unknown client "frob"');
     assertIncludes(unknown.stderr, "hub");
-    // hub is the default client and cannot pull yet: exit 7.
-    const hub = await runCli(["pull", "vsoch/hello-world"], { env: home.env });
+    // hub is the default client and cannot delete: exit 7.
+    const hub = await runCli(["delete", "--force", "vsoch/hello-world"], { env: home.env });
     assertEquals(hub.code, 7, hub.stderr);
-    assertIncludes(hub.stderr, "The hub client cannot pull images");
-    const json = await runCli(["--json", "search", "shub://x"], { env: home.env });
+    assertIncludes(hub.stderr, "The hub client cannot delete images");
+    const json = await runCli(["--json", "share", "shub://x"], { env: home.env });
     assertEquals(json.code, 7);
     const err = JSON.parse(json.stderr);
     assertEquals(err.error.kind, "unsupported");

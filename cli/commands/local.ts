@@ -8,7 +8,8 @@
  */
 
 import type { App } from "../app.ts";
-import { NotFoundError, UsageError } from "../../core/errors.ts";
+import { NotFoundError, SregistryError, UsageError } from "../../core/errors.ts";
+import type { Client } from "../../clients/types.ts";
 import { getUri } from "../../core/names.ts";
 import { rowToJson } from "../../db/catalog.ts";
 import type { ContainerRow, Metadata } from "../../db/types.ts";
@@ -292,7 +293,35 @@ export async function recordCommand(
 }
 
 /** `labels [-k key] [-v value]`. */
-export function labelsCommand(app: App, opts: { key?: string; value?: string }): Promise<void> {
+export async function labelsCommand(
+  app: App,
+  opts: { key?: string; value?: string },
+): Promise<void> {
+  // With a client that searches labels server-side active (registry), ask it instead.
+  let remote: { client: { name: string; labels?: unknown } } | undefined;
+  try {
+    remote = app.getClient();
+  } catch (e) {
+    // An app built without the client registry (library use, tests) searches the catalog.
+    if (e instanceof SregistryError) throw e;
+  }
+  if (remote && typeof remote.client.labels === "function") {
+    const found = await (remote.client as Required<Pick<Client, "labels">>).labels({
+      key: opts.key,
+      value: opts.value,
+    });
+    const rows = found.flatMap((h) => {
+      const uris = Array.isArray(h.containers) ? h.containers.map(String) : [""];
+      return uris.map((uri) => ({ key: String(h.key ?? ""), value: String(h.value ?? ""), uri }));
+    });
+    if (app.json) app.out.json(rows.map((r) => ({ ...r, client: remote.client.name })));
+    else if (rows.length) {
+      app.out.line(
+        formatTable([["[key]", "[value]", "[uri]"], ...rows.map((r) => [r.key, r.value, r.uri])]),
+      );
+    } else app.log.info("No labels match");
+    return;
+  }
   const hits = app.catalog().labels({ key: opts.key, value: opts.value });
   if (app.json) {
     app.out.json(
@@ -313,5 +342,4 @@ export function labelsCommand(app: App, opts: { key?: string; value?: string }):
   } else {
     app.log.info("No labels match");
   }
-  return Promise.resolve();
 }

@@ -9,13 +9,20 @@ import { capability } from "./capability.ts";
 import { formatTable } from "../render/table.ts";
 
 /** `sregistry search`. */
-export async function searchCommand(app: App, queries: string[]): Promise<void> {
+export async function searchCommand(
+  app: App,
+  queries: string[],
+  opts: { endpoint?: string } = {},
+): Promise<void> {
   const all: { client: string; uri: string; details?: Record<string, unknown> }[] = [];
   for (const q of queries.length ? queries : [""]) {
     const { client } = app.getClient(q || undefined);
     const search = capability(client, "search");
     const stripped = removeUri(q);
-    const hits = await search(stripped === "" || stripped === "*" ? undefined : stripped);
+    const query = stripped === "" || stripped === "*" ? undefined : stripped;
+    const hits = opts.endpoint === undefined
+      ? await search(query)
+      : await search(query, { endpoint: opts.endpoint });
     for (const h of hits) all.push({ client: client.name, uri: h.uri, details: h.details });
   }
   if (app.json) {
