@@ -15,6 +15,7 @@ import { dockerFactory } from "./docker/mod.ts";
 import { nvidiaFactory } from "./nvidia/mod.ts";
 import { orasFactory } from "./oras/mod.ts";
 import { httpFactory } from "./http/mod.ts";
+import { swiftFactory } from "./swift/mod.ts";
 
 /** Every registered backend. */
 export const FACTORIES: readonly ClientFactory[] = [
@@ -24,6 +25,7 @@ export const FACTORIES: readonly ClientFactory[] = [
   awsFactory,
   orasFactory,
   httpFactory,
+  swiftFactory,
 ];
 
 /** The name used when nothing else chooses a client. */
