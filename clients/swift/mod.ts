@@ -39,6 +39,8 @@ export const DIGEST_HEADER = "x-object-meta-sha256";
 export const SEGMENT_THRESHOLD = 5 * 1024 * 1024 * 1024;
 /** Default segment size: memory in flight is this times the parallel segments. */
 export const SEGMENT_SIZE = 64 * 1024 * 1024;
+/** Files up to this size are hashed before their PUT, so the digest arrives with the object. */
+export const HASH_FIRST_LIMIT = 64 * 1024 * 1024;
 /** Swift's default `max_manifest_segments`: larger files get larger segments. */
 const MAX_SEGMENTS = 1000;
 
@@ -184,18 +186,33 @@ function createSwiftClient(ctx: Context): Client {
           : [];
         let digest: string;
         if (size <= threshold) {
-          digest = (await hashFile(path)).digest;
-          await upload({
-            http: ctx.http,
-            url,
-            file: path,
-            headers: { [DIGEST_HEADER]: digest },
-            auth: connect().auth.authorizer,
-            contentType: "application/octet-stream",
-            progress: ctx.progress,
-            label,
-            signal: ctx.signal,
-          }).then((res) => res.body?.cancel());
+          const send = (headers: Record<string, string>) =>
+            upload({
+              http: ctx.http,
+              url,
+              file: path,
+              headers,
+              auth: connect().auth.authorizer,
+              contentType: "application/octet-stream",
+              progress: ctx.progress,
+              label,
+              signal: ctx.signal,
+            }).then((res) => res.body?.cancel());
+          if (size <= HASH_FIRST_LIMIT) {
+            // Small: the digest goes with the object in one PUT.
+            digest = (await hashFile(path)).digest;
+            await send({ [DIGEST_HEADER]: digest });
+          } else {
+            // Large: hashing first would add a whole read (sha256 runs at about the speed of a
+            // loopback PUT), so the file is hashed while it goes up and the digest follows as
+            // metadata (a POST sets the object's metadata; it has none of its own yet).
+            [digest] = await Promise.all([hashFile(path).then((h) => h.digest), send({})]);
+            const res = await api.request((s) => objectUrl(s, loc.container, loc.object), {
+              method: "POST",
+              headers: { [DIGEST_HEADER]: digest },
+            });
+            await res.body?.cancel().catch(() => {});
+          }
         } else {
           digest = await pushSegmented(ctx, api, loc, path, size, label);
         }

@@ -132,6 +132,18 @@ Deno.test({
       const stat = await swiftCmd(sw, ["stat", "interop", "ours:v1.sif"], h.dir);
       assertIncludes(stat, `Meta Sha256: sha256:${sha(ours)}`);
 
+      // Above 64 MiB the digest is computed while the file goes up, then set with a POST.
+      const large = new Uint8Array(64 * 1024 * 1024 + 1);
+      large.set(random(65536), 1000);
+      const largeFile = join(h.dir, "large.sif");
+      await Deno.writeFile(largeFile, large);
+      const pl = await runCli(["push", largeFile, "--name", "swift://interop/large:v1"], { env });
+      assertEquals(pl.code, 0, pl.stderr);
+      const statLarge = await swiftCmd(sw, ["stat", "interop", "large:v1.sif"], h.dir);
+      assertIncludes(statLarge, `Meta Sha256: sha256:${sha(large)}`);
+      assertIncludes(statLarge, "Content Type: application/octet-stream");
+      await Deno.remove(largeFile);
+
       // `swift upload` as sregistry-cli users had it: found by search, pulled by us.
       const theirs = random(123_457);
       await Deno.mkdir(join(h.dir, "up"));
@@ -140,7 +152,11 @@ Deno.test({
       const s = await runCli(["--json", "search", "swift://interop/"], { env });
       assertEquals(s.code, 0, s.stderr);
       const uris = (JSON.parse(s.stdout) as { uri: string }[]).map((x) => x.uri).sort();
-      assertEquals(uris, ["swift://interop/ours:v1", "swift://interop/theirs:v2"]);
+      assertEquals(uris, [
+        "swift://interop/large:v1",
+        "swift://interop/ours:v1",
+        "swift://interop/theirs:v2",
+      ]);
       const dest = join(h.dir, "theirs.sif");
       const r = await runCli(
         ["--json", "pull", "--no-cache", "--file", dest, "swift://interop/theirs:v2"],
