@@ -161,8 +161,8 @@ try {
       new Date().toISOString().slice(0, 10)
     }, Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} CPUs, a single-node Swift ` +
     `(Debian, tempauth, data on tmpfs) on 127.0.0.1; ${SIZE_MIB} MiB of random data; best of ${RUNS} ` +
-    `runs, the tools taking turns. sregistry hashes the file (sha256) before the PUT and verifies it ` +
-    `on pull, and fsyncs; \`swift\` checks MD5 ETags.`,
+    `runs, the tools taking turns. sregistry hashes the file (sha256) while it goes up and sets the ` +
+    `digest by POST, verifies it on pull, and fsyncs; \`swift\` checks MD5 ETags.`,
     ``,
     `| What | swift (python3-swiftclient) | sregistry | ratio (swift / sregistry time) | all runs, s (sregistry / swift) |`,
     `|---|---|---|---|---|`,
