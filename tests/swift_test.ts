@@ -90,7 +90,10 @@ function fakeSwift(options: { key?: string } = {}) {
   const valid = new Set<string>();
   let n = 0;
   const storage = "http://swift.test/v1/AUTH_t";
-  const objects = new Map<string, Uint8Array<ArrayBuffer>>([["c/i:v1.sif", new TextEncoder().encode("x")]]);
+  const objects = new Map<string, Uint8Array<ArrayBuffer>>([[
+    "c/i:v1.sif",
+    new TextEncoder().encode("x"),
+  ]]);
   const fetchFn = ((input: RequestInfo | URL, init?: RequestInit) => {
     const req = new Request(input, init);
     const url = new URL(req.url);
