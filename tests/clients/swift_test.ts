@@ -265,6 +265,12 @@ Deno.test({
         assertEquals(again.code, 0, again.stderr);
         const renewed = JSON.parse(await Deno.readTextFile(cache));
         assertEquals(renewed.session.token, await sw.token(), "the renewed token is cached");
+        // The same for a push, whose body is a stream: sent again after the renewal.
+        renewed.session.token = "AUTH_tk0123456789abcdef0123456789abcdee";
+        await Deno.writeTextFile(cache, JSON.stringify(renewed));
+        const push = await runCli(["push", dest, "--name", "swift://auth/again:v1"], { env });
+        assertEquals(push.code, 0, push.stderr);
+        assertEquals(await sw.listObjects("auth"), ["again:v1.sif", "img:v1.sif"]);
 
         const wrong = await runCli(["pull", "swift://auth/img:v1"], {
           env: { ...env, SREGISTRY_SWIFT_TOKEN: "wrong-key" },
