@@ -311,6 +311,10 @@ Deno.test({
       assertIncludes(o.stderr, "swift://present/img:v1");
       const d = await runCli(["delete", "--force", "swift://absent/img:v1"], { env });
       assertEquals(d.code, 3, d.stderr);
+      const del = await runCli(["--json", "delete", "--force", "swift://present/img:v1"], { env });
+      assertEquals(del.code, 0, del.stderr);
+      assertIncludes(del.stdout, "swift://present/img:v1");
+      assertEquals(await sw.listObjects("present"), []);
     });
   },
 });
