@@ -17,6 +17,7 @@ import { orasFactory } from "./oras/mod.ts";
 import { httpFactory } from "./http/mod.ts";
 import { googleStorageFactory } from "./google-storage/mod.ts";
 import { registryFactory } from "./registry/mod.ts";
+import { swiftFactory } from "./swift/mod.ts";
 
 /** Every registered backend. */
 export const FACTORIES: readonly ClientFactory[] = [
@@ -28,6 +29,7 @@ export const FACTORIES: readonly ClientFactory[] = [
   httpFactory,
   googleStorageFactory,
   registryFactory,
+  swiftFactory,
 ];
 
 /** The name used when nothing else chooses a client. */
