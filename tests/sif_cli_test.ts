@@ -84,6 +84,20 @@ Deno.test("sif cli: legacy images are recognised; non-images get a one-line erro
     assertEquals(bad.code, 1);
     assertEquals(bad.stderr.trim().split("\n").length, 1, bad.stderr);
     assertIncludes(bad.stderr, "notes.txt");
+    // Without --objects too (issue 10, item 20: it was exit 0 with an "unknown" report).
+    for (
+      const [file, why] of [[text, "no SIF, squashfs, ext3 or OCI-archive header"], [
+        join(home.dir, "empty.sif"),
+        "it is empty",
+      ]]
+    ) {
+      if (!file.endsWith("notes.txt")) await Deno.writeFile(file, new Uint8Array());
+      const r2 = await runCli(["inspect", "--file", file], { env: home.env });
+      assertEquals(r2.code, 1, r2.stderr);
+      assertEquals(r2.stdout, "");
+      assertEquals(r2.stderr.trim().split("\n").length, 1, r2.stderr);
+      assertIncludes(r2.stderr, why);
+    }
     const missing = await runCli(["inspect", "--file", join(home.dir, "nope.sif")], {
       env: home.env,
     });

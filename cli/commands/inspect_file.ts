@@ -6,15 +6,26 @@
 
 import { exists, isFile } from "../../core/fs.ts";
 import type { App } from "../app.ts";
-import { NotFoundError } from "../../core/errors.ts";
+import { FormatError, NotFoundError } from "../../core/errors.ts";
 import { flattenForCatalog } from "../../core/catalog_metadata.ts";
 import { readImageMetadata } from "../../core/metadata.ts";
 import { openSif } from "../../core/sif.ts";
 import { formatHeader, formatObjectList, listRows } from "../../core/sif_text.ts";
+import { detectImageFormat } from "../../core/image_format.ts";
 
 /** Print the metadata of an image file: JSON (the catalog's flat form under `catalog`). */
 export async function inspectFile(app: App, path: string): Promise<void> {
   await assertFile(path);
+  // An empty or foreign file is an error, not a report of an "unknown" image with exit 0.
+  const { format } = await detectImageFormat(path);
+  if (format === "unknown") {
+    const size = (await Deno.stat(path)).size;
+    throw new FormatError(
+      `${JSON.stringify(path)} is not a container image: ${
+        size === 0 ? "it is empty" : "it has no SIF, squashfs, ext3 or OCI-archive header"
+      }; give a .sif file (or pull one first)`,
+    );
+  }
   const meta = await readImageMetadata(path);
   for (const note of meta.notes) app.log.verbose(note);
   if (meta.missing.length) {
