@@ -15,6 +15,7 @@ import { dockerFactory } from "./docker/mod.ts";
 import { nvidiaFactory } from "./nvidia/mod.ts";
 import { orasFactory } from "./oras/mod.ts";
 import { httpFactory } from "./http/mod.ts";
+import { s3Factory } from "./s3/mod.ts";
 
 /** Every registered backend. */
 export const FACTORIES: readonly ClientFactory[] = [
@@ -24,6 +25,7 @@ export const FACTORIES: readonly ClientFactory[] = [
   awsFactory,
   orasFactory,
   httpFactory,
+  s3Factory,
 ];
 
 /** The name used when nothing else chooses a client. */
