@@ -99,6 +99,15 @@ function s3Error(
     "InvalidToken",
     "TokenRefreshRequired",
   ];
+  if (
+    !t.auth && (status === 401 || status === 403 || status === 412 || (status === 400 && !code))
+  ) {
+    return new AuthError(
+      `Anonymous access refused (${detail}) for ${where}; set ${
+        t.credentialHint.replace(/ \(none.*\)$/, "")
+      }`,
+    );
+  }
   if (code === "ExpiredToken") {
     return new AuthError(
       `The session token has expired (${detail}) for ${where}; renew the credentials and AWS_SESSION_TOKEN`,
