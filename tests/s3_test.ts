@@ -264,6 +264,11 @@ Deno.test(
           const v2 = await cli(["search", "s3://"], { SREGISTRY_S3_SIGNATURE: "s3" });
           assertEquals(v2.code, 7, v2.stderr);
           assertMatch(v2.stderr, /SigV2, which is not supported/);
+          const ca = await cli(["search", "s3://"], {
+            AWS_CA_BUNDLE: join(home.dir, "no-such-ca.pem"),
+          });
+          assertEquals(ca.code, 2, ca.stderr);
+          assertMatch(ca.stderr, /no-such-ca\.pem" named by AWS_CA_BUNDLE/);
         },
       );
 

@@ -331,7 +331,16 @@ export async function startSwift(opts: SwiftOptions = {}): Promise<Swift> {
     }
     // The proxy takes over a second to exit; wait for every pid so the ports are free afterwards.
     await Promise.all(children.map((c) => c.status));
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    // The object server's async writers can still be renaming files for a moment: try again.
+    for (let i = 0; i < 5; i++) {
+      try {
+        await Deno.remove(dir, { recursive: true });
+        return;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   const url = `http://127.0.0.1:${ports.proxy}`;
