@@ -393,13 +393,14 @@ export const COMMANDS: readonly CommandSpec[] = [
         value: "<tag>",
         description: "tag (overrides the tag in --name)",
       },
+      { ...FORCE, description: "create a missing bucket without asking" },
     ],
     examples: ["sregistry push hello.sif --name oras://127.0.0.1:5000/demo/hello:1.0"],
     needs: ["catalog", "clients"],
     load: async () => {
       const m = await import("./commands/remote.ts");
       return (app, [image], o) =>
-        m.pushCommand(app, image, { name: str(o.name)!, tag: str(o.tag) });
+        m.pushCommand(app, image, { name: str(o.name)!, tag: str(o.tag), force: bool(o.force) });
     },
   },
   {

@@ -18,6 +18,7 @@ import { httpFactory } from "./http/mod.ts";
 import { googleStorageFactory } from "./google-storage/mod.ts";
 import { registryFactory } from "./registry/mod.ts";
 import { swiftFactory } from "./swift/mod.ts";
+import { s3Factory } from "./s3/mod.ts";
 
 /** Every registered backend. */
 export const FACTORIES: readonly ClientFactory[] = [
@@ -30,6 +31,7 @@ export const FACTORIES: readonly ClientFactory[] = [
   googleStorageFactory,
   registryFactory,
   swiftFactory,
+  s3Factory,
 ];
 
 /** The name used when nothing else chooses a client. */

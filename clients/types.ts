@@ -96,6 +96,8 @@ export interface PushOptions {
   name: string;
   /** Overrides the tag of `name`. */
   tag?: string;
+  /** `--force`: create what the remote lacks (a bucket) without asking. */
+  force?: boolean;
 }
 
 /** The outcome of a push. */

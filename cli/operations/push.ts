@@ -13,13 +13,17 @@ import { capability } from "./capability.ts";
 export async function pushCommand(
   app: App,
   image: string,
-  opts: { name: string; tag?: string },
+  opts: { name: string; tag?: string; force?: boolean },
 ): Promise<void> {
   if (!exists(image)) throw new NotFoundError(`Image file ${JSON.stringify(image)} does not exist`);
   if (!isFile(image)) throw new UsageError(`${JSON.stringify(image)} is not a file`);
   const { client } = app.getClient(opts.name);
   const push = capability(client, "push");
-  const result = await push(image, { name: removeUri(opts.name), tag: opts.tag });
+  const result = await push(image, {
+    name: removeUri(opts.name),
+    tag: opts.tag,
+    force: opts.force,
+  });
   if (app.json) app.out.json({ client: client.name, ...result });
   else app.out.line(result.url);
 }

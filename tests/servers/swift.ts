@@ -7,8 +7,8 @@
  *
  * - `swiftAvailable(): boolean` — the binaries exist (compute `ignore` from it with
  *   tests/_cli.ts `requirement`, so CI fails when they are missing).
- * - `startSwift(opts?: { region?: string; memory?: boolean }): Promise<Swift>` — start and wait until tempauth and an
- *   account HEAD answer 2xx. `region` is s3api's `location` (default `us-east-1`): S3 requests must
+ * - `startSwift(opts?: { region?: string; memory?: boolean }): Promise<Swift>` — start and wait
+ *   until tempauth, an account HEAD and a probe container/object write answer 2xx. `region` is s3api's `location` (default `us-east-1`): S3 requests must
  *   sign with it, and CreateBucket's LocationConstraint must equal it.
  * - `Swift`:
  *   - `url` — the proxy, `http://127.0.0.1:<port>` (Swift and S3 share it: `/auth/v1.0`, `/v1/…`,
@@ -331,7 +331,16 @@ export async function startSwift(opts: SwiftOptions = {}): Promise<Swift> {
     }
     // The proxy takes over a second to exit; wait for every pid so the ports are free afterwards.
     await Promise.all(children.map((c) => c.status));
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    // The object server's async writers can still be renaming files for a moment: try again.
+    for (let i = 0; i < 5; i++) {
+      try {
+        await Deno.remove(dir, { recursive: true });
+        return;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   const url = `http://127.0.0.1:${ports.proxy}`;
@@ -373,7 +382,8 @@ export async function startSwift(opts: SwiftOptions = {}): Promise<Swift> {
     return text;
   }
 
-  // Ready when tempauth issues a token and the account answers a HEAD (the backends are up).
+  // Ready when tempauth issues a token, the account answers a HEAD and a probe container and
+  // object can be written (every backend is up).
   const deadline = Date.now() + 60_000;
   let lastError = "";
   for (;;) {
@@ -381,8 +391,22 @@ export async function startSwift(opts: SwiftOptions = {}): Promise<Swift> {
       tokens.clear();
       const r = await swiftCall("HEAD", "");
       await r.body?.cancel();
-      if (r.ok) break;
       lastError = `account HEAD answered ${r.status}`;
+      if (r.ok) {
+        // An autocreated account answers HEAD from the proxy alone: also write through the
+        // container and object servers, which may still be starting.
+        const c = await swiftCall("PUT", "ready-probe");
+        await c.body?.cancel();
+        const o = c.ok ? await swiftCall("PUT", "ready-probe/o", { body: "x" }) : c;
+        await o.body?.cancel();
+        lastError = `probe PUT answered ${o.status}`;
+        if (o.ok) {
+          for (const path of ["ready-probe/o", "ready-probe"]) {
+            (await swiftCall("DELETE", path)).body?.cancel();
+          }
+          break;
+        }
+      }
     } catch (e) {
       lastError = (e as Error).message;
     }
