@@ -247,3 +247,19 @@ export async function hashFile(path: string): Promise<{ digest: string; size: nu
   const size = await hashFileInto(hasher, path);
   return { digest: await hasher.digest(), size };
 }
+
+/**
+ * The hex digest of a file under another algorithm than sha256 (`md5`: what Singularity Hub and
+ * Registry Server publish as an image's version), streamed in 1 MiB reads on this thread.
+ */
+export async function hexDigestOfFile(path: string, algorithm: string): Promise<string> {
+  const h = createHash(algorithm);
+  using f = await Deno.open(path);
+  const buf = new Uint8Array(1024 * 1024);
+  for (;;) {
+    const n = await f.read(buf);
+    if (n === null) break;
+    h.update(buf.subarray(0, n));
+  }
+  return h.digest("hex");
+}

@@ -13,7 +13,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import type {
   Client,
   ClientFactory,
@@ -28,6 +27,7 @@ import { readBody } from "../../core/http.ts";
 import { parseImageName, removeUri } from "../../core/names.ts";
 import { download } from "../../core/transfer/mod.ts";
 import type { Metadata } from "../../db/types.ts";
+import { hexDigestOfFile } from "../../core/hasher.ts";
 
 /** The original's hard-coded API base. */
 export const HUB_DEFAULT_BASE = "https://www.singularity-hub.org/api";
@@ -66,17 +66,9 @@ export function expectedHash(
   return {};
 }
 
-/** md5 of a file, streamed. */
-export async function md5File(path: string): Promise<string> {
-  const h = createHash("md5");
-  using f = await Deno.open(path);
-  const buf = new Uint8Array(1024 * 1024);
-  for (;;) {
-    const n = await f.read(buf);
-    if (n === null) break;
-    h.update(buf.subarray(0, n));
-  }
-  return h.digest("hex");
+/** md5 of a file, streamed (the hex version Singularity Hub and Registry Server publish). */
+export function md5File(path: string): Promise<string> {
+  return hexDigestOfFile(path, "md5");
 }
 
 function apiBase(raw: string): URL {

@@ -8,6 +8,7 @@
 
 import { createHash, type Hash } from "node:crypto";
 import { IntegrityError } from "../../core/errors.ts";
+import { hexDigestOfFile } from "../../core/hasher.ts";
 
 /** The file part of a form. */
 export interface FilePart {
@@ -119,15 +120,7 @@ export function streamForm(
   };
 }
 
-/** md5 of a file, streamed (the server's first version of an upload). */
-export async function md5File(path: string): Promise<string> {
-  const h = createHash("md5");
-  using f = await Deno.open(path);
-  const buf = new Uint8Array(1024 * 1024);
-  for (;;) {
-    const n = await f.read(buf);
-    if (n === null) break;
-    h.update(buf.subarray(0, n));
-  }
-  return h.digest("hex");
+/** md5 of a file, streamed (the hex version Singularity Hub and Registry Server publish). */
+export function md5File(path: string): Promise<string> {
+  return hexDigestOfFile(path, "md5");
 }

@@ -9,9 +9,10 @@
  */
 
 import { AuthError, ConfigError, NetworkError } from "../errors.ts";
-import { type Http, isLoopback, MAX_JSON_BYTES, readBody } from "../http.ts";
+import { type Http, isLoopback } from "../http.ts";
 import type { Logger } from "../log.ts";
 import type { Authorizer } from "./types.ts";
+import { requestToken, tokenRefusal } from "./_token_request.ts";
 
 /** Google's token endpoint, used when a key file names none. */
 export const GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token";
@@ -265,37 +266,14 @@ export function jwtBearerAuth(options: JwtBearerOptions): JwtBearerAuthorizer {
     if (options.subject) claims.sub = options.subject;
     const assertion = await signJwt(claims, signing, account.private_key_id);
     options.log?.addSecret(assertion);
-    const res = await options.http.request(endpoint, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
-      body: new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion }).toString(),
-      accept: (s) => s < 500 && s !== 429 && s !== 408,
-      signal: options.signal,
-    });
-    const text = new TextDecoder().decode(
-      await readBody(options.http, res, {
-        limit: MAX_JSON_BYTES,
-        what: `The token answer of ${endpoint.host}`,
-        signal: options.signal,
-      }),
+    const { res, data } = await requestToken(
+      options.http,
+      endpoint,
+      new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion }),
+      options.signal,
     );
-    let data: {
-      access_token?: unknown;
-      expires_in?: unknown;
-      error?: unknown;
-      error_description?: unknown;
-    } = {};
-    try {
-      data = JSON.parse(text);
-    } catch {
-      // reported below
-    }
     if (!res.ok) {
-      const why = typeof data.error === "string"
-        ? `${data.error}${
-          typeof data.error_description === "string" ? `: ${data.error_description}` : ""
-        }`
-        : `HTTP ${res.status}`;
+      const why = tokenRefusal(res, data);
       throw new AuthError(
         `The token endpoint ${endpoint.host} refused the service account key ${source} (${why}); check the key file and the machine's clock`,
       );

@@ -7,9 +7,10 @@
  */
 
 import { AuthError, NetworkError } from "../errors.ts";
-import { type Http, MAX_JSON_BYTES, readBody } from "../http.ts";
+import type { Http } from "../http.ts";
 import type { Logger } from "../log.ts";
 import type { Authorizer } from "./types.ts";
+import { requestToken, tokenRefusal } from "./_token_request.ts";
 
 /** The tokens an OAuth2 authorizer holds (what a client saves in its credential store). */
 export interface OAuth2Tokens {
@@ -69,36 +70,9 @@ export function oauth2RefreshAuth(options: OAuth2RefreshOptions): Authorizer {
     if (options.clientSecret) body.set("client_secret", options.clientSecret);
     if (options.scope) body.set("scope", options.scope);
     const endpoint = new URL(options.tokenUrl);
-    const res = await options.http.request(endpoint, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
-      body: body.toString(),
-      accept: (s) => s < 500 && s !== 429 && s !== 408,
-      signal: options.signal,
-    });
-    const text = new TextDecoder().decode(
-      await readBody(options.http, res, {
-        limit: MAX_JSON_BYTES,
-        what: `The token answer of ${endpoint.host}`,
-        signal: options.signal,
-      }),
-    );
-    let data: {
-      access_token?: string;
-      expires_in?: number;
-      refresh_token?: string;
-      error?: string;
-      error_description?: string;
-    } = {};
-    try {
-      data = JSON.parse(text);
-    } catch {
-      // reported below
-    }
+    const { res, data } = await requestToken(options.http, endpoint, body, options.signal);
     if (!res.ok) {
-      const why = data.error
-        ? `${data.error}${data.error_description ? `: ${data.error_description}` : ""}`
-        : `HTTP ${res.status}`;
+      const why = tokenRefusal(res, data);
       if (res.status >= 400 && res.status < 500) {
         throw new AuthError(
           `The token endpoint ${endpoint.host} refused the refresh token (${why}); sign in again`,
@@ -108,18 +82,21 @@ export function oauth2RefreshAuth(options: OAuth2RefreshOptions): Authorizer {
         status: res.status,
       });
     }
-    if (!data.access_token) {
+    if (typeof data.access_token !== "string" || data.access_token === "") {
       throw new AuthError(`The token endpoint ${endpoint.host} returned no access token`);
     }
+    const rotated = typeof data.refresh_token === "string" && data.refresh_token !== ""
+      ? data.refresh_token
+      : undefined;
     options.log?.addSecret(data.access_token);
-    options.log?.addSecret(data.refresh_token);
+    options.log?.addSecret(rotated);
     const life = typeof data.expires_in === "number" && data.expires_in > 0
       ? data.expires_in
       : 3600;
     tokens = {
       accessToken: data.access_token,
       expiresAt: now() + life * 1000,
-      refreshToken: data.refresh_token ?? tokens.refreshToken,
+      refreshToken: rotated ?? tokens.refreshToken,
     };
     await options.onTokens?.({ ...tokens });
     return tokens;
