@@ -74,7 +74,9 @@ export function createLibraryClient(ctx: Context): Client {
   const apis = new Map<string, Promise<string>>();
 
   function remoteFor(ref: LibraryRef): string {
-    if (ref.host) return `${registryScheme(ref.host, get("SREGISTRY_LIBRARY_NOHTTPS"))}://${ref.host}`;
+    if (ref.host) {
+      return `${registryScheme(ref.host, get("SREGISTRY_LIBRARY_NOHTTPS"))}://${ref.host}`;
+    }
     const base = (get("SREGISTRY_LIBRARY_BASE") ?? DEFAULT_LIBRARY).replace(/\/+$/, "");
     try {
       return new URL(base).origin === "null" ? base : new URL(base).href.replace(/\/+$/, "");
@@ -265,7 +267,9 @@ export function createLibraryClient(ctx: Context): Client {
         progress: ctx.progress,
         label: basename(file),
       });
-      if (r.skipped) ctx.log.info(`The library already has ${layer.digest}; not uploading it again`);
+      if (r.skipped) {
+        ctx.log.info(`The library already has ${layer.digest}; not uploading it again`);
+      }
       const config = JSON.stringify({ architecture: arch, os: "linux", rootfs: layer.digest });
       const cfgPath = join(ctx.globals.tmpDir, `sregistry-library-${crypto.randomUUID()}.json`);
       await Deno.mkdir(ctx.globals.tmpDir, { recursive: true });
@@ -316,7 +320,9 @@ export function createLibraryClient(ctx: Context): Client {
           `Search ${JSON.stringify(value)} is too short: the library needs at least 3 characters`,
         );
       }
-      const lib = await libraryApi(remoteFor({ entity: "", collection: "", container: "", tags: [] }));
+      const lib = await libraryApi(
+        remoteFor({ entity: "", collection: "", container: "", tags: [] }),
+      );
       const found = await api<Record<string, Record<string, unknown>[] | undefined>>(
         lib,
         `v1/search?${new URLSearchParams({ value })}`,
@@ -355,14 +361,6 @@ export function createLibraryClient(ctx: Context): Client {
         format: "sif",
         metadata: { hash: rec.hash, arch: rec.arch, signed: rec.signed },
       };
-    },
-    async delete(image) {
-      const ref = parseLibraryRef(image);
-      const lib = await libraryApi(remoteFor(ref));
-      await api(lib, `v1/images/${refPath(ref)}:${ref.tags[0]}?arch=${archOf(undefined)}`, {
-        method: "DELETE",
-      });
-      return { deleted: [`library://${name(ref)}`] };
     },
   };
 }

@@ -56,12 +56,16 @@ export function parseLibraryRef(input: string): LibraryRef {
   const tags = tagText === undefined ? ["latest"] : tagText.split(",").map((t) => t.trim());
   for (const t of tags) {
     if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(t)) {
-      throw new UsageError(`Cannot parse library reference ${quoted}: bad tag ${JSON.stringify(t)}`);
+      throw new UsageError(
+        `Cannot parse library reference ${quoted}: bad tag ${JSON.stringify(t)}`,
+      );
     }
   }
   for (const n of names) {
     if (!/^[a-z0-9]+([._-][a-z0-9]+)*$/i.test(n)) {
-      throw new UsageError(`Cannot parse library reference ${quoted}: bad name ${JSON.stringify(n)}`);
+      throw new UsageError(
+        `Cannot parse library reference ${quoted}: bad name ${JSON.stringify(n)}`,
+      );
     }
   }
   return { host, entity: names[0], collection: names[1], container: names[2], tags };
