@@ -35,7 +35,7 @@ Deno.test("library reference grammar: host, entity/collection/container, tags", 
   assertThrows(() => parseLibraryRef("library://a/b/c:bad tag"), UsageError);
 });
 
-async function setup(ociRedirect: boolean) {
+async function setup(ociRedirect: boolean, hashes?: Record<string, string>) {
   const bytes = buildSingularityLike({ labels: { "org.test": "library" } });
   const reg = await startRegistry();
   const lib = startLibraryFake({
@@ -44,6 +44,7 @@ async function setup(ociRedirect: boolean) {
     namespace: "ns",
     images: { hello: bytes },
     ociRedirect,
+    hashes,
   });
   const h = await tempHome();
   const env = {
@@ -119,6 +120,23 @@ Deno.test({
         const index = JSON.parse(new TextDecoder().decode(sk.stdout));
         assertEquals(index.mediaType, "application/vnd.oci.image.index.v1+json");
       }
+    } finally {
+      await s.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "library legacy pull is verified against the library's image hash",
+  ignore,
+  ...opts,
+  async fn() {
+    const s = await setup(false, { hello: `sha256.${"0".repeat(64)}` });
+    try {
+      const r = await runCli(["pull", "library://lib/ns/hello:v1"], { env: s.env });
+      assertEquals(r.code, 6, r.stderr);
+      const images = await runCli(["--json", "images"], { env: s.env });
+      assert(!images.stdout.includes("hello"), images.stdout);
     } finally {
       await s.stop();
     }

@@ -23,6 +23,8 @@ export interface LibraryFakeOptions {
   images: Record<string, Uint8Array>;
   /** false: no OCI redirect (404), so clients use the legacy flow. */
   ociRedirect?: boolean;
+  /** Image hashes to report instead of the true ones (`sha256.<hex>`), to test verification. */
+  hashes?: Record<string, string>;
 }
 
 /** A running fake. */
@@ -96,7 +98,7 @@ export function startLibraryFake(o: LibraryFakeOptions): LibraryFake {
       return Response.json({
         data: {
           id: `img-${m[4]}`,
-          hash: `sha256.${hex}`,
+          hash: o.hashes?.[m[4]] ?? `sha256.${hex}`,
           size: bytes.length,
           arch: url.searchParams.get("arch") ?? "amd64",
           uploaded: true,
