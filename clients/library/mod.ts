@@ -1,0 +1,385 @@
+/**
+ * library://: the Sylabs library API (cloud.sylabs.io, Singularity Registry Server). Endpoints are
+ * discovered from `/assets/config/config.prod.json`; every library call carries the bearer token.
+ * pull and push use the OCI redirect (`v1/oci-redirect`) when the server offers it, moving the SIF
+ * through its OCI registry with clients/oci; pull falls back to the legacy imagefile download.
+ * @module
+ */
+
+import { basename, join, resolve } from "node:path";
+import type {
+  Client,
+  ClientFactory,
+  Context,
+  PulledImage,
+  PullTarget,
+  RemoteRecord,
+  SearchHit,
+} from "../types.ts";
+import { FormatError, NotFoundError, UnsupportedError, UsageError } from "../../core/errors.ts";
+import { bearerToken } from "../../core/auth/basic.ts";
+import type { Authorizer } from "../../core/auth/types.ts";
+import type { BearerChallengeAuthorizer } from "../../core/auth/bearer_challenge.ts";
+import { download } from "../../core/transfer/mod.ts";
+import { hashFile } from "../../core/hasher.ts";
+import { hostPlatform } from "../../core/platform.ts";
+import { type Connection, downloadBlob, pulledSifLayer, resolveImage } from "../oci/client.ts";
+import { MediaType, parsePlatform } from "../oci/manifest.ts";
+import { registryScheme } from "../oci/reference.ts";
+import { createRegistry, sha256Digest } from "../oci/registry.ts";
+import { type LibraryRef, parseLibraryRef, refPath } from "./reference.ts";
+
+/** The default remote. */
+export const DEFAULT_LIBRARY = "https://cloud.sylabs.io";
+
+interface Redirect {
+  token?: string;
+  url: string;
+  name: string;
+}
+
+interface ImageRecord {
+  id?: string;
+  hash?: string;
+  size?: number;
+  arch?: string;
+  uploaded?: boolean;
+  signed?: boolean;
+  description?: string;
+}
+
+/** A static bearer token for the registry the OCI redirect names, in the registry's shape. */
+function staticRegistryAuth(token: string | undefined, origin: string): BearerChallengeAuthorizer {
+  const one: Authorizer = {
+    origin,
+    authorize(req) {
+      if (token) req.headers.set("authorization", `Bearer ${token}`);
+    },
+  };
+  return {
+    ...one,
+    scoped: () => one,
+    invalidate() {},
+    get authenticated() {
+      return token !== undefined;
+    },
+  };
+}
+
+/** Build a library client. */
+export function createLibraryClient(ctx: Context): Client {
+  const get = (name: string) => ctx.clientSettings.get(name);
+  const token = get("SREGISTRY_LIBRARY_TOKEN");
+  if (token) ctx.log.addSecret(token);
+  const apis = new Map<string, Promise<string>>();
+
+  function remoteFor(ref: LibraryRef): string {
+    if (ref.host) {
+      return `${registryScheme(ref.host, get("SREGISTRY_LIBRARY_NOHTTPS"))}://${ref.host}`;
+    }
+    const base = (get("SREGISTRY_LIBRARY_BASE") ?? DEFAULT_LIBRARY).replace(/\/+$/, "");
+    try {
+      return new URL(base).origin === "null" ? base : new URL(base).href.replace(/\/+$/, "");
+    } catch {
+      throw new UsageError(
+        `SREGISTRY_LIBRARY_BASE ${JSON.stringify(base)} is not a URL: use e.g. ${DEFAULT_LIBRARY}`,
+      );
+    }
+  }
+
+  /** The library API base, from the remote's config.prod.json (the remote itself when it has none). */
+  function libraryApi(remote: string): Promise<string> {
+    let p = apis.get(remote);
+    if (!p) {
+      p = (async () => {
+        const res = await ctx.http.request(`${remote}/assets/config/config.prod.json`, {
+          signal: ctx.signal,
+          accept: (s) => s < 300 || s === 404,
+        });
+        if (res.status === 404) {
+          await res.body?.cancel();
+          ctx.log.verbose(`${remote} has no config.prod.json; using it as the library API`);
+          return remote;
+        }
+        const cfg = JSON.parse(await res.text()) as Record<string, { uri?: string } | undefined>;
+        const uri = cfg.libraryAPI?.uri;
+        if (!uri) return remote;
+        return new URL(uri, remote).href.replace(/\/+$/, "");
+      })();
+      p.catch(() => apis.delete(remote));
+      apis.set(remote, p);
+    }
+    return p;
+  }
+
+  function auth(api: string): Authorizer {
+    if (!token) return { authorize() {} };
+    return bearerToken(token, { log: ctx.log, origin: new URL(api).origin });
+  }
+
+  async function api<T>(
+    base: string,
+    path: string,
+    init: { method?: string; body?: unknown } = {},
+  ): Promise<T> {
+    const body = init.body === undefined ? undefined : JSON.stringify(init.body);
+    const res = await ctx.http.json<{ data?: T }>(`${base}/${path}`, {
+      method: init.method,
+      body,
+      headers: body ? { "content-type": "application/json" } : undefined,
+      auth: auth(base),
+      signal: ctx.signal,
+    });
+    return (res?.data ?? res) as T;
+  }
+
+  function archOf(platform: string | undefined): string {
+    return parsePlatform(platform ?? hostPlatform()).architecture;
+  }
+
+  async function ociRedirect(
+    lib: string,
+    ref: LibraryRef,
+    push: boolean,
+  ): Promise<Redirect | undefined> {
+    const q = new URLSearchParams({
+      namespace: refPath(ref),
+      mapped: "1",
+      accessTypes: push ? "pull,push" : "pull",
+    });
+    try {
+      const r = await api<Redirect>(lib, `v1/oci-redirect?${q}`);
+      if (!r?.url) return undefined;
+      if (r.token) ctx.log.addSecret(r.token);
+      return { ...r, name: r.name || refPath(ref) };
+    } catch (e) {
+      if (e instanceof NotFoundError) {
+        ctx.log.verbose(`${lib} offers no OCI redirect; using the library's own transfer`);
+        return undefined;
+      }
+      throw e;
+    }
+  }
+
+  function ociConnection(r: Redirect, tag: string): Connection {
+    const u = new URL(r.url);
+    const scheme = u.protocol === "http:" ? "http" : "https";
+    const registry = createRegistry({
+      http: ctx.http,
+      log: ctx.log,
+      host: u.host,
+      scheme,
+      auth: staticRegistryAuth(r.token, u.origin),
+      signal: ctx.signal,
+      credentialHint: "SREGISTRY_LIBRARY_TOKEN",
+    });
+    return {
+      ref: { registry: u.host, repository: r.name, tag, explicitRegistry: true },
+      registry,
+    };
+  }
+
+  function name(ref: LibraryRef, tag = ref.tags[0]): string {
+    return `${ref.host ? `${ref.host}/` : ""}${refPath(ref)}:${tag}`;
+  }
+
+  async function imageRecord(lib: string, ref: LibraryRef, arch: string): Promise<ImageRecord> {
+    return await api<ImageRecord>(lib, `v1/images/${refPath(ref)}:${ref.tags[0]}?arch=${arch}`);
+  }
+
+  async function pull(image: string, into: PullTarget): Promise<PulledImage> {
+    const ref = parseLibraryRef(image);
+    const lib = await libraryApi(remoteFor(ref));
+    const arch = archOf(into.platform);
+    const tag = ref.tags[0];
+    const redirect = await ociRedirect(lib, ref, false);
+    if (redirect) {
+      const conn = ociConnection(redirect, tag);
+      const img = await resolveImage(conn, `linux/${arch}`);
+      const where = `library://${name(ref)}`;
+      if (img.manifest.config.mediaType !== MediaType.sifConfig) {
+        throw new FormatError(
+          `${where} is not a SIF image: its config is ${img.manifest.config.mediaType}, not ${MediaType.sifConfig}`,
+        );
+      }
+      if (img.manifest.layers.length !== 1) {
+        throw new FormatError(
+          `${where} has ${img.manifest.layers.length} layers; a library image has exactly one`,
+        );
+      }
+      const layer = img.manifest.layers[0];
+      await downloadBlob(ctx, conn.registry, redirect.name, layer, into.path, ref.container);
+      const out = pulledSifLayer(into, img, layer, name(ref));
+      return { ...out, url: `library://${name(ref)}`, platform: `linux/${arch}` };
+    }
+    const rec = await imageRecord(lib, ref, arch);
+    const hex = rec.hash?.startsWith("sha256.") ? rec.hash.slice(7) : undefined;
+    await download({
+      http: ctx.http,
+      url: `${lib}/v1/imagefile/${refPath(ref)}:${tag}?arch=${arch}`,
+      dest: into.resumable,
+      // Bound to the library's origin: the presigned URL it redirects to gets no Authorization.
+      auth: auth(lib),
+      expectedDigest: hex ? `sha256:${hex}` : undefined,
+      expectedSize: rec.size,
+      progress: ctx.progress,
+      label: ref.container,
+      signal: ctx.signal,
+    });
+    await Deno.rename(into.resumable, into.path);
+    const got = hex ? { digest: `sha256:${hex}`, size: rec.size } : await hashFile(into.path);
+    return {
+      file: into.path,
+      format: "sif",
+      digest: got.digest,
+      size: got.size ?? (await Deno.stat(into.path)).size,
+      url: `library://${name(ref)}`,
+      suggestedName: name(ref),
+      platform: `linux/${arch}`,
+      metadata: { hash: rec.hash, arch: rec.arch, signed: rec.signed },
+    };
+  }
+
+  return {
+    name: "library",
+    pull,
+    async push(path, options) {
+      const file = resolve(path);
+      try {
+        if (!(await Deno.stat(file)).isFile) throw new Error();
+      } catch {
+        throw new NotFoundError(`Cannot find ${JSON.stringify(path)}: check the path`);
+      }
+      const ref = parseLibraryRef(options.name);
+      if (options.tag) ref.tags = options.tag.split(",");
+      const lib = await libraryApi(remoteFor(ref));
+      const redirect = await ociRedirect(lib, ref, true);
+      if (!redirect) {
+        throw new UnsupportedError(
+          `${lib} offers no OCI redirect; the legacy library upload is not implemented yet`,
+        );
+      }
+      const arch = archOf(undefined);
+      const conn = ociConnection(redirect, ref.tags[0]);
+      const repo = redirect.name;
+      const layer = await hashFile(file);
+      const r = await conn.registry.uploadBlob(repo, file, layer, {
+        progress: ctx.progress,
+        label: basename(file),
+      });
+      if (r.skipped) {
+        ctx.log.info(`The library already has ${layer.digest}; not uploading it again`);
+      }
+      const config = JSON.stringify({ architecture: arch, os: "linux", rootfs: layer.digest });
+      const cfgPath = join(ctx.globals.tmpDir, `sregistry-library-${crypto.randomUUID()}.json`);
+      await Deno.mkdir(ctx.globals.tmpDir, { recursive: true });
+      await Deno.writeTextFile(cfgPath, config);
+      try {
+        const cfg = { digest: sha256Digest(config), size: new TextEncoder().encode(config).length };
+        await conn.registry.uploadBlob(repo, cfgPath, cfg);
+        const manifest = new TextEncoder().encode(JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaType.ociManifest,
+          config: { mediaType: MediaType.sifConfig, ...cfg },
+          layers: [{
+            mediaType: MediaType.sifLayer,
+            digest: layer.digest,
+            size: layer.size,
+            annotations: { "org.opencontainers.image.title": basename(file) },
+          }],
+        }));
+        const hashRef = `sha256.${layer.digest.slice(7)}`;
+        const mdigest = await conn.registry.putManifest(
+          repo,
+          hashRef,
+          manifest,
+          MediaType.ociManifest,
+        );
+        const index = new TextEncoder().encode(JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaType.ociIndex,
+          manifests: [{
+            mediaType: MediaType.ociManifest,
+            digest: mdigest,
+            size: manifest.length,
+            platform: { architecture: arch, os: "linux" },
+          }],
+        }));
+        for (const tag of ref.tags) {
+          await conn.registry.putManifest(repo, tag, index, MediaType.ociIndex);
+        }
+      } finally {
+        await Deno.remove(cfgPath).catch(() => {});
+      }
+      return { url: `library://${name(ref)}`, digest: layer.digest, size: layer.size };
+    },
+    async search(query) {
+      const value = query ? query.replace(/^library:\/\//, "") : "";
+      if (value.length < 3) {
+        throw new UsageError(
+          `Search ${JSON.stringify(value)} is too short: the library needs at least 3 characters`,
+        );
+      }
+      const lib = await libraryApi(
+        remoteFor({ entity: "", collection: "", container: "", tags: [] }),
+      );
+      const found = await api<Record<string, Record<string, unknown>[] | undefined>>(
+        lib,
+        `v1/search?${new URLSearchParams({ value })}`,
+      );
+      const hits: SearchHit[] = [];
+      for (const kind of ["entity", "collection", "container", "image"]) {
+        for (const item of found?.[kind] ?? []) {
+          const s = (k: string) => typeof item[k] === "string" ? item[k] as string : undefined;
+          const path = kind === "entity"
+            ? s("name")
+            : kind === "collection"
+            ? `${s("entityName")}/${s("name")}`
+            : kind === "container"
+            ? `${s("entityName")}/${s("collectionName")}/${s("name")}`
+            : `${s("entityName")}/${s("collectionName")}/${s("containerName")}@${s("hash")}`;
+          hits.push({
+            uri: `library://${path}`,
+            details: { kind, description: s("description"), arch: s("arch") },
+          });
+        }
+      }
+      return hits;
+    },
+    async record(image): Promise<RemoteRecord> {
+      const ref = parseLibraryRef(image);
+      const lib = await libraryApi(remoteFor(ref));
+      const arch = archOf(undefined);
+      const rec = await imageRecord(lib, ref, arch);
+      const hex = rec.hash?.startsWith("sha256.") ? rec.hash.slice(7) : undefined;
+      return {
+        url: `library://${name(ref)}`,
+        digest: hex ? `sha256:${hex}` : undefined,
+        size: rec.size,
+        suggestedName: name(ref),
+        platform: `linux/${rec.arch ?? arch}`,
+        format: "sif",
+        metadata: { hash: rec.hash, arch: rec.arch, signed: rec.signed },
+      };
+    },
+  };
+}
+
+/** The library:// client. */
+export const libraryFactory: ClientFactory = {
+  scheme: "library",
+  description: "The Sylabs library API (cloud.sylabs.io, Singularity Registry Server)",
+  settings: [
+    {
+      name: "SREGISTRY_LIBRARY_BASE",
+      description: "Default remote (its /assets/config/config.prod.json names the library API)",
+      default: DEFAULT_LIBRARY,
+    },
+    { name: "SREGISTRY_LIBRARY_TOKEN", description: "Library access token", secret: true },
+    {
+      name: "SREGISTRY_LIBRARY_NOHTTPS",
+      description: "true: plain http for a host in the URI; false: https even on loopback",
+    },
+  ],
+  create: (ctx) => createLibraryClient(ctx),
+};
