@@ -126,7 +126,9 @@ export async function startUpload(
   );
   await res.body?.cancel();
   const location = res.headers.get("location");
-  if (!location) throw new NetworkError("Drive started no upload session (no Location header); try again");
+  if (!location) {
+    throw new NetworkError("Drive started no upload session (no Location header); try again");
+  }
   return new URL(location, api.base).href;
 }
 

@@ -12,12 +12,8 @@
  */
 
 import { createHash } from "node:crypto";
-import {
-  type AccessToken,
-  jwtBearerAuth,
-  readServiceAccount,
-} from "../../core/auth/jwt_bearer.ts";
-import { type OAuth2Tokens, oauth2RefreshAuth } from "../../core/auth/oauth2.ts";
+import { type AccessToken, jwtBearerAuth, readServiceAccount } from "../../core/auth/jwt_bearer.ts";
+import { oauth2RefreshAuth, type OAuth2Tokens } from "../../core/auth/oauth2.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
 import { AuthError, ConfigError, NetworkError, NotFoundError } from "../../core/errors.ts";
 import { hashFile } from "../../core/hasher.ts";
@@ -256,9 +252,9 @@ function createGoogleDriveClient(ctx: Context): Client {
   const rootName = () => ctx.settings.get(ROOT)?.trim() || "sregistry";
 
   const containers = (folder: string) =>
-    `mimeType=${quote(MEDIA)} and ${
-      hasProperty("type", "container")
-    } and ${quote(folder)} in parents and trashed=false`;
+    `mimeType=${quote(MEDIA)} and ${hasProperty("type", "container")} and ${
+      quote(folder)
+    } in parents and trashed=false`;
 
   const uriOf = (f: DriveFile) =>
     `${SCHEME}://${f.properties?.uri ?? f.name.replace(/\.(sif|simg)$/, "")}`;
