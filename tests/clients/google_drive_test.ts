@@ -27,9 +27,10 @@ runClientConformance({
     await Deno.writeTextFile(wrongFile, wrong.json, { mode: 0o600 });
     const folder = fake.put({ name: "sregistry", mimeType: "application/vnd.google-apps.folder" });
     const sha = createHash("sha256").update(fixture.bytes).digest("hex");
+    const ids: Record<string, string> = {};
     for (const name of ["hello", "broken", "dropped", "slow"]) {
       const url = `conformance/${name}`;
-      fake.put({
+      ids[name] = fake.put({
         name: `${url}:v1@${sha}.sif`,
         parents: [folder.id],
         bytes: new Uint8Array(fixture.bytes),
@@ -42,12 +43,12 @@ runClientConformance({
           version: sha,
           uri: `${url}:v1@${sha}`,
         },
-      });
+      }).id;
     }
     const proxy = startFaultProxy(fake.url, [
-      { path: /^\/drive\/v3\/files\/f2/, fault: { status: 503 } },
-      { path: /^\/drive\/v3\/files\/f3/, fault: { dropAfter: 100_000 } },
-      { path: /^\/drive\/v3\/files\/f4/, fault: { rate: 48 * 1024 } },
+      { path: new RegExp(`^/drive/v3/files/${ids.broken}`), fault: { status: 503 } },
+      { path: new RegExp(`^/drive/v3/files/${ids.dropped}`), fault: { dropAfter: 100_000 } },
+      { path: new RegExp(`^/drive/v3/files/${ids.slow}`), fault: { rate: 48 * 1024 } },
     ]);
     const faulty = { SREGISTRY_GOOGLE_DRIVE_BASE: proxy.url };
     return {
