@@ -16,6 +16,7 @@ import { nvidiaFactory } from "./nvidia/mod.ts";
 import { orasFactory } from "./oras/mod.ts";
 import { httpFactory } from "./http/mod.ts";
 import { googleStorageFactory } from "./google-storage/mod.ts";
+import { googleDriveFactory } from "./google-drive/mod.ts";
 import { registryFactory } from "./registry/mod.ts";
 import { swiftFactory } from "./swift/mod.ts";
 import { s3Factory } from "./s3/mod.ts";
@@ -30,6 +31,7 @@ export const FACTORIES: readonly ClientFactory[] = [
   orasFactory,
   httpFactory,
   googleStorageFactory,
+  googleDriveFactory,
   registryFactory,
   swiftFactory,
   s3Factory,

@@ -1,0 +1,449 @@
+/**
+ * The google-drive:// client: images as files in a Drive folder (`sregistry` by default), each
+ * with the `properties` sregistry-cli wrote (its names, `type: container`, the image's labels) and
+ * a thumbnail. Push is a resumable upload session; pull goes through core/transfer (ranged,
+ * resumable); search lists the folder with a `properties has {…}` query as the original did.
+ *
+ * Authentication: a service account (GOOGLE_APPLICATION_CREDENTIALS, the JWT-bearer grant at the
+ * key's `token_uri`), or the OAuth installed-app flow (SREGISTRY_GOOGLE_DRIVE_CREDENTIALS, a client
+ * secrets file): the consent URL is printed, the code read through the prompt, and the refresh
+ * token kept in the credential store.
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { type AccessToken, jwtBearerAuth, readServiceAccount } from "../../core/auth/jwt_bearer.ts";
+import { oauth2RefreshAuth, type OAuth2Tokens } from "../../core/auth/oauth2.ts";
+import type { Authorizer } from "../../core/auth/types.ts";
+import { AuthError, ConfigError, NetworkError, NotFoundError } from "../../core/errors.ts";
+import { hashFile } from "../../core/hasher.ts";
+import { isLoopback } from "../../core/http.ts";
+import { type ParsedName, parseImageName, removeUri } from "../../core/names.ts";
+import { download, upload } from "../../core/transfer/mod.ts";
+import type {
+  Client,
+  ClientFactory,
+  Context,
+  PulledImage,
+  PullTarget,
+  RemoteRecord,
+  SearchHit,
+} from "../types.ts";
+import {
+  deleteFile,
+  type DriveApi,
+  type DriveFile,
+  driveUrl,
+  ensureFolder,
+  findFolder,
+  hasProperty,
+  listFiles,
+  quote,
+  shareFile,
+  startUpload,
+} from "./api.ts";
+
+const SCHEME = "google-drive";
+const SERVICE_ACCOUNT = "GOOGLE_APPLICATION_CREDENTIALS";
+const CLIENT_SECRETS = "SREGISTRY_GOOGLE_DRIVE_CREDENTIALS";
+const ROOT = "SREGISTRY_GOOGLE_DRIVE_ROOT";
+const BASE = "SREGISTRY_GOOGLE_DRIVE_BASE";
+const DEFAULT_BASE = "https://www.googleapis.com";
+const DEFAULT_AUTH_URI = "https://accounts.google.com/o/oauth2/auth";
+const DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token";
+/** The original's scope. */
+export const DRIVE_SCOPE = "https://www.googleapis.com/auth/drive";
+/** Drive keeps at most 124 bytes of key + value per property. */
+export const PROPERTY_LIMIT = 124;
+const MEDIA = "application/octet-stream";
+
+/** The base URL: https, or http to a loopback host only. */
+export function driveBase(value: string | undefined): URL {
+  const raw = value?.trim() || DEFAULT_BASE;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`${BASE} ${JSON.stringify(raw)} is not a URL; use ${DEFAULT_BASE}`);
+  }
+  if (u.protocol !== "https:" && !(u.protocol === "http:" && isLoopback(u.hostname))) {
+    throw new ConfigError(
+      `${BASE} ${JSON.stringify(raw)} must be https (plain http only for a loopback host)`,
+    );
+  }
+  return u;
+}
+
+/** The properties sregistry-cli set: names, type container, then labels that fit Drive's limit. */
+export function driveProperties(
+  names: ParsedName,
+  digest: string,
+  labels: Record<string, unknown>,
+): { properties: Record<string, string>; dropped: string[] } {
+  const properties: Record<string, string> = {
+    collection: names.collection,
+    image: names.image,
+    tag: names.tag,
+    url: names.url,
+    uri: names.uri,
+    storage: names.storage,
+    original: names.original,
+    type: "container",
+    sha256sum: digest,
+  };
+  if (names.version) properties.version = names.version;
+  const dropped: string[] = [];
+  const size = (k: string, v: string) => new TextEncoder().encode(k + v).length;
+  for (const [k, v] of Object.entries(labels)) {
+    const value = typeof v === "string" ? v : JSON.stringify(v);
+    if (k in properties) continue;
+    if (size(k, value) > PROPERTY_LIMIT) dropped.push(k);
+    else properties[k] = value;
+  }
+  for (const [k, v] of Object.entries(properties)) {
+    if (size(k, v) > PROPERTY_LIMIT) {
+      delete properties[k];
+      dropped.push(k);
+    }
+  }
+  return { properties, dropped };
+}
+
+/** Bytes as URL-safe base64 (what contentHints.thumbnail.image takes). */
+function base64Url(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s).replaceAll("+", "-").replaceAll("/", "_");
+}
+
+interface ClientSecrets {
+  client_id: string;
+  client_secret?: string;
+  auth_uri?: string;
+  token_uri?: string;
+}
+
+async function readClientSecrets(path: string): Promise<ClientSecrets> {
+  let parsed: Record<string, ClientSecrets> & ClientSecrets;
+  try {
+    parsed = JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new ConfigError(
+      `Cannot read ${CLIENT_SECRETS} ${JSON.stringify(path)}: ${(e as Error).message}`,
+    );
+  }
+  const s = parsed.installed ?? parsed.web ?? parsed;
+  if (typeof s?.client_id !== "string") {
+    throw new ConfigError(
+      `${CLIENT_SECRETS} ${
+        JSON.stringify(path)
+      } has no client_id; download the OAuth client (Desktop app) JSON`,
+    );
+  }
+  return s;
+}
+
+function createGoogleDriveClient(ctx: Context): Client {
+  let apiCache: DriveApi | undefined;
+
+  async function installedAppAuth(path: string): Promise<Authorizer> {
+    const secrets = await readClientSecrets(path);
+    const tokenUrl = secrets.token_uri ?? DEFAULT_TOKEN_URI;
+    const key = `oauth:${secrets.client_id}`;
+    let kept = ctx.credentials.get<OAuth2Tokens>(key);
+    if (!kept?.refreshToken) {
+      const redirect = "http://127.0.0.1";
+      const url = new URL(secrets.auth_uri ?? DEFAULT_AUTH_URI);
+      url.searchParams.set("client_id", secrets.client_id);
+      url.searchParams.set("redirect_uri", redirect);
+      url.searchParams.set("response_type", "code");
+      url.searchParams.set("scope", DRIVE_SCOPE);
+      url.searchParams.set("access_type", "offline");
+      url.searchParams.set("prompt", "consent");
+      const code = (await ctx.prompt.readCode(
+        url.href,
+        "Open this URL, allow access, and paste the code= value of the page it sends you to",
+      )).trim();
+      if (!code) throw new AuthError("No authorization code given; run the command again");
+      ctx.log.addSecret(code);
+      const form = new URLSearchParams({
+        grant_type: "authorization_code",
+        code,
+        client_id: secrets.client_id,
+        redirect_uri: redirect,
+      });
+      if (secrets.client_secret) form.set("client_secret", secrets.client_secret);
+      const t = await ctx.http.json<
+        { access_token?: string; refresh_token?: string; expires_in?: number }
+      >(tokenUrl, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: form.toString(),
+        signal: ctx.signal,
+      });
+      if (!t.refresh_token) {
+        throw new AuthError("The token endpoint gave no refresh token; run the command again");
+      }
+      ctx.log.addSecret(t.access_token);
+      ctx.log.addSecret(t.refresh_token);
+      kept = {
+        refreshToken: t.refresh_token,
+        accessToken: t.access_token,
+        expiresAt: Date.now() + (t.expires_in ?? 3600) * 1000,
+      };
+      ctx.credentials.set(key, kept);
+    }
+    return oauth2RefreshAuth({
+      http: ctx.http,
+      tokenUrl,
+      clientId: secrets.client_id,
+      clientSecret: secrets.client_secret,
+      ...kept,
+      onTokens: (tokens) => ctx.credentials.set(key, tokens),
+      log: ctx.log,
+      signal: ctx.signal,
+    });
+  }
+
+  function serviceAccountAuth(path: string, origin: string): Authorizer {
+    let mtime = "";
+    try {
+      mtime = String(Deno.statSync(path).mtime?.getTime() ?? "");
+    } catch {
+      // reported when the key is read
+    }
+    const fingerprint = createHash("sha256").update(`${path}\n${mtime}\n${DRIVE_SCOPE}`)
+      .digest("hex");
+    const kept = ctx.credentials.get<AccessToken & { for?: string }>("access_token");
+    return jwtBearerAuth({
+      http: ctx.http,
+      account: () => readServiceAccount(path, SERVICE_ACCOUNT),
+      scopes: [DRIVE_SCOPE],
+      origin,
+      cached: kept?.for === fingerprint && typeof kept.accessToken === "string"
+        ? { accessToken: kept.accessToken, expiresAt: kept.expiresAt }
+        : undefined,
+      onToken: (t) => ctx.credentials.set("access_token", { ...t, for: fingerprint }),
+      source: `${JSON.stringify(path)} (${SERVICE_ACCOUNT})`,
+      log: ctx.log,
+      signal: ctx.signal,
+    });
+  }
+
+  async function api(): Promise<DriveApi> {
+    if (apiCache) return apiCache;
+    const base = driveBase(ctx.settings.get(BASE));
+    const secrets = ctx.settings.get(CLIENT_SECRETS);
+    const account = ctx.settings.get(SERVICE_ACCOUNT);
+    let auth: Authorizer;
+    if (secrets) auth = await installedAppAuth(secrets);
+    else if (account) auth = serviceAccountAuth(account, base.origin);
+    else {
+      throw new ConfigError(
+        `No Google credentials: set ${CLIENT_SECRETS} (an OAuth client JSON) or ${SERVICE_ACCOUNT} (a service account key)`,
+      );
+    }
+    apiCache = { http: ctx.http, base, auth, signal: ctx.signal };
+    return apiCache;
+  }
+
+  const rootName = () => ctx.settings.get(ROOT)?.trim() || "sregistry";
+
+  const containers = (folder: string) =>
+    `mimeType=${quote(MEDIA)} and ${hasProperty("type", "container")} and ${
+      quote(folder)
+    } in parents and trashed=false`;
+
+  const uriOf = (f: DriveFile) =>
+    `${SCHEME}://${f.properties?.uri ?? f.name.replace(/\.(sif|simg)$/, "")}`;
+
+  /** The files an image name means, newest first. */
+  async function resolve(image: string): Promise<{ names: ParsedName; files: DriveFile[] }> {
+    const names = parseImageName(removeUri(image));
+    const a = await api();
+    const folder = await findFolder(a, rootName());
+    if (!folder) return { names, files: [] };
+    let q = `${containers(folder)} and ${hasProperty("url", names.url)} and ${
+      hasProperty("tag", names.tag)
+    }`;
+    if (names.version) q += ` and ${hasProperty("version", names.version)}`;
+    const files = (await listFiles(a, q))
+      .sort((x, y) => (y.modifiedTime ?? "").localeCompare(x.modifiedTime ?? ""));
+    return { names, files };
+  }
+
+  async function one(image: string): Promise<{ names: ParsedName; file: DriveFile }> {
+    const { names, files } = await resolve(image);
+    if (!files.length) {
+      throw new NotFoundError(
+        `No image ${SCHEME}://${names.uri} in the Drive folder ${
+          JSON.stringify(rootName())
+        }; list them with "sregistry search ${SCHEME}://"`,
+      );
+    }
+    return { names, file: files[0] };
+  }
+
+  async function describe(names: ParsedName, f: DriveFile): Promise<RemoteRecord> {
+    const a = await api();
+    const url = driveUrl(a, `drive/v3/files/${encodeURIComponent(f.id)}`, { alt: "media" }).href;
+    const size = Number(f.size);
+    const digest = f.properties?.sha256sum;
+    const version = names.version ?? f.properties?.version;
+    return {
+      url,
+      ...(digest ? { digest: digest.startsWith("sha256:") ? digest : `sha256:${digest}` } : {}),
+      ...(Number.isSafeInteger(size) ? { size } : {}),
+      metadata: { ...f.properties, id: f.id, name: f.name, modifiedTime: f.modifiedTime, url },
+      suggestedName: `${names.url}:${names.tag}${version ? `@${version}` : ""}`,
+    };
+  }
+
+  return {
+    name: SCHEME,
+
+    async pull(image: string, into: PullTarget): Promise<PulledImage> {
+      const { names, file } = await one(image);
+      const a = await api();
+      const record = await describe(names, file);
+      const r = await download({
+        http: ctx.http,
+        url: record.url!,
+        dest: into.resumable,
+        auth: a.auth,
+        expectedDigest: record.digest,
+        expectedSize: record.size,
+        progress: ctx.progress,
+        label: removeUri(image),
+        signal: ctx.signal,
+      });
+      await Deno.rename(into.resumable, into.path);
+      return { ...record, file: into.path, format: "unknown", digest: r.digest, size: r.size };
+    },
+
+    async record(image: string): Promise<RemoteRecord> {
+      const { names, file } = await one(image);
+      return await describe(names, file);
+    },
+
+    async push(path, options) {
+      const given = parseImageName(options.name, { tag: options.tag });
+      const a = await api();
+      const { digest, size } = await hashFile(path);
+      const hex = digest.slice("sha256:".length);
+      const names = parseImageName(options.name, {
+        tag: options.tag,
+        version: given.version ?? hex,
+      });
+      let labels: Record<string, unknown> = {};
+      try {
+        labels = await ctx.metadata(path);
+      } catch (e) {
+        ctx.log.verbose(`No labels read from ${path}: ${(e as Error).message}`);
+      }
+      const { properties, dropped } = driveProperties(names, hex, labels);
+      if (dropped.length) {
+        ctx.log.warning(
+          `Left out of the Drive properties (124 bytes each): ${dropped.join(", ")}`,
+        );
+      }
+      const thumb = await ctx.thumbnail();
+      const folder = await ensureFolder(a, rootName());
+      const session = await startUpload(a, {
+        name: names.storage,
+        mimeType: MEDIA,
+        parents: [folder],
+        properties,
+        contentHints: { thumbnail: { image: base64Url(thumb.bytes), mimeType: thumb.mediaType } },
+      }, size);
+      ctx.log.addSecret(new URL(session).searchParams.get("upload_id") ?? undefined);
+      const res = await upload({
+        http: ctx.http,
+        url: session,
+        file: path,
+        auth: a.auth,
+        contentType: MEDIA,
+        progress: ctx.progress,
+        label: names.uri,
+        signal: ctx.signal,
+      });
+      const made = await res.json().catch(() => undefined) as DriveFile | undefined;
+      if (!made?.id) throw new NetworkError(`Drive did not confirm the upload of ${names.uri}`);
+      return {
+        url: driveUrl(a, `drive/v3/files/${encodeURIComponent(made.id)}`, { alt: "media" }).href,
+        digest,
+        size,
+      };
+    },
+
+    async search(query: string | undefined): Promise<SearchHit[]> {
+      const a = await api();
+      const folder = await findFolder(a, rootName());
+      if (!folder) return [];
+      const q = query ? removeUri(query).toLowerCase() : "";
+      return (await listFiles(a, containers(folder)))
+        .filter((f) =>
+          !q || f.id.toLowerCase().includes(q) || f.name.toLowerCase().includes(q) ||
+          Object.values(f.properties ?? {}).some((v) => v.toLowerCase().includes(q))
+        )
+        .map((f) => ({
+          uri: uriOf(f),
+          details: { id: f.id, size: f.size, modified: f.modifiedTime },
+        }));
+    },
+
+    async share(image: string, options: { shareTo?: string }): Promise<string> {
+      const email = options.shareTo?.trim();
+      if (!email || !email.includes("@")) {
+        throw new ConfigError(
+          `Drive shares with a person: give --email (got ${JSON.stringify(email ?? "")})`,
+        );
+      }
+      const { file } = await one(image);
+      const id = await shareFile(await api(), file.id, email);
+      return `Share to ${email} complete: ${id}`;
+    },
+
+    async delete(image: string, options: { force?: boolean }) {
+      const { files, names } = await resolve(image);
+      if (!files.length) await one(image);
+      if (files.length > 1 && !options.force) {
+        const ok = await ctx.prompt.confirm(
+          `${SCHEME}://${names.uri} names ${files.length} files; delete them all?`,
+          { default: false },
+        );
+        if (!ok) return { deleted: [] };
+      }
+      const a = await api();
+      const deleted: string[] = [];
+      for (const f of files) if (await deleteFile(a, f.id)) deleted.push(uriOf(f));
+      return { deleted };
+    },
+  };
+}
+
+/** The google-drive client factory. */
+export const googleDriveFactory: ClientFactory = {
+  scheme: SCHEME,
+  aliases: ["google_drive"],
+  description: "Google Drive folder (OAuth installed app or service account; resumable uploads)",
+  settings: [
+    {
+      name: CLIENT_SECRETS,
+      description: "path to an OAuth client JSON (Desktop app); the refresh token is kept",
+    },
+    {
+      name: SERVICE_ACCOUNT,
+      description: "path to a service account key JSON (used when no OAuth client is set)",
+    },
+    { name: ROOT, description: "the Drive folder (created on first push)", default: "sregistry" },
+    {
+      name: BASE,
+      description: "the API base; plain http only for loopback",
+      default: DEFAULT_BASE,
+    },
+  ],
+  create: createGoogleDriveClient,
+};

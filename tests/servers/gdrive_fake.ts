@@ -1,0 +1,313 @@
+/**
+ * A strict fake of the Drive v3 API parts the google-drive client uses, written from Google's
+ * documentation: `POST /token` (JWT-bearer grant, RS256 signature checked against registered
+ * accounts), `GET/POST /drive/v3/files` (list with a `q` of `and`-joined clauses: mimeType=, name=,
+ * trashed=false, '<id>' in parents, properties has { key='k' and value='v' }; pageToken paging),
+ * `GET/DELETE /drive/v3/files/{id}` (alt=media, Range), the resumable upload session
+ * (`POST /upload/drive/v3/files?uploadType=resumable`, then PUT), and `POST …/permissions`.
+ * Errors use Google's `{error: {errors: [...], code, message}}` shape.
+ * @module
+ */
+
+import { freePort } from "./_port.ts";
+
+/** A stored file. */
+export interface FakeFile {
+  id: string;
+  name: string;
+  mimeType: string;
+  parents: string[];
+  properties: Record<string, string>;
+  contentHints?: { thumbnail?: { image?: string; mimeType?: string } };
+  bytes: Uint8Array<ArrayBuffer>;
+  modifiedTime: string;
+  trashed: boolean;
+  permissions: { id: string; type: string; role: string; emailAddress: string }[];
+}
+
+/** The running fake. */
+export interface DriveFake {
+  url: string;
+  tokenUri: string;
+  files: Map<string, FakeFile>;
+  stats: { tokens: number; unauthorized: number; pages: number };
+  addAccount(email: string, key: CryptoKey): void;
+  /** Expire every issued token (the next call answers 401). */
+  expireTokens(): void;
+  put(file: Partial<FakeFile> & { name: string }): FakeFile;
+  stop(): Promise<void>;
+}
+
+function gError(status: number, message: string, reason: string): Response {
+  return Response.json({
+    error: { errors: [{ domain: "global", reason, message }], code: status, message },
+  }, { status });
+}
+
+function b64urlDecode(s: string): Uint8Array<ArrayBuffer> {
+  const b = atob(
+    s.replaceAll("-", "+").replaceAll("_", "/") + "==".slice(0, (4 - s.length % 4) % 4),
+  );
+  return Uint8Array.from(b, (c) => c.charCodeAt(0));
+}
+
+const FIELDS = ["id", "name", "size", "modifiedTime", "properties"];
+
+/** Parse a q into predicates; undefined for an unsupported clause. */
+function parseQuery(q: string): ((f: FakeFile) => boolean)[] | undefined {
+  const clauses: string[] = [];
+  let depth = 0, cur = "", inStr = false;
+  for (let i = 0; i < q.length; i++) {
+    const c = q[i];
+    if (c === "\\" && inStr) {
+      cur += c + q[++i];
+      continue;
+    }
+    if (c === "'") inStr = !inStr;
+    if (!inStr && c === "{") depth++;
+    if (!inStr && c === "}") depth--;
+    if (!inStr && depth === 0 && q.slice(i, i + 5) === " and ") {
+      clauses.push(cur.trim());
+      cur = "";
+      i += 4;
+      continue;
+    }
+    cur += c;
+  }
+  clauses.push(cur.trim());
+  const str = "'((?:[^'\\\\]|\\\\.)*)'";
+  const un = (s: string) => s.replace(/\\(.)/g, "$1");
+  const out: ((f: FakeFile) => boolean)[] = [];
+  for (const c of clauses) {
+    let m;
+    if ((m = c.match(new RegExp(`^(mimeType|name)\\s*=\\s*${str}$`)))) {
+      const [k, v] = [m[1] as "mimeType" | "name", un(m[2])];
+      out.push((f) => f[k] === v);
+    } else if (c === "trashed=false" || c === "trashed = false") out.push((f) => !f.trashed);
+    else if ((m = c.match(new RegExp(`^${str}\\s+in\\s+parents$`)))) {
+      const id = un(m[1]);
+      out.push((f) => f.parents.includes(id));
+    } else if (
+      (m = c.match(
+        new RegExp(`^properties has \\{ key=${str} and value=${str} \\}$`),
+      ))
+    ) {
+      const [k, v] = [un(m[1]), un(m[2])];
+      out.push((f) => f.properties[k] === v);
+    } else return undefined;
+  }
+  return out;
+}
+
+/** Start the fake on a free 127.0.0.1 port. */
+export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
+  const port = freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const accounts = new Map<string, CryptoKey>();
+  const tokens = new Map<string, number>();
+  const files = new Map<string, FakeFile>();
+  const sessions = new Map<string, Omit<FakeFile, "bytes"> & { size: number }>();
+  const stats = { tokens: 0, unauthorized: 0, pages: 0 };
+  let n = 0;
+  const newId = () => `f${++n}${crypto.randomUUID().slice(0, 8)}`;
+
+  const view = (f: FakeFile) => {
+    const all: Record<string, unknown> = { ...f, size: String(f.bytes.length) };
+    return Object.fromEntries(FIELDS.map((k) => [k, all[k]]));
+  };
+
+  async function token(req: Request): Promise<Response> {
+    const fail = (d: string) =>
+      Response.json({ error: "invalid_grant", error_description: d }, { status: 400 });
+    if (!/^application\/x-www-form-urlencoded/.test(req.headers.get("content-type") ?? "")) {
+      return Response.json({ error: "invalid_request" }, { status: 400 });
+    }
+    const form = new URLSearchParams(await req.text());
+    if (form.get("grant_type") !== "urn:ietf:params:oauth:grant-type:jwt-bearer") {
+      return Response.json({ error: "unsupported_grant_type" }, { status: 400 });
+    }
+    const parts = (form.get("assertion") ?? "").split(".");
+    if (parts.length !== 3) return fail("Invalid JWT: malformed");
+    const claims = JSON.parse(new TextDecoder().decode(b64urlDecode(parts[1])));
+    const key = accounts.get(String(claims.iss));
+    if (!key) return fail("Invalid grant: account not found");
+    const ok = await crypto.subtle.verify(
+      "RSASSA-PKCS1-v1_5",
+      key,
+      b64urlDecode(parts[2]),
+      new TextEncoder().encode(`${parts[0]}.${parts[1]}`),
+    );
+    if (!ok) return fail("Invalid JWT Signature.");
+    if (claims.aud !== `${base}/token`) return fail("Invalid JWT: Failed audience check.");
+    if (!String(claims.scope).split(" ").includes("https://www.googleapis.com/auth/drive")) {
+      return Response.json({ error: "invalid_scope" }, { status: 400 });
+    }
+    stats.tokens++;
+    const t = `ya29.fake-${crypto.randomUUID()}`;
+    tokens.set(t, Date.now() + 3599_000);
+    return Response.json({ access_token: t, expires_in: 3599, token_type: "Bearer" });
+  }
+
+  async function json(req: Request): Promise<Record<string, unknown> | Response> {
+    if (!/^application\/json/.test(req.headers.get("content-type") ?? "")) {
+      return gError(400, "Bad Request: Content-Type must be application/json", "badContent");
+    }
+    try {
+      return JSON.parse(await req.text());
+    } catch {
+      return gError(400, "Parse Error", "parseError");
+    }
+  }
+
+  async function handle(req: Request): Promise<Response> {
+    const url = new URL(req.url);
+    const p = url.pathname;
+    if (p === "/token" && req.method === "POST") return await token(req);
+    const h = req.headers.get("authorization") ?? "";
+    const exp = h.startsWith("Bearer ") ? tokens.get(h.slice(7)) : undefined;
+    if (!exp || exp < Date.now()) {
+      stats.unauthorized++;
+      return gError(401, "Invalid Credentials", "authError");
+    }
+    if (p === "/upload/drive/v3/files" && req.method === "POST") {
+      if (url.searchParams.get("uploadType") !== "resumable") {
+        return gError(400, "Invalid uploadType", "invalidParameter");
+      }
+      const body = await json(req);
+      if (body instanceof Response) return body;
+      const size = Number(req.headers.get("x-upload-content-length"));
+      if (typeof body.name !== "string") return gError(400, "Required: name", "required");
+      const id = crypto.randomUUID();
+      sessions.set(id, {
+        id: newId(),
+        name: body.name,
+        mimeType: String(body.mimeType ?? "application/octet-stream"),
+        parents: (body.parents as string[]) ?? [],
+        properties: (body.properties as Record<string, string>) ?? {},
+        contentHints: body.contentHints as FakeFile["contentHints"],
+        modifiedTime: new Date().toISOString(),
+        trashed: false,
+        permissions: [],
+        size,
+      });
+      return new Response(null, {
+        status: 200,
+        headers: { location: `${base}/upload/drive/v3/files?uploadType=resumable&upload_id=${id}` },
+      });
+    }
+    if (p === "/upload/drive/v3/files" && req.method === "PUT") {
+      const s = sessions.get(url.searchParams.get("upload_id") ?? "");
+      if (!s) return gError(404, "Upload session not found", "notFound");
+      const bytes = new Uint8Array(await req.arrayBuffer());
+      if (Number.isFinite(s.size) && s.size > 0 && bytes.length !== s.size) {
+        return gError(400, "Upload length does not match X-Upload-Content-Length", "badRequest");
+      }
+      const { size: _, ...meta } = s;
+      const f = { ...meta, bytes };
+      files.set(f.id, f);
+      sessions.delete(url.searchParams.get("upload_id")!);
+      return Response.json(view(f));
+    }
+    if (p === "/drive/v3/files" && req.method === "GET") {
+      const q = url.searchParams.get("q") ?? "";
+      const preds = parseQuery(q);
+      if (!preds) return gError(400, `Invalid Value: q ${q}`, "invalid");
+      const all = [...files.values()].filter((f) => preds.every((pr) => pr(f)));
+      const size = options.pageSize ?? 2;
+      const start = Number(url.searchParams.get("pageToken") ?? "0");
+      const page = all.slice(start, start + size);
+      stats.pages++;
+      return Response.json({
+        files: page.map(view),
+        ...(start + size < all.length ? { nextPageToken: String(start + size) } : {}),
+      });
+    }
+    if (p === "/drive/v3/files" && req.method === "POST") {
+      const body = await json(req);
+      if (body instanceof Response) return body;
+      if (typeof body.name !== "string") return gError(400, "Required: name", "required");
+      const f = put({ name: body.name, mimeType: String(body.mimeType) });
+      return Response.json({ id: f.id });
+    }
+    let m = p.match(/^\/drive\/v3\/files\/([^/]+)\/permissions$/);
+    if (m && req.method === "POST") {
+      const f = files.get(m[1]);
+      if (!f) return gError(404, `File not found: ${m[1]}.`, "notFound");
+      const body = await json(req);
+      if (body instanceof Response) return body;
+      if (!body.type || !body.role) return gError(400, "Required: type, role", "required");
+      if (body.type === "user" && typeof body.emailAddress !== "string") {
+        return gError(400, "Required: emailAddress", "required");
+      }
+      const perm = {
+        id: String(Math.floor(Math.random() * 1e12)),
+        type: String(body.type),
+        role: String(body.role),
+        emailAddress: String(body.emailAddress),
+      };
+      f.permissions.push(perm);
+      return Response.json({ id: perm.id });
+    }
+    m = p.match(/^\/drive\/v3\/files\/([^/]+)$/);
+    if (m) {
+      const f = files.get(m[1]);
+      if (!f) return gError(404, `File not found: ${m[1]}.`, "notFound");
+      if (req.method === "DELETE") {
+        files.delete(f.id);
+        return new Response(null, { status: 204 });
+      }
+      if (req.method === "GET" && url.searchParams.get("alt") === "media") {
+        const r = req.headers.get("range")?.match(/^bytes=(\d+)-(\d*)$/);
+        if (r) {
+          const from = Number(r[1]);
+          const to = r[2] ? Math.min(Number(r[2]), f.bytes.length - 1) : f.bytes.length - 1;
+          if (from >= f.bytes.length) {
+            return gError(416, "Range not satisfiable", "rangeNotSatisfiable");
+          }
+          return new Response(f.bytes.slice(from, to + 1), {
+            status: 206,
+            headers: {
+              "content-range": `bytes ${from}-${to}/${f.bytes.length}`,
+              "accept-ranges": "bytes",
+            },
+          });
+        }
+        return new Response(f.bytes.slice(), {
+          headers: { "content-length": String(f.bytes.length), "accept-ranges": "bytes" },
+        });
+      }
+      if (req.method === "GET") return Response.json(view(f));
+    }
+    return gError(404, "Not Found", "notFound");
+  }
+
+  function put(f: Partial<FakeFile> & { name: string }): FakeFile {
+    const file: FakeFile = {
+      id: newId(),
+      mimeType: "application/octet-stream",
+      parents: [],
+      properties: {},
+      bytes: new Uint8Array(),
+      modifiedTime: new Date().toISOString(),
+      trashed: false,
+      permissions: [],
+      ...f,
+    };
+    files.set(file.id, file);
+    return file;
+  }
+
+  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, handle);
+  return {
+    url: base,
+    tokenUri: `${base}/token`,
+    files,
+    stats,
+    addAccount: (email, key) => void accounts.set(email, key),
+    expireTokens: () => {
+      for (const k of tokens.keys()) tokens.set(k, 0);
+    },
+    put,
+    stop: () => server.shutdown(),
+  };
+}
