@@ -19,6 +19,7 @@ import { googleStorageFactory } from "./google-storage/mod.ts";
 import { registryFactory } from "./registry/mod.ts";
 import { swiftFactory } from "./swift/mod.ts";
 import { s3Factory } from "./s3/mod.ts";
+import { dropboxFactory } from "./dropbox/mod.ts";
 
 /** Every registered backend. */
 export const FACTORIES: readonly ClientFactory[] = [
@@ -32,6 +33,7 @@ export const FACTORIES: readonly ClientFactory[] = [
   registryFactory,
   swiftFactory,
   s3Factory,
+  dropboxFactory,
 ];
 
 /** The name used when nothing else chooses a client. */
