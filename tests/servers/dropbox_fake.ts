@@ -178,8 +178,10 @@ export function startDropboxFake(): DropboxFake {
     if (!s) {
       return endpointError("not_found/..", { ".tag": "not_found" });
     }
-    if (skew) {
+    if (skew && cursor.offset === s.offset) {
       skew = false;
+      s.bytes.push(body);
+      s.offset += body.length;
       // The server got the previous chunk although the client never heard back.
       return endpointError("incorrect_offset/..", {
         ".tag": "incorrect_offset",
