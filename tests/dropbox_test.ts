@@ -95,3 +95,37 @@ Deno.test("dropbox push to a remote http base is refused", async () => {
   });
   assertEquals(r.code, 2, r.stderr);
 });
+
+Deno.test("dropbox refreshes an expired access token once and keeps the new one", async () => {
+  await using s = await setup();
+  s.fake.put("/col/x:v1.sif", bytes(10));
+  s.fake.addToken("sl.old");
+  s.fake.expire("sl.old");
+  s.fake.addRefreshToken("app-key", "refresh-1");
+  const cache = join(s.home.dir, "cc");
+  await Deno.mkdir(join(cache, ".sregistry"), { recursive: true });
+  const store = join(cache, ".sregistry", "dropbox");
+  await Deno.writeTextFile(
+    store,
+    JSON.stringify({
+      oauth2: {
+        accessToken: "sl.old",
+        expiresAt: Date.now() + 3_600_000,
+        refreshToken: "refresh-1",
+      },
+    }),
+    { mode: 0o600 },
+  );
+  const env: Record<string, string> = {
+    ...s.env,
+    SREGISTRY_CREDENTIALS_CACHE: cache,
+    SREGISTRY_DROPBOX_APP_KEY: "app-key",
+  };
+  delete env.SREGISTRY_DROPBOX_TOKEN;
+  const r = await runCli(["--json", "record", "dropbox://col/x:v1"], { env });
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(s.fake.calls.filter((c) => c === "POST /oauth2/token").length, 1);
+  const kept = JSON.parse(await Deno.readTextFile(store));
+  assert(kept.oauth2.accessToken.startsWith("sl.fake-"), JSON.stringify(kept));
+  assert(!r.stderr.includes("refresh-1") && !r.stdout.includes("refresh-1"));
+});
