@@ -5,6 +5,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
 import { runCli, tempHome } from "./_cli.ts";
@@ -128,4 +129,25 @@ Deno.test("dropbox refreshes an expired access token once and keeps the new one"
   const kept = JSON.parse(await Deno.readTextFile(store));
   assert(kept.oauth2.accessToken.startsWith("sl.fake-"), JSON.stringify(kept));
   assert(!r.stderr.includes("refresh-1") && !r.stdout.includes("refresh-1"));
+});
+
+Deno.test("dropbox first use with only the app key logs in with PKCE through stdin", async () => {
+  await using s = await setup();
+  s.fake.put("/col/x:v1.sif", bytes(10));
+  s.fake.addCode("app-key", "the-code");
+  const cache = join(s.home.dir, "cc");
+  const env: Record<string, string> = {
+    ...s.env,
+    SREGISTRY_CREDENTIALS_CACHE: cache,
+    SREGISTRY_DROPBOX_APP_KEY: "app-key",
+  };
+  delete env.SREGISTRY_DROPBOX_TOKEN;
+  const r = await runCli(["--json", "record", "dropbox://col/x:v1"], { env, stdin: "the-code\n" });
+  assertEquals(r.code, 0, r.stderr);
+  const challenge = r.stderr.match(/code_challenge=([A-Za-z0-9_-]+)/)?.[1];
+  assert(challenge, r.stderr);
+  const sent = createHash("sha256").update(s.fake.verifiers[0]).digest("base64url");
+  assertEquals(sent, challenge);
+  const kept = JSON.parse(await Deno.readTextFile(join(cache, ".sregistry", "dropbox")));
+  assert(kept.oauth2.refreshToken.startsWith("refresh-"), JSON.stringify(kept));
 });

@@ -11,7 +11,8 @@
 import { oauth2RefreshAuth, type OAuth2Tokens } from "../../core/auth/oauth2.ts";
 import { bearerToken } from "../../core/auth/basic.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
-import { ConfigError, NotFoundError } from "../../core/errors.ts";
+import { createHash } from "node:crypto";
+import { AuthError, ConfigError, NotFoundError } from "../../core/errors.ts";
 import { hashFile } from "../../core/hasher.ts";
 import { type ParsedName, parseImageName, removeUri } from "../../core/names.ts";
 import { download } from "../../core/transfer/mod.ts";
@@ -41,6 +42,8 @@ const API_BASE = "SREGISTRY_DROPBOX_API_BASE";
 const CONTENT_BASE = "SREGISTRY_DROPBOX_CONTENT_BASE";
 const THRESHOLD = "SREGISTRY_DROPBOX_UPLOAD_THRESHOLD";
 const CHUNK = "SREGISTRY_DROPBOX_CHUNK_SIZE";
+/** Where the user allows the app (opened in a browser, never fetched). */
+const AUTHORIZE_URL = "https://www.dropbox.com/oauth2/authorize";
 
 /** Dropbox's limit for one `/2/files/upload`. */
 export const SINGLE_UPLOAD_LIMIT = 150 * 1024 * 1024;
@@ -84,9 +87,76 @@ function createDropboxClient(ctx: Context): Client {
         signal: ctx.signal,
       });
     }
+    if (appKey) return pkceLogin(appKey, apiBase);
     throw new ConfigError(
       `No Dropbox credentials: set ${TOKEN} (an access token), or ${APP_KEY} with a refresh token in the credential store`,
     );
+  }
+
+  /** First use with only the app key: the PKCE code flow, then the refresh-token authorizer. */
+  function pkceLogin(appKey: string, apiBase: string): Authorizer {
+    let pending: Promise<Authorizer> | undefined;
+    const inner = () => pending ??= login(appKey, apiBase);
+    return {
+      async authorize(request) {
+        await (await inner()).authorize(request);
+      },
+      async onChallenge(response, request) {
+        return await (await inner()).onChallenge?.(response, request) ?? false;
+      },
+    };
+  }
+
+  async function login(appKey: string, apiBase: string): Promise<Authorizer> {
+    const b64url = (b: Uint8Array) =>
+      btoa(String.fromCharCode(...b)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    const verifier = b64url(crypto.getRandomValues(new Uint8Array(48)));
+    const challenge = b64url(createHash("sha256").update(verifier).digest());
+    const url = new URL(AUTHORIZE_URL);
+    url.search = new URLSearchParams({
+      client_id: appKey,
+      response_type: "code",
+      code_challenge: challenge,
+      code_challenge_method: "S256",
+      token_access_type: "offline",
+    }).toString();
+    const code = (await ctx.prompt.readCode(
+      url.href,
+      "Open this URL, allow sregistry, and paste the code Dropbox shows",
+    )).trim();
+    const data = await ctx.http.json<
+      { access_token?: string; refresh_token?: string; expires_in?: number }
+    >(`${apiBase}/oauth2/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "authorization_code",
+        code,
+        client_id: appKey,
+        code_verifier: verifier,
+      }).toString(),
+      signal: ctx.signal,
+    });
+    if (!data.access_token || !data.refresh_token) {
+      throw new AuthError("Dropbox returned no refresh token for the code; sign in again");
+    }
+    ctx.log.addSecret(data.access_token);
+    ctx.log.addSecret(data.refresh_token);
+    const tokens: OAuth2Tokens = {
+      accessToken: data.access_token,
+      refreshToken: data.refresh_token,
+      expiresAt: Date.now() + (data.expires_in ?? 14400) * 1000,
+    };
+    ctx.credentials.set("oauth2", tokens);
+    return oauth2RefreshAuth({
+      http: ctx.http,
+      tokenUrl: `${apiBase}/oauth2/token`,
+      clientId: appKey,
+      ...tokens,
+      onTokens: (t) => ctx.credentials.set("oauth2", t),
+      log: ctx.log,
+      signal: ctx.signal,
+    });
   }
 
   const api = (): DropboxApi => {

@@ -23,6 +23,10 @@ export interface DropboxFake {
   expire(token: string): void;
   /** Accept a refresh token for an app key. */
   addRefreshToken(appKey: string, refreshToken: string): void;
+  /** Accept an authorization code for an app key (once). */
+  addCode(appKey: string, code: string): void;
+  /** PKCE code_verifiers received. */
+  readonly verifiers: string[];
   /** Requests seen, `METHOD path`. */
   readonly calls: string[];
   /** Make the next append/finish of a session report this offset as the correct one. */
@@ -49,6 +53,8 @@ export function startDropboxFake(): DropboxFake {
   const sessions = new Map<string, { bytes: Uint8Array[]; offset: number }>();
   const links = new Map<string, string>();
   const calls: string[] = [];
+  const codes = new Map<string, string>();
+  const verifiers: string[] = [];
   let skew = false;
   let issued = 0;
   const ac = new AbortController();
@@ -298,6 +304,25 @@ export function startDropboxFake(): DropboxFake {
       tokens.add(t);
       return json(200, { access_token: t, token_type: "bearer", expires_in: 14400 });
     }
+    if (form.get("grant_type") === "authorization_code") {
+      const key = codes.get(form.get("code") ?? "");
+      const verifier = form.get("code_verifier") ?? "";
+      if (!key || key !== form.get("client_id") || !/^[A-Za-z0-9._~-]{43,128}$/.test(verifier)) {
+        return json(400, { error: "invalid_grant", error_description: "code or verifier" });
+      }
+      codes.delete(form.get("code")!);
+      verifiers.push(verifier);
+      const t = `sl.fake-${++issued}`;
+      const r = `refresh-${issued}`;
+      tokens.add(t);
+      refresh.set(r, key);
+      return json(200, {
+        access_token: t,
+        refresh_token: r,
+        token_type: "bearer",
+        expires_in: 14400,
+      });
+    }
     return json(400, { error: "unsupported_grant_type" });
   }
 
@@ -327,6 +352,8 @@ export function startDropboxFake(): DropboxFake {
     expire: (t) => void expired.add(t),
     addRefreshToken: (k, r) => void refresh.set(r, k),
     calls,
+    verifiers,
+    addCode: (k, c) => void codes.set(c, k),
     skewNextOffset: () => void (skew = true),
     async stop() {
       ac.abort();
