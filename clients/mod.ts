@@ -21,6 +21,7 @@ import { registryFactory } from "./registry/mod.ts";
 import { swiftFactory } from "./swift/mod.ts";
 import { s3Factory } from "./s3/mod.ts";
 import { libraryFactory } from "./library/mod.ts";
+import { dropboxFactory } from "./dropbox/mod.ts";
 
 /** Every registered backend. */
 export const FACTORIES: readonly ClientFactory[] = [
@@ -36,6 +37,7 @@ export const FACTORIES: readonly ClientFactory[] = [
   swiftFactory,
   s3Factory,
   libraryFactory,
+  dropboxFactory,
 ];
 
 /** The name used when nothing else chooses a client. */

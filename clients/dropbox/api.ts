@@ -1,0 +1,156 @@
+/**
+ * Dropbox API v2 calls: RPC endpoints (JSON body on the API host) and content endpoints (the
+ * argument in the `Dropbox-API-Arg` header, raw bytes as the body, on the content host). Errors
+ * come back as `{error_summary, error: {".tag"}}`: 409 is an endpoint error (`path/not_found`...).
+ * @module
+ */
+
+import type { Authorizer } from "../../core/auth/types.ts";
+import { ConfigError, NetworkError, NotFoundError } from "../../core/errors.ts";
+import { type Http, isLoopback, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
+
+/** Where the two hosts are and how to reach them. */
+export interface DropboxApi {
+  /** The transport. */
+  http: Http;
+  /** `https://api.dropboxapi.com` (RPC and `/oauth2/token`). */
+  apiBase: string;
+  /** `https://content.dropboxapi.com` (uploads and downloads). */
+  contentBase: string;
+  /** The authorizer (a token, or refreshed OAuth2 tokens). */
+  auth: Authorizer;
+  /** Cancels calls. */
+  signal?: AbortSignal;
+}
+
+/** An endpoint error answer (HTTP 409). */
+export interface DropboxError {
+  /** `path/not_found/..`. */
+  error_summary?: string;
+  /** The tagged union. */
+  error?: Record<string, unknown> & { ".tag"?: string };
+}
+
+/** A 409 answer, kept typed so callers can look at the tag. */
+export class DropboxEndpointError extends NetworkError {
+  /** The parsed answer. */
+  readonly answer: DropboxError;
+  /** Build one from an endpoint and its answer. */
+  constructor(endpoint: string, answer: DropboxError) {
+    super(`Dropbox ${endpoint} failed: ${answer.error_summary ?? "unknown error"}`, {
+      status: 409,
+    });
+    this.answer = answer;
+  }
+}
+
+/** A base URL setting: https, or plain http for a loopback host; a path prefix is kept. */
+export function baseUrl(name: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${name} ${JSON.stringify(value)} is not a URL: use https://host`);
+  }
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && isLoopback(url.host))) {
+    throw new ConfigError(
+      `${name} ${JSON.stringify(value)} must be https (plain http only for a loopback host)`,
+    );
+  }
+  return url.href.replace(/\/+$/, "");
+}
+
+/** JSON for an HTTP header: Dropbox wants non-ASCII characters escaped as `\uXXXX`. */
+export function headerJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+async function answer<T>(api: DropboxApi, endpoint: string, res: Response): Promise<T> {
+  const text = new TextDecoder().decode(
+    await readBody(api.http, res, {
+      limit: MAX_JSON_BYTES,
+      what: `The answer of ${endpoint}`,
+      signal: api.signal,
+    }),
+  );
+  let data: unknown;
+  try {
+    data = text === "" ? null : JSON.parse(text);
+  } catch {
+    throw new NetworkError(`Dropbox ${endpoint} answered HTTP ${res.status} with no JSON`, {
+      status: res.status,
+    });
+  }
+  if (res.status === 409) {
+    const e = new DropboxEndpointError(endpoint, (data ?? {}) as DropboxError);
+    if (/not_found/.test(e.answer.error_summary ?? "")) {
+      throw Object.assign(new NotFoundError(e.message), { answer: e.answer });
+    }
+    throw e;
+  }
+  if (!res.ok) {
+    throw new NetworkError(
+      `Dropbox ${endpoint} answered HTTP ${res.status}: ${text.slice(0, 200)}`,
+      {
+        status: res.status,
+      },
+    );
+  }
+  return data as T;
+}
+
+/** Call an RPC endpoint (`/2/files/get_metadata`) with a JSON argument. */
+export async function rpc<T>(api: DropboxApi, endpoint: string, arg: unknown): Promise<T> {
+  const res = await api.http.request(`${api.apiBase}${endpoint}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(arg),
+    auth: api.auth,
+    accept: (s) => (s >= 200 && s < 300) || s === 409,
+    signal: api.signal,
+  });
+  return await answer<T>(api, endpoint, res);
+}
+
+/** Call a content-upload endpoint with the argument in `Dropbox-API-Arg`. */
+export async function content<T>(
+  api: DropboxApi,
+  endpoint: string,
+  arg: unknown,
+  body: () => BodyInit | null | Promise<BodyInit | null>,
+): Promise<T> {
+  const res = await api.http.request(`${api.contentBase}${endpoint}`, {
+    method: "POST",
+    headers: { "content-type": "application/octet-stream", "dropbox-api-arg": headerJson(arg) },
+    bodyFactory: body,
+    auth: api.auth,
+    accept: (s) => (s >= 200 && s < 300) || s === 409,
+    signal: api.signal,
+  });
+  return await answer<T>(api, endpoint, res);
+}
+
+/** File metadata as Dropbox returns it (the fields we read). */
+export interface FileMetadata {
+  /** `file` or `folder`. */
+  ".tag"?: string;
+  /** The base name. */
+  name: string;
+  /** Lower-cased path. */
+  path_lower?: string;
+  /** Path as shown. */
+  path_display?: string;
+  /** Unique id. */
+  id?: string;
+  /** Bytes. */
+  size?: number;
+  /** Revision. */
+  rev?: string;
+  /** Dropbox's content hash (its own block hash, not sha256). */
+  content_hash?: string;
+  /** Upload time. */
+  server_modified?: string;
+}

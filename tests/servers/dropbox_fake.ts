@@ -1,0 +1,363 @@
+/**
+ * A strict Dropbox API v2 fake (Deno.serve on 127.0.0.1), written from Dropbox's HTTP
+ * documentation: RPC endpoints want `Content-Type: application/json`, content endpoints
+ * `application/octet-stream` and a JSON `Dropbox-API-Arg`; a bad token is 401 with
+ * `error_summary` and a `.tag` (invalid_access_token, expired_access_token); endpoint errors are
+ * 409 with `error_summary` and `error`; a wrong session offset is `incorrect_offset` with
+ * `correct_offset`. `/oauth2/token` serves the refresh_token grant. A path prefix before `/2/` or
+ * `/oauth2/` is ignored, so a fault proxy can tell routes apart by a base-URL prefix.
+ * @module
+ */
+
+/** A running fake. */
+export interface DropboxFake {
+  /** `http://127.0.0.1:<port>`. */
+  readonly url: string;
+  /** Store a file at a path (`/collection/image:tag.sif`). */
+  put(path: string, bytes: Uint8Array): void;
+  /** A stored file. */
+  get(path: string): Uint8Array | undefined;
+  /** Accept a token. */
+  addToken(token: string): void;
+  /** Make a token expired (401 expired_access_token). */
+  expire(token: string): void;
+  /** Accept a refresh token for an app key. */
+  addRefreshToken(appKey: string, refreshToken: string): void;
+  /** Accept an authorization code for an app key (once). */
+  addCode(appKey: string, code: string): void;
+  /** PKCE code_verifiers received. */
+  readonly verifiers: string[];
+  /** Requests seen, `METHOD path`. */
+  readonly calls: string[];
+  /** Make the next append/finish of a session report this offset as the correct one. */
+  skewNextOffset(): void;
+  /** Stop it. */
+  stop(): Promise<void>;
+}
+
+const json = (status: number, body: unknown, headers: HeadersInit = {}) =>
+  new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+
+const endpointError = (summary: string, error: unknown) =>
+  json(409, { error_summary: summary, error });
+
+/** Start the fake. */
+export function startDropboxFake(): DropboxFake {
+  const files = new Map<string, { bytes: Uint8Array; display: string; rev: number }>();
+  const tokens = new Set<string>();
+  const expired = new Set<string>();
+  const refresh = new Map<string, string>();
+  const sessions = new Map<string, { bytes: Uint8Array[]; offset: number }>();
+  const links = new Map<string, string>();
+  const calls: string[] = [];
+  const codes = new Map<string, string>();
+  const verifiers: string[] = [];
+  let skew = false;
+  let issued = 0;
+  const ac = new AbortController();
+
+  const meta = (path: string) => {
+    const f = files.get(path.toLowerCase())!;
+    return {
+      ".tag": "file",
+      name: f.display.split("/").pop(),
+      id: `id:${f.display}`,
+      path_lower: path.toLowerCase(),
+      path_display: f.display,
+      size: f.bytes.length,
+      rev: `0${f.rev}`,
+      server_modified: "2026-01-01T00:00:00Z",
+      content_hash: "0".repeat(64),
+    };
+  };
+
+  function auth(req: Request): Response | undefined {
+    const h = req.headers.get("authorization") ?? "";
+    const t = h.replace(/^Bearer /, "");
+    if (expired.has(t)) {
+      return json(401, {
+        error_summary: "expired_access_token/",
+        error: { ".tag": "expired_access_token" },
+      });
+    }
+    if (!h.startsWith("Bearer ") || !tokens.has(t)) {
+      return json(401, {
+        error_summary: "invalid_access_token/",
+        error: { ".tag": "invalid_access_token" },
+      });
+    }
+  }
+
+  const concat = (parts: Uint8Array[]) => {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  };
+
+  function save(path: string, bytes: Uint8Array, mode: string) {
+    const key = path.toLowerCase();
+    if (mode === "add" && files.has(key)) {
+      return endpointError("path/conflict/file/..", {
+        ".tag": "path",
+        reason: { ".tag": "conflict", conflict: { ".tag": "file" } },
+      });
+    }
+    files.set(key, { bytes, display: path, rev: (files.get(key)?.rev ?? 0) + 1 });
+    return json(200, meta(path));
+  }
+
+  async function content(req: Request, route: string): Promise<Response> {
+    const rawArg = req.headers.get("dropbox-api-arg") ??
+      new URL(req.url).searchParams.get("arg");
+    let arg: Record<string, unknown>;
+    try {
+      arg = JSON.parse(rawArg ?? "");
+      if (typeof arg !== "object" || arg === null) throw new Error();
+    } catch {
+      await req.body?.cancel();
+      return new Response(
+        `Error in call to API function "${route.slice(3)}": Bad HTTP "Dropbox-API-Arg" header`,
+        { status: 400, headers: { "content-type": "text/plain" } },
+      );
+    }
+    if (route === "/2/files/download") {
+      await req.body?.cancel();
+      const path = String(arg.path ?? "");
+      if (!path) return new Response("missing path", { status: 400 });
+      const f = files.get(path.toLowerCase());
+      if (!f) {
+        return endpointError("path/not_found/..", {
+          ".tag": "path",
+          path: { ".tag": "not_found" },
+        });
+      }
+      const headers = {
+        "dropbox-api-result": JSON.stringify(meta(path)),
+        "content-type": "application/octet-stream",
+        "accept-ranges": "bytes",
+        etag: `W/"${f.rev}"`,
+      };
+      const range = req.headers.get("range")?.match(/^bytes=(\d+)-(\d*)$/);
+      if (range) {
+        const start = Number(range[1]);
+        const end = range[2] ? Math.min(Number(range[2]), f.bytes.length - 1) : f.bytes.length - 1;
+        return new Response(f.bytes.slice(start, end + 1), {
+          status: 206,
+          headers: { ...headers, "content-range": `bytes ${start}-${end}/${f.bytes.length}` },
+        });
+      }
+      return new Response(f.bytes.slice(), { headers });
+    }
+    if (req.method !== "POST") return new Response("method", { status: 405 });
+    if (req.headers.get("content-type") !== "application/octet-stream") {
+      await req.body?.cancel();
+      return new Response(
+        `Error in call to API function "${route.slice(3)}": Bad HTTP "Content-Type" header: "${
+          req.headers.get("content-type")
+        }".  Expecting one of "application/octet-stream", "text/plain; charset=dropbox-cors-hack".`,
+        { status: 400 },
+      );
+    }
+    const body = new Uint8Array(await req.arrayBuffer());
+    if (route === "/2/files/upload") {
+      if (typeof arg.path !== "string") return new Response("missing path", { status: 400 });
+      if (body.length > 150 * 1024 * 1024) return new Response("too large", { status: 400 });
+      return save(arg.path, body, String(arg.mode ?? "add"));
+    }
+    if (route === "/2/files/upload_session/start") {
+      const id = `session-${sessions.size + 1}`;
+      sessions.set(id, { bytes: [body], offset: body.length });
+      return json(200, { session_id: id });
+    }
+    const cursor = arg.cursor as { session_id?: string; offset?: number } | undefined;
+    if (typeof cursor?.session_id !== "string" || typeof cursor.offset !== "number") {
+      return new Response("missing cursor", { status: 400 });
+    }
+    const s = sessions.get(cursor.session_id);
+    if (!s) {
+      return endpointError("not_found/..", { ".tag": "not_found" });
+    }
+    if (skew && cursor.offset === s.offset) {
+      skew = false;
+      s.bytes.push(body);
+      s.offset += body.length;
+      // The server got the previous chunk although the client never heard back.
+      return endpointError("incorrect_offset/..", {
+        ".tag": "incorrect_offset",
+        correct_offset: s.offset,
+      });
+    }
+    if (cursor.offset !== s.offset) {
+      return endpointError("incorrect_offset/..", {
+        ".tag": "incorrect_offset",
+        correct_offset: s.offset,
+      });
+    }
+    s.bytes.push(body);
+    s.offset += body.length;
+    if (route === "/2/files/upload_session/append_v2") return json(200, null);
+    if (route === "/2/files/upload_session/finish") {
+      const commit = arg.commit as { path?: string; mode?: string } | undefined;
+      if (typeof commit?.path !== "string") return new Response("missing commit", { status: 400 });
+      sessions.delete(cursor.session_id);
+      return save(commit.path, concat(s.bytes), commit.mode ?? "add");
+    }
+    return new Response("unknown endpoint", { status: 404 });
+  }
+
+  async function rpc(req: Request, route: string): Promise<Response> {
+    if (req.method !== "POST") return new Response("method", { status: 405 });
+    if (req.headers.get("content-type") !== "application/json") {
+      await req.body?.cancel();
+      return new Response(
+        `Error in call to API function "${route.slice(3)}": Bad HTTP "Content-Type" header: "${
+          req.headers.get("content-type")
+        }".  Expecting one of "application/json".`,
+        { status: 400 },
+      );
+    }
+    let arg: Record<string, unknown>;
+    try {
+      arg = await req.json();
+    } catch {
+      return new Response(
+        "Error in call to API function: request body: could not decode input as JSON",
+        {
+          status: 400,
+        },
+      );
+    }
+    const path = typeof arg?.path === "string" ? arg.path : undefined;
+    const notFound = () =>
+      endpointError("path/not_found/..", { ".tag": "path", path: { ".tag": "not_found" } });
+    switch (route) {
+      case "/2/files/get_metadata":
+        if (path === undefined) return new Response("missing path", { status: 400 });
+        return files.has(path.toLowerCase()) ? json(200, meta(path)) : notFound();
+      case "/2/files/delete_v2":
+        if (path === undefined) return new Response("missing path", { status: 400 });
+        if (!files.has(path.toLowerCase())) {
+          return endpointError("path_lookup/not_found/..", {
+            ".tag": "path_lookup",
+            path_lookup: { ".tag": "not_found" },
+          });
+        }
+        {
+          const m = meta(path);
+          files.delete(path.toLowerCase());
+          return json(200, { metadata: m });
+        }
+      case "/2/files/list_folder":
+      case "/2/files/list_folder/continue": {
+        let start = 0;
+        if (route.endsWith("continue")) {
+          if (typeof arg.cursor !== "string" || !/^cursor-\d+$/.test(arg.cursor)) {
+            return endpointError("reset/..", { ".tag": "reset" });
+          }
+          start = Number(arg.cursor.slice(7));
+        } else if (path === undefined) return new Response("missing path", { status: 400 });
+        const all = [...files.keys()].sort().map(meta);
+        // Two entries a page, so any real listing needs the cursor.
+        const page = all.slice(start, start + 2);
+        return json(200, {
+          entries: page,
+          cursor: `cursor-${start + page.length}`,
+          has_more: start + page.length < all.length,
+        });
+      }
+      case "/2/sharing/create_shared_link_with_settings": {
+        if (path === undefined) return new Response("missing path", { status: 400 });
+        if (!files.has(path.toLowerCase())) return notFound();
+        const existing = links.get(path.toLowerCase());
+        if (existing) {
+          return endpointError("shared_link_already_exists/metadata/..", {
+            ".tag": "shared_link_already_exists",
+            shared_link_already_exists: { ".tag": "metadata", metadata: { url: existing } },
+          });
+        }
+        const url = `https://www.dropbox.com/s/fake${links.size}/${
+          encodeURIComponent(path.split("/").pop()!)
+        }?dl=0`;
+        links.set(path.toLowerCase(), url);
+        return json(200, { ".tag": "file", url, name: path.split("/").pop() });
+      }
+      default:
+        return new Response("unknown endpoint", { status: 404 });
+    }
+  }
+
+  async function token(req: Request): Promise<Response> {
+    const form = new URLSearchParams(await req.text());
+    if (form.get("grant_type") === "refresh_token") {
+      const key = form.get("client_id") ?? "";
+      if (!key || refresh.get(form.get("refresh_token") ?? "") !== key) {
+        return json(400, { error: "invalid_grant", error_description: "refresh token is invalid" });
+      }
+      const t = `sl.fake-${++issued}`;
+      tokens.add(t);
+      return json(200, { access_token: t, token_type: "bearer", expires_in: 14400 });
+    }
+    if (form.get("grant_type") === "authorization_code") {
+      const key = codes.get(form.get("code") ?? "");
+      const verifier = form.get("code_verifier") ?? "";
+      if (!key || key !== form.get("client_id") || !/^[A-Za-z0-9._~-]{43,128}$/.test(verifier)) {
+        return json(400, { error: "invalid_grant", error_description: "code or verifier" });
+      }
+      codes.delete(form.get("code")!);
+      verifiers.push(verifier);
+      const t = `sl.fake-${++issued}`;
+      const r = `refresh-${issued}`;
+      tokens.add(t);
+      refresh.set(r, key);
+      return json(200, {
+        access_token: t,
+        refresh_token: r,
+        token_type: "bearer",
+        expires_in: 14400,
+      });
+    }
+    return json(400, { error: "unsupported_grant_type" });
+  }
+
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    async (req) => {
+      const url = new URL(req.url);
+      const at = url.pathname.search(/\/(2|oauth2)\//);
+      const route = at >= 0 ? url.pathname.slice(at) : url.pathname;
+      calls.push(`${req.method} ${route}`);
+      if (route === "/oauth2/token") return await token(req);
+      const denied = auth(req);
+      if (denied) {
+        await req.body?.cancel();
+        return denied;
+      }
+      const isContent = route === "/2/files/download" || route.startsWith("/2/files/upload");
+      return isContent ? await content(req, route) : await rpc(req, route);
+    },
+  );
+  const port = (server.addr as Deno.NetAddr).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    put: (path, bytes) => void files.set(path.toLowerCase(), { bytes, display: path, rev: 1 }),
+    get: (path) => files.get(path.toLowerCase())?.bytes,
+    addToken: (t) => void tokens.add(t),
+    expire: (t) => void expired.add(t),
+    addRefreshToken: (k, r) => void refresh.set(r, k),
+    calls,
+    verifiers,
+    addCode: (k, c) => void codes.set(c, k),
+    skewNextOffset: () => void (skew = true),
+    async stop() {
+      ac.abort();
+      await server.finished;
+    },
+  };
+}
