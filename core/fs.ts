@@ -97,3 +97,12 @@ export function processAlive(pid: number): boolean | undefined {
     return false;
   }
 }
+
+/** Why a file could not be read, for a one-line message: "it does not exist", "it is not readable". */
+export function unreadableReason(error: unknown): string {
+  return error instanceof Deno.errors.NotFound
+    ? "it does not exist"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "it is not readable"
+    : (error as Error).message;
+}

@@ -27,6 +27,8 @@ import type { Logger } from "./log.ts";
 import { type Env, processEnv } from "./settings.ts";
 import { assertFetchable, stripUserinfo, userinfoOf } from "./url.ts";
 import { USER_AGENT } from "./version.ts";
+import { sleep } from "./sleep.ts";
+import { unreadableReason } from "./fs.ts";
 
 export { USER_AGENT };
 export { assertFetchable, stripUserinfo };
@@ -134,21 +136,7 @@ export interface HttpOptions {
   maxRedirects?: number;
 }
 
-/** Sleep that ends early (rejecting) when the signal aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
+export { sleep } from "./sleep.ts";
 
 /** Parse Retry-After (seconds or an HTTP date) into milliseconds, or undefined. */
 export function parseRetryAfter(
@@ -674,11 +662,7 @@ function readCaFile(path: string, setting: string): string {
   try {
     text = Deno.readTextFileSync(path);
   } catch (e) {
-    const why = e instanceof Deno.errors.NotFound
-      ? "it does not exist"
-      : e instanceof Deno.errors.PermissionDenied
-      ? "it is not readable"
-      : (e as Error).message;
+    const why = unreadableReason(e);
     throw new ConfigError(
       `Cannot read the CA file ${
         JSON.stringify(path)

@@ -6,6 +6,7 @@
  */
 
 import { InterruptedError, NetworkError } from "./errors.ts";
+import { sleep } from "./sleep.ts";
 
 /** What one check found. */
 export interface PollCheck<T> {
@@ -56,21 +57,6 @@ export interface PollOptions<T> {
 /** A poll with the caller's defaults applied (a client's `ctx.poll`). */
 export type Poll = <T>(options: PollOptions<T>) => Promise<T | undefined>;
 
-function abortable(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 function seconds(ms: number): string {
   return ms >= 60_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`;
 }
@@ -82,7 +68,7 @@ function seconds(ms: number): string {
  */
 export async function poll<T>(options: PollOptions<T>): Promise<T | undefined> {
   const now = options.now ?? (() => Date.now());
-  const sleep = options.sleep ?? abortable;
+  const wait = options.sleep ?? sleep;
   const maxInterval = options.maxInterval ?? 30_000;
   const timeout = options.timeout ?? 3_600_000;
   let pause = options.interval ?? 2000;
@@ -115,7 +101,7 @@ export async function poll<T>(options: PollOptions<T>): Promise<T | undefined> {
         );
       }
       try {
-        await sleep(Math.min(pause, left), options.signal);
+        await wait(Math.min(pause, left), options.signal);
       } catch {
         throw new InterruptedError("Interrupted");
       }

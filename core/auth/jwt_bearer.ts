@@ -13,6 +13,7 @@ import { type Http, isLoopback } from "../http.ts";
 import type { Logger } from "../log.ts";
 import type { Authorizer } from "./types.ts";
 import { requestToken, tokenRefusal } from "./_token_request.ts";
+import { unreadableReason } from "../fs.ts";
 
 /** Google's token endpoint, used when a key file names none. */
 export const GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token";
@@ -104,11 +105,7 @@ export async function readServiceAccount(
   try {
     text = await Deno.readTextFile(path);
   } catch (e) {
-    const why = e instanceof Deno.errors.NotFound
-      ? "it does not exist"
-      : e instanceof Deno.errors.PermissionDenied
-      ? "it is not readable"
-      : (e as Error).message;
+    const why = unreadableReason(e);
     throw new ConfigError(`Cannot read the service account key ${source}: ${why}; fix ${setting}`);
   }
   return parseServiceAccount(text, source);
