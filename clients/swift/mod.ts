@@ -158,11 +158,7 @@ function createSwiftClient(ctx: Context): Client {
           size: r.size,
           suggestedName: suggestedName(loc),
           metadata: {
-            url: url.href,
-            container: loc.container,
-            object: loc.object,
-            ...(etag ? { etag } : {}),
-            ...(r.lastModified ? { last_modified: r.lastModified } : {}),
+            ...objectMetadata(url, loc, etag, r.lastModified),
             verified: expectedDigest ? "sha256" : "size",
           },
         };
@@ -264,13 +260,7 @@ function createSwiftClient(ctx: Context): Client {
           ...(sizeOf(head.headers) !== undefined ? { size: sizeOf(head.headers) } : {}),
           format: "sif",
           suggestedName: suggestedName(loc),
-          metadata: {
-            url: url.href,
-            container: loc.container,
-            object: loc.object,
-            ...(etag ? { etag } : {}),
-            ...(modified ? { last_modified: modified } : {}),
-          },
+          metadata: objectMetadata(url, loc, etag, modified),
         };
       }),
 
@@ -382,6 +372,22 @@ async function removeSegments(ctx: Context, api: SwiftApi, paths: string[]): Pro
 }
 
 /** The swift:// client factory. */
+/** What the catalog records of an object, for pull and record alike. */
+function objectMetadata(
+  url: URL,
+  loc: { container: string; object: string },
+  etag: string | null | undefined,
+  lastModified: string | null | undefined,
+): Record<string, string> {
+  return {
+    url: url.href,
+    container: loc.container,
+    object: loc.object,
+    ...(etag ? { etag } : {}),
+    ...(lastModified ? { last_modified: lastModified } : {}),
+  };
+}
+
 export const swiftFactory: ClientFactory = {
   scheme: SCHEME,
   description:
