@@ -15,12 +15,13 @@ import { type App, type AppOptions, createApp as createCliApp } from "./cli/app.
 import { openCatalog } from "./db/catalog.ts";
 import * as clients from "./clients/mod.ts";
 import { createHttp } from "./core/http.ts";
+import { createClientContext as createContext } from "./cli/client_context.ts";
 
 export type { App, AppOptions, ClientHandle } from "./cli/app.ts";
 
 /** Build an app with every part loaded: the catalog, the clients and the http stack. */
 export function createApp(options: AppOptions = {}): App {
-  return createCliApp({ openCatalog, clients, createHttp, ...options });
+  return createCliApp({ openCatalog, clients, createHttp, createContext, ...options });
 }
 export { type PromptInput, textInput } from "./cli/prompt.ts";
 export {

@@ -20,17 +20,12 @@ import {
   type TextSink,
 } from "../core/log.ts";
 import { openSecrets, type Secrets } from "../core/secrets.ts";
-import { clientSettings } from "../core/client_settings.ts";
-import { openCredentialStore } from "../core/credentials.ts";
-import { createExec } from "../core/exec.ts";
-import { type Poll, poll } from "../core/poll.ts";
-import { readThumbnail } from "../core/thumbnail.ts";
 import { NO_PROGRESS } from "../core/progress_events.ts";
 import { createProgressRenderer } from "./render/progress.ts";
 import { type Env, processEnv, readSettings, type Settings } from "../core/settings.ts";
 import type { Prompt } from "../clients/types.ts";
 import { createPrompt, type PromptInput } from "./prompt.ts";
-import { createSpinner } from "./spinner.ts";
+import type { ClientContextParts } from "./client_context.ts";
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -65,6 +60,8 @@ export interface AppOptions {
   clients?: Pick<typeof ClientRegistry, "FACTORIES" | "findFactory" | "resolveClientName">;
   /** core/http.ts `createHttp`, injected so commands without clients never load the http stack. */
   createHttp?: (options: HttpOptions) => Http;
+  /** cli/client_context.ts `createClientContext`, injected for the same reason. */
+  createContext?: (parts: ClientContextParts) => Context;
 }
 
 /** A chosen client with its context. */
@@ -187,56 +184,21 @@ export function createApp(options: AppOptions = {}): App {
         caFile: settings.caFile,
         caFileSetting: env.get("SREGISTRY_CA_FILE") ? "SREGISTRY_CA_FILE" : "SSL_CERT_FILE",
       });
-      const scheme = factory.scheme;
-      // Every secret setting is redacted from the start, before the client reads it or fails.
-      const secretNames = factory.settings.filter((d) => d.secret).map((d) => d.name);
-      const cs = clientSettings(secrets, scheme, env, {
-        secretNames,
-        onSecret: (v) => log.addSecret(v),
-      });
-      for (const n of secretNames) cs.get(n);
-      const spinner = createSpinner({ log, enabled: app.progress });
-      const clientPoll: Poll = (o) => poll({ signal, ...o, onEvent: o.onEvent ?? spinner });
-      const ctx: Context = {
-        name: scheme,
+      if (!options.createContext) throw new Error("This command was not given the client context");
+      const ctx: Context = options.createContext({
+        factory,
         http,
-        settings: cs,
-        clientSettings: cs,
-        globals: settings,
-        credentials: openCredentialStore({
-          warn: (m) => log.warning(m),
-          root: settings.credentialCacheRoot,
-          client: scheme,
-          disabled: settings.disableCredentialCache,
-          env,
-          debug: (m) => log.debug(m),
-        }),
-        prompt,
-        exec: createExec({ path: env.get("PATH"), signal }),
-        poll: clientPoll,
-        metadata: (file) => readMetadata(file),
-        thumbnail: () =>
-          readThumbnail({
-            path: settings.thumbnail,
-            fetchBytes: async (url) => {
-              // Loaded here: only commands with a client reach this, and they load the http stack.
-              const { readBody } = await import("../core/http.ts");
-              const res = await http.request(url, { signal });
-              return await readBody(http, res, {
-                limit: 1024 * 1024,
-                what: "the thumbnail",
-                signal,
-              });
-            },
-          }),
-        get catalog() {
-          return app.maybeCatalog();
-        },
+        secrets,
+        settings,
+        env,
         log,
         progress: renderer ?? NO_PROGRESS,
+        drawSpinner: app.progress,
+        prompt,
         signal,
-        env,
-      };
+        readMetadata,
+        catalog: () => app.maybeCatalog(),
+      });
       const client = factory.create(ctx);
       return { client, ctx, factory };
     },

@@ -323,6 +323,8 @@ async function loadParts(spec: CommandSpec, options: MainOptions): Promise<Parti
   if (spec.needs.includes("clients")) {
     parts.clients = options.clients ?? await import("../clients/mod.ts");
     parts.createHttp = options.createHttp ?? (await import("../core/http.ts")).createHttp;
+    parts.createContext = options.createContext ??
+      (await import("./client_context.ts")).createClientContext;
   }
   return parts;
 }
