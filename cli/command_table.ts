@@ -478,13 +478,26 @@ export const COMMANDS: readonly CommandSpec[] = [
         type: "boolean",
         description: "show what would be built without building",
       },
+      {
+        name: "watch",
+        type: "string",
+        value: "<id>",
+        description: "resume watching a build left running (its id)",
+      },
     ],
-    examples: ["sregistry build Singularity --name google-build://demo/hello"],
+    examples: [
+      "sregistry build Singularity --name google-build://demo/hello",
+      "sregistry build --watch <id> --name google-build://demo/hello",
+    ],
     needs: ["catalog", "clients"],
     load: async () => {
       const m = await import("./commands/remote.ts");
       return (app, args, o) =>
-        m.buildCommand(app, args, { name: str(o.name)!, preview: bool(o.preview) });
+        m.buildCommand(app, args, {
+          name: str(o.name)!,
+          preview: bool(o.preview),
+          watch: str(o.watch),
+        });
     },
   },
   {

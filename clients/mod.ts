@@ -22,6 +22,7 @@ import { swiftFactory } from "./swift/mod.ts";
 import { s3Factory } from "./s3/mod.ts";
 import { libraryFactory } from "./library/mod.ts";
 import { dropboxFactory } from "./dropbox/mod.ts";
+import { googleBuildFactory } from "./google-build/mod.ts";
 
 /** Every registered backend. */
 export const FACTORIES: readonly ClientFactory[] = [
@@ -38,6 +39,7 @@ export const FACTORIES: readonly ClientFactory[] = [
   s3Factory,
   libraryFactory,
   dropboxFactory,
+  googleBuildFactory,
 ];
 
 /** The name used when nothing else chooses a client. */

@@ -143,10 +143,40 @@ export interface Client {
   delete?(image: string, options: { force?: boolean }): Promise<DeleteResult | void>;
   /** Share a remote image with someone. */
   share?(image: string, options: { shareTo?: string }): Promise<string>;
-  /** Build an image remotely. */
-  build?(recipe: string, options: { name: string; extra: string[] }): Promise<Metadata>;
+  /**
+   * Build an image remotely. With `preview`, return what would be built without building; with
+   * `watch`, resume watching the build of that id. A result's `built` (a {@link BuiltImage}) is
+   * recorded in the catalog by the CLI.
+   */
+  build?(recipe: string, options: BuildOptions): Promise<Metadata>;
   /** Remote label search. */
   labels?(options: { key?: string; value?: string }): Promise<Metadata[]>;
+}
+
+/** Options of {@link Client.build}. */
+export interface BuildOptions {
+  /** The image name (`--name`, URI removed). */
+  name: string;
+  /** Builder-specific arguments after the recipe. */
+  extra: string[];
+  /** `--preview`: show the build configuration, do not build. */
+  preview?: boolean;
+  /** `--watch <id>`: resume watching a build that was left running. */
+  watch?: string;
+}
+
+/** What a build made, for the catalog (a build result's `built`). */
+export interface BuiltImage {
+  /** The image name (`collection/image:tag`). */
+  uri: string;
+  /** Where the image lives remotely. */
+  url: string;
+  /** `sha256:<hex>`, when known. */
+  digest?: string;
+  /** Size in bytes, when known. */
+  size?: number;
+  /** Metadata to record. */
+  metadata?: Metadata;
 }
 
 /** The outcome of a delete. */

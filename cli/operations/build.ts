@@ -1,8 +1,10 @@
 /**
- * `sregistry build`: a remote build through the client named by `--name`.
+ * `sregistry build`: a remote build through the client named by `--name`. A result naming what was
+ * built (`built`) is recorded in the catalog as a row without a file.
  * @module
  */
 
+import type { BuiltImage } from "../../clients/types.ts";
 import { removeUri } from "../../core/names.ts";
 import type { App } from "../app.ts";
 import { capability } from "./capability.ts";
@@ -11,13 +13,30 @@ import { capability } from "./capability.ts";
 export async function buildCommand(
   app: App,
   args: string[],
-  opts: { name: string; preview?: boolean },
+  opts: { name: string; preview?: boolean; watch?: string },
 ) {
   const { client } = app.getClient(opts.name);
   const build = capability(client, "build");
-  const result = await build(args[0] ?? "Singularity", {
+  const { built, ...result } = await build(args[0] ?? "Singularity", {
     name: removeUri(opts.name),
     extra: args.slice(1),
+    ...(opts.preview ? { preview: true } : {}),
+    ...(opts.watch !== undefined ? { watch: opts.watch } : {}),
   });
+  const b = built as BuiltImage | undefined;
+  const catalog = b ? app.maybeCatalog() : undefined;
+  if (b && catalog) {
+    const r = await catalog.record({
+      uri: b.uri,
+      url: b.url,
+      metadata: {
+        ...(b.metadata ?? {}),
+        ...(b.digest ? { digest: b.digest } : {}),
+        ...(b.size !== undefined ? { size: b.size } : {}),
+      },
+      client: client.name,
+    });
+    result.recorded = r.container.uri;
+  }
   app.out.json(result);
 }

@@ -61,6 +61,11 @@ export interface GcsFake {
   addAccount(email: string, publicKey: CryptoKey): void;
   /** Make every issued token invalid (the next API call with it gets 401). */
   expireTokens(): void;
+  /**
+   * The scopes of the token an `Authorization` header carries, or undefined when it is not a
+   * bearer token this fake issued or it has expired (other Google API fakes share the tokens).
+   */
+  tokenScopes(authorization: string | null): string[] | undefined;
   /** The next `n` chunk PUTs persist what they got up to a 256 KiB boundary, then stall. */
   dropChunks(n: number): void;
   /** The next `n` chunk PUTs persist what they got up to a 256 KiB boundary, then answer 503. */
@@ -709,6 +714,10 @@ export function startGcsFake(options: GcsFakeOptions = {}): GcsFake {
     },
     addAccount: (email, key) => void accounts.set(email, key),
     expireTokens: () => tokens.clear(),
+    tokenScopes(h) {
+      const t = h?.startsWith("Bearer ") ? tokens.get(h.slice(7)) : undefined;
+      return t && t.expires >= Date.now() ? [...t.scopes] : undefined;
+    },
     dropChunks: (n) => void (drops = n),
     failChunks: (n) => void (fails = n),
     stats,
