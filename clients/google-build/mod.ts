@@ -256,7 +256,13 @@ function createGoogleBuildClient(ctx: Context): Client {
       }
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) {
-        throw new ConfigError(`The build template ${source} does not exist`);
+        throw new ConfigError(
+          custom
+            ? `The build template ${source} does not exist`
+            : `The built-in build template ${source} is missing from this installation; point ${setting} at a copy of templates/google-build/${
+              builtin.pathname.split("/").pop()
+            }`,
+        );
       }
       throw e;
     }
@@ -494,8 +500,9 @@ function createGoogleBuildClient(ctx: Context): Client {
     async build(recipe, options): Promise<Metadata> {
       const given = removeUri(options.name).replace(/^\/+/, "");
       if (options.watch) {
+        // The image is the one the build copies (its cp step), whatever --name says.
         const names = given ? parseImageName(given) : undefined;
-        return await watch(options.watch, names, names ? `${names.url}:${names.tag}` : "");
+        return await watch(options.watch, undefined, names ? `${names.url}:${names.tag}` : "");
       }
       const repo = parseRepo(recipe);
       const names = parseImageName(
