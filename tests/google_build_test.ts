@@ -10,13 +10,15 @@
 import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import { join } from "node:path";
-import { assert, assertEquals, assertIncludes } from "./_assert.ts";
+import { assert, assertEquals, assertIncludes, assertThrows } from "./_assert.ts";
 import { runCli, spawnCli, tempHome } from "./_cli.ts";
 import { FAST_ENV } from "./conformance.ts";
 import { makeTestAccount, startGcsFake } from "./servers/gcs_fake.ts";
 import { startCloudBuildFake } from "./servers/cloudbuild_fake.ts";
 import { collectEntries, writeTarGz } from "../clients/google-build/_tar.ts";
-import { fillTemplate } from "../clients/google-build/_cloudbuild.ts";
+import { cloudBuildOrigin, fillTemplate } from "../clients/google-build/_cloudbuild.ts";
+import { storageOrigin } from "../clients/google-build/_gcs.ts";
+import { ConfigError } from "../core/errors.ts";
 import { parseRepo } from "../clients/google-build/mod.ts";
 
 const BUCKET = "gb-images";
@@ -417,4 +419,29 @@ Deno.test("google-build: template placeholders and _when steps", () => {
   assertEquals(fillTemplate(t, { V: "1", REF: "main" }, "t"), {
     steps: [{ name: "a:1" }, { name: "b", args: ["main"] }],
   });
+});
+
+Deno.test("google-build: endpoints are https except on loopback", () => {
+  assertEquals(cloudBuildOrigin(undefined, "B"), "https://cloudbuild.googleapis.com");
+  assertEquals(cloudBuildOrigin("http://127.0.0.1:8080", "B"), "http://127.0.0.1:8080");
+  assertThrows(() => cloudBuildOrigin("http://cloudbuild.example.org", "B"), ConfigError);
+  assertThrows(() => cloudBuildOrigin("https://h.example.org/v1", "B"), ConfigError);
+  assertEquals(storageOrigin(""), "https://storage.googleapis.com");
+  assertEquals(storageOrigin("localhost:4443"), "http://localhost:4443");
+  assertEquals(storageOrigin("gcs.example.org"), "https://gcs.example.org");
+  assertThrows(() => storageOrigin("http://gcs.example.org"), ConfigError);
+});
+
+Deno.test("google-build: private images get no public ACL; another project is exit 4", async () => {
+  await using s = await setup();
+  const r = await s.run(["build", "Singularity", "--name", "google-build://demo/priv"], {
+    SREGISTRY_GOOGLE_STORAGE_PRIVATE: "true",
+  });
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(s.gcs.buckets.get(BUCKET)!.objects.get("demo/priv:latest.sif")!.acl, []);
+  const other = await s.run(["build", "Singularity", "--name", "google-build://demo/priv"], {
+    SREGISTRY_GOOGLE_PROJECT: "someone-else",
+  });
+  assertEquals(other.code, 4, other.stderr);
+  assertEquals(s.cb.submitted.length, 1, "nothing submitted to the other project");
 });
