@@ -99,16 +99,21 @@ export const DEFAULT_SINGULARITY_VERSION = "v3.2.1-slim";
 /** The original's build timeout: three hours. */
 export const DEFAULT_TIMEOUT_S = 10800;
 
-/** The built-in templates (read at run time: they are files users can copy and change). */
-export const BUILD_TEMPLATE: URL = new URL(
-  "../../templates/google-build/build.json",
-  import.meta.url,
-);
-/** The built-in template of repository builds. */
-export const REPO_TEMPLATE_URL: URL = new URL(
-  "../../templates/google-build/build_repo.json",
-  import.meta.url,
-);
+/**
+ * The built-in templates. They are JSON modules imported with string literals, so `deno compile`
+ * embeds them and a `jsr:` run fetches them with the code; users copy them from
+ * templates/google-build/ and point a setting at the copy.
+ */
+const BUILTIN_TEMPLATES = {
+  build: {
+    file: "templates/google-build/build.json",
+    load: () => import("../../templates/google-build/build.json", { with: { type: "json" } }),
+  },
+  repo: {
+    file: "templates/google-build/build_repo.json",
+    load: () => import("../../templates/google-build/build_repo.json", { with: { type: "json" } }),
+  },
+} as const;
 
 /** Whether a setting's value means yes (set, and not a false word). */
 export function isSet(value: string | undefined): boolean {
@@ -242,26 +247,26 @@ function createGoogleBuildClient(ctx: Context): Client {
     ctx.log.info(`Created bucket ${bucket} in project ${p}`);
   };
 
-  const readTemplate = async (setting: string, builtin: URL): Promise<[unknown, string]> => {
+  const readTemplate = async (
+    setting: string,
+    builtin: keyof typeof BUILTIN_TEMPLATES,
+  ): Promise<[unknown, string]> => {
     const custom = ctx.settings.get(setting);
-    const source = custom ? `${JSON.stringify(custom)} (${setting})` : builtin.pathname;
+    if (!custom) {
+      const { file, load } = BUILTIN_TEMPLATES[builtin];
+      // structuredClone: the module's object is shared, and filling placeholders must not touch it.
+      return [structuredClone((await load()).default), file];
+    }
+    const source = `${JSON.stringify(custom)} (${setting})`;
     let text: string;
     try {
-      if (custom) text = await Deno.readTextFile(custom);
-      else if (builtin.protocol === "file:") text = await Deno.readTextFile(builtin);
-      else {
-        // Run from a package URL (deno run jsr:...): the template is a file of the package.
-        const res = await ctx.http.request(builtin, { signal: ctx.signal });
-        text = await res.text();
-      }
+      text = await Deno.readTextFile(custom);
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) {
         throw new ConfigError(
-          custom
-            ? `The build template ${source} does not exist`
-            : `The built-in build template ${source} is missing from this installation; point ${setting} at a copy of templates/google-build/${
-              builtin.pathname.split("/").pop()
-            }`,
+          `The build template ${source} does not exist: point ${setting} at a copy of ${
+            BUILTIN_TEMPLATES[builtin].file
+          }`,
         );
       }
       throw e;
@@ -533,7 +538,7 @@ function createGoogleBuildClient(ctx: Context): Client {
         values.REPO_URL = repo.url;
         values.REF = repo.ref;
         values.RECIPE = options.extra[0] ?? "Singularity";
-        const [tpl, source] = await readTemplate(REPO_TEMPLATE, REPO_TEMPLATE_URL);
+        const [tpl, source] = await readTemplate(REPO_TEMPLATE, "repo");
         config = fillTemplate(tpl, values, source);
       } else {
         try {
@@ -552,7 +557,7 @@ function createGoogleBuildClient(ctx: Context): Client {
         values.RECIPE = recipeEntry.name;
         values.SOURCE_BUCKET = context.bucket;
         values.SOURCE_OBJECT = context.object;
-        const [tpl, source] = await readTemplate(TEMPLATE, BUILD_TEMPLATE);
+        const [tpl, source] = await readTemplate(TEMPLATE, "build");
         config = fillTemplate(tpl, values, source);
       }
       try {
