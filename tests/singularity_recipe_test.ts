@@ -124,7 +124,12 @@ Deno.test("singularity recipe: every app's %apprun reaches its client", async ()
         args: ["-c", script, "sregistry", ...PROBES[lacking]!],
         cwd: home.dir,
         clearEnv: true,
-        env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", NO_COLOR: "1", DENO_DIR, ...home.env },
+        env: {
+          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+          NO_COLOR: "1",
+          DENO_DIR,
+          ...home.env,
+        },
         stdout: "piped",
         stderr: "piped",
       }).output();
