@@ -18,6 +18,7 @@ import { createHttp } from "./core/http.ts";
 import { createClientContext as createContext } from "./cli/client_context.ts";
 
 export type { App, AppOptions, ClientHandle } from "./cli/app.ts";
+export type { ClientContextParts } from "./cli/client_context.ts";
 
 /** Build an app with every part loaded: the catalog, the clients and the http stack. */
 export function createApp(options: AppOptions = {}): App {
