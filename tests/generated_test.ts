@@ -12,7 +12,14 @@ import { assert, assertEquals } from "./_assert.ts";
 import { ROOT } from "./_cli.ts";
 import { FACTORIES } from "../clients/mod.ts";
 import { COMMANDS } from "../cli/command_table.ts";
-import { clientRows, docsPage, FILES, generate, markers } from "../tools/gen_docs.ts";
+import {
+  clientRows,
+  docsPage,
+  FILES,
+  generate,
+  markers,
+  withoutStrayApps,
+} from "../tools/gen_docs.ts";
 
 const rows = clientRows();
 const current = {
@@ -43,6 +50,19 @@ Deno.test("generated: the README's client table is up to date (run deno task gen
     assert(line, `no README row for ${row.factory.scheme}`);
     assertEquals(line.split("|").filter((c) => c.trim() === "✓").length, row.capabilities.length);
   }
+});
+
+Deno.test("generated: a hand-written app outside the markers is replaced on the next gen", async () => {
+  const { end } = markers("apps");
+  const merged =
+    current.singularity.replace(end, `${end}\n%appenv extra\n    SREGISTRY_CLIENT=extra\n`) +
+    '\n%apphelp gitlab\n    GitLab.\n%apprun gitlab\n    exec sregistry "$@"\n';
+  const { begin } = markers("apps");
+  assertEquals(withoutStrayApps(merged, begin, end), current.singularity);
+  assertEquals(
+    (await generate({ ...current, singularity: merged }, rows)).singularity,
+    current.singularity,
+  );
 });
 
 Deno.test("generated: capabilities are read from the client objects", () => {

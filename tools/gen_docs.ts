@@ -207,6 +207,29 @@ export function replaceBetween(text: string, begin: string, end: string, block: 
   return text.slice(0, a) + block + text.slice(b + end.length);
 }
 
+/**
+ * The recipe without `%app*` sections outside the generated block: a branch that added its client's
+ * app by hand (before the generator existed) merges cleanly, and the next `deno task gen` replaces
+ * that app with the generated one.
+ */
+export function withoutStrayApps(text: string, begin: string, end: string): string {
+  const a = text.indexOf(begin);
+  const b = text.indexOf(end, a);
+  if (a < 0 || b < 0) return text;
+  const strip = (part: string) => {
+    const out: string[] = [];
+    let inApp = false;
+    for (const line of part.split("\n")) {
+      if (/^%[a-z]+/.test(line)) inApp = /^%app[a-z]+\s/.test(line);
+      if (!inApp) out.push(line);
+    }
+    return out.join("\n");
+  };
+  const after = strip(text.slice(b + end.length));
+  const tail = after.trim() ? after.trimEnd() + "\n" : "\n";
+  return strip(text.slice(0, a)) + text.slice(a, b + end.length) + tail;
+}
+
 /** Format markdown as `deno fmt` does, so the check compares like with like. */
 export async function fmtMarkdown(text: string): Promise<string> {
   const child = new Deno.Command(Deno.execPath(), {
@@ -231,7 +254,12 @@ export async function generate(
   const apps = markers("apps");
   const clients = markers("clients");
   return {
-    singularity: replaceBetween(current.singularity, apps.begin, apps.end, singularityApps(rows)),
+    singularity: replaceBetween(
+      withoutStrayApps(current.singularity, apps.begin, apps.end),
+      apps.begin,
+      apps.end,
+      singularityApps(rows),
+    ),
     readme: await fmtMarkdown(
       replaceBetween(current.readme, clients.begin, clients.end, readmeTable(rows)),
     ),
