@@ -1,6 +1,7 @@
 /**
  * What lists clients or commands cannot drift from the code: the Singularity apps and the README's
- * client table are what `deno task gen` (tools/gen_docs.ts) writes from clients/mod.ts, every
+ * client and command tables are what `deno task gen` (tools/gen_docs.ts) writes from clients/mod.ts
+ * and cli/command_table.ts, every
  * command in cli/command_table.ts has its page in docs/commands/, and every registered client its
  * page in docs/clients/.
  * @module
@@ -49,6 +50,17 @@ Deno.test("generated: the README's client table is up to date (run deno task gen
     const line = current.readme.split("\n").find((l) => l.startsWith(`| [${row.factory.scheme}](`));
     assert(line, `no README row for ${row.factory.scheme}`);
     assertEquals(line.split("|").filter((c) => c.trim() === "✓").length, row.capabilities.length);
+  }
+});
+
+Deno.test("generated: the README's command table is up to date (run deno task gen)", () => {
+  const { begin, end } = markers("commands");
+  assert(current.readme.includes(begin) && current.readme.includes(end), "markers");
+  for (const c of COMMANDS) {
+    assert(
+      current.readme.includes(`| [${c.name}](docs/commands/${c.name}.md)`),
+      `README.md's command table lacks ${c.name}: run deno task gen`,
+    );
   }
 });
 

@@ -3,7 +3,8 @@
  *
  * - the `Singularity` recipe's apps (one per client: `%appenv` sets `SREGISTRY_CLIENT`, `%apprun`
  *   runs the binary, `%apphelp` gives the description, capabilities and settings);
- * - the README's table of clients by capability.
+ * - the README's table of clients by capability, and its table of commands (from
+ *   cli/command_table.ts, each linking its docs/commands/ page).
  *
  * Each goes between BEGIN/END markers, so the hand-written text around it stays. Run it with
  * `deno task gen` after registering a client; `tests/generated_test.ts` fails while either file is
@@ -21,6 +22,7 @@ import { fileURLToPath } from "node:url";
 import { createApp } from "../mod.ts";
 import { FACTORIES } from "../clients/mod.ts";
 import type { ClientFactory } from "../clients/types.ts";
+import { COMMANDS, type CommandSpec } from "../cli/command_table.ts";
 import { memorySink } from "../core/log.ts";
 import { envFrom } from "../core/settings.ts";
 
@@ -59,7 +61,13 @@ export interface ClientRow {
 }
 
 /** The markers around generated text (`kind` is "apps" or "clients"). */
-export function markers(kind: "apps" | "clients"): { begin: string; end: string } {
+export function markers(kind: "apps" | "clients" | "commands"): { begin: string; end: string } {
+  if (kind === "commands") {
+    return {
+      begin: "<!-- BEGIN GENERATED COMMANDS (deno task gen; from cli/command_table.ts) -->",
+      end: "<!-- END GENERATED COMMANDS -->",
+    };
+  }
   if (kind === "apps") {
     return {
       begin: "# BEGIN GENERATED APPS (deno task gen; one per client in clients/mod.ts)",
@@ -196,6 +204,28 @@ export function readmeTable(rows: readonly ClientRow[]): string {
   return [begin, "", ...lines, "", end].join("\n");
 }
 
+/** The generated README table of commands, markers included (not yet formatted). */
+export function commandsTable(commands: readonly CommandSpec[] = COMMANDS): string {
+  const { begin, end } = markers("commands");
+  const lines = ["| command | usage | what it does |", "| --- | --- | --- |"];
+  for (const c of commands) {
+    const args = c.args.map((a) => {
+      const n = a.variadic ? `${a.name}...` : a.name;
+      return a.required ? `<${n}>` : `[${n}]`;
+    });
+    const required = c.options.filter((o) => o.required).map((o) =>
+      o.type === "string" ? `--${o.name} ${o.value ?? "<value>"}` : `--${o.name}`
+    );
+    const usage = [c.name, ...args, ...required].join(" ");
+    const opts = c.options.filter((o) => !o.required).map((o) => `\`--${o.name}\``).join(", ");
+    const what = oneLine(c.summary) + (opts ? ` (${opts})` : "");
+    lines.push(
+      `| [${c.name}](docs/commands/${c.name}.md) | \`${usage}\` | ${what.replaceAll("|", "\\|")} |`,
+    );
+  }
+  return [begin, "", ...lines, "", end].join("\n");
+}
+
 /**
  * Replace the text between `begin` and `end` (markers included) with `block`.
  * @throws {Error} when the markers are missing.
@@ -253,6 +283,7 @@ export async function generate(
 ): Promise<{ singularity: string; readme: string }> {
   const apps = markers("apps");
   const clients = markers("clients");
+  const commands = markers("commands");
   return {
     singularity: replaceBetween(
       withoutStrayApps(current.singularity, apps.begin, apps.end),
@@ -261,7 +292,12 @@ export async function generate(
       singularityApps(rows),
     ),
     readme: await fmtMarkdown(
-      replaceBetween(current.readme, clients.begin, clients.end, readmeTable(rows)),
+      replaceBetween(
+        replaceBetween(current.readme, clients.begin, clients.end, readmeTable(rows)),
+        commands.begin,
+        commands.end,
+        commandsTable(),
+      ),
     ),
   };
 }
