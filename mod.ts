@@ -18,6 +18,7 @@ import { createHttp } from "./core/http.ts";
 import { createClientContext as createContext } from "./cli/client_context.ts";
 
 export type { App, AppOptions, ClientHandle } from "./cli/app.ts";
+export type { ClientContextParts } from "./cli/client_context.ts";
 
 /** Build an app with every part loaded: the catalog, the clients and the http stack. */
 export function createApp(options: AppOptions = {}): App {
@@ -78,6 +79,8 @@ export type {
 } from "./db/types.ts";
 export { FACTORIES, findFactory, knownSchemes, resolveClientName } from "./clients/mod.ts";
 export type {
+  BuildOptions,
+  BuiltImage,
   Client,
   ClientFactory,
   Context,

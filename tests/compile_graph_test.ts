@@ -1,14 +1,16 @@
 /**
  * `deno compile` embeds the module graph it can see: static imports, string-literal dynamic imports,
  * and the `--include` files of the compile task. These tests check, with `deno info --json main.ts`,
- * that every module a command loads is in that graph, that no dynamic import is computed, and that
- * `version` and `images` load only what they need at start-up.
+ * that every module a command loads is in that graph, that no dynamic import is computed, that
+ * `version` and `images` load only what they need at start-up, that the graph resolves without
+ * network, and that the compile tasks (one per target) use the permission set the tests use.
  */
 
 import { assert, assertEquals } from "./_assert.ts";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ROOT } from "./_cli.ts";
+import { CLI_ARGS, ROOT } from "./_cli.ts";
+import { existsSync } from "node:fs";
 
 interface Dep {
   specifier: string;
@@ -147,4 +149,97 @@ Deno.test("compile graph: version and images load only what they need", () => {
     ),
     [],
   );
+});
+
+Deno.test("compile graph: every module resolves from the local cache, without network", async () => {
+  // No remote modules (--no-remote), the lockfile as it is (--frozen), and a proxy that refuses
+  // every connection: what resolves here is all `deno compile` needs besides its runtime base.
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "info",
+      "--json",
+      "--no-remote",
+      "--frozen",
+      "--config",
+      join(ROOT, "deno.json"),
+      "main.ts",
+    ],
+    cwd: ROOT,
+    env: {
+      HTTP_PROXY: "http://127.0.0.1:9",
+      HTTPS_PROXY: "http://127.0.0.1:9",
+      NO_PROXY: "",
+      DENO_NO_UPDATE_CHECK: "1",
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert(out.success, `deno info failed offline: ${stderr}`);
+  const graph = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    modules: (Module & { error?: string; kind?: string })[];
+    npmPackages?: Record<string, { localPath?: string }>;
+  };
+  const lock = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.lock")));
+  const bad: string[] = [];
+  for (const m of graph.modules) {
+    if (m.error) bad.push(`${m.specifier}: ${m.error}`);
+    const scheme = m.specifier.split(":")[0];
+    if (scheme === "npm") {
+      if (!(m.specifier in (lock.specifiers ?? {}))) bad.push(`${m.specifier} is not in deno.lock`);
+    } else if (scheme !== "file" && scheme !== "node") {
+      bad.push(`${m.specifier}: a remote module (${scheme}:) compile would fetch`);
+    }
+    for (const d of m.dependencies ?? []) {
+      const e = (d as { code?: { error?: string } }).code?.error;
+      if (e) bad.push(`${m.specifier} -> ${d.specifier}: ${e}`);
+    }
+  }
+  for (const [name, pkg] of Object.entries(graph.npmPackages ?? {})) {
+    if (!(name in (lock.npm ?? {}))) bad.push(`npm package ${name} is not in deno.lock`);
+    if (pkg.localPath && !existsSync(pkg.localPath)) bad.push(`npm package ${name} is not cached`);
+  }
+  assertEquals(bad, []);
+  assert(graph.modules.length > 50, `only ${graph.modules.length} modules`);
+});
+
+/** A task's words without `--target <t>` and `--output <path>` (what differs between targets). */
+function withoutTarget(task: string): string[] {
+  const words = task.split(/\s+/);
+  const out: string[] = [];
+  for (let i = 0; i < words.length; i++) {
+    if (words[i] === "--target" || words[i] === "--output") i++;
+    else out.push(words[i]);
+  }
+  return out;
+}
+
+/** The permission flags in a command line: `-P=<set>`, `--permission-set`, `-A`, `--allow-*`. */
+function permissionFlags(words: readonly string[]): string[] {
+  return words.filter((w) => /^(-P|--permission-set)(=|$)|^-A$|^--allow-|^--deny-/.test(w));
+}
+
+Deno.test("compile tasks: the binary, the tests and deno task start share one permission set", () => {
+  const compile = tasks.compile.split(/\s+/);
+  const flags = permissionFlags(compile);
+  assertEquals(flags, ["-P=cli"]);
+  const perms = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json"))).permissions;
+  assert(perms?.cli, "deno.json has no permission set cli");
+  assertEquals(permissionFlags(CLI_ARGS), flags, "tests/_cli.ts CLI_ARGS");
+  assertEquals(permissionFlags(tasks.start.split(/\s+/)), flags, "tasks.start");
+  const targets = Object.keys(tasks).filter((k) => k.startsWith("compile:"));
+  assertEquals(targets.sort(), [
+    "compile:aarch64-apple-darwin",
+    "compile:aarch64-unknown-linux-gnu",
+    "compile:x86_64-apple-darwin",
+    "compile:x86_64-unknown-linux-gnu",
+  ]);
+  for (const t of targets) {
+    assert(tasks[t].includes(`--target ${t.slice("compile:".length)}`), `${t}: ${tasks[t]}`);
+    assertEquals(
+      withoutTarget(tasks[t]),
+      withoutTarget(tasks.compile),
+      `${t} differs from compile`,
+    );
+  }
 });
