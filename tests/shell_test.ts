@@ -134,6 +134,20 @@ Deno.test("shell: several lines, await, a declaration reused, an error: one ERRO
   }
 });
 
+Deno.test("shell: --json prints each result as JSON", async () => {
+  const home = await tempHome();
+  try {
+    const r = await runCli(["--json", "shell", "s3"], {
+      env: home.env,
+      stdin: "({ name: client.name, n: [1] })\n'text'\n",
+    });
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(r.stdout, `${JSON.stringify({ name: "s3", n: [1] }, null, 2)}\n"text"\n`);
+  } finally {
+    await home.cleanup();
+  }
+});
+
 Deno.test("shell: an unknown client is a usage error", async () => {
   const home = await tempHome();
   try {

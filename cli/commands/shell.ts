@@ -8,7 +8,7 @@
  * On a terminal the line is read in raw mode, so that Ctrl-C cancels the line instead of reaching
  * the CLI's interrupt handler (which would stop the session's client for good); Ctrl-D on an empty
  * line leaves. Evaluation runs in the terminal's normal mode, where Ctrl-C interrupts as in any
- * command. Standard input that is not a terminal is read line by line without prompts; a failing
+ * command. With `--json` results print as JSON. Standard input that is not a terminal is read line by line without prompts; a failing
  * input prints one ERROR line, the others still run, and the exit code is then 1.
  * @module
  */
@@ -57,7 +57,9 @@ export async function shellCommand(app: App, scheme: string | undefined): Promis
 
 async function run(app: App, evaluator: Evaluator, code: string): Promise<void> {
   const { value, hasValue } = await evaluator.evaluate(code);
-  if (hasValue && value !== undefined) app.out.line(formatValue(value));
+  if (!hasValue || value === undefined) return;
+  if (app.json) app.out.json(value);
+  else app.out.line(formatValue(value));
 }
 
 /** Standard input that is not a terminal: no prompts, exit 1 when any input failed. */
