@@ -8,6 +8,7 @@
 import assert, { deepStrictEqual as assertEquals } from "./_assert.ts";
 import { join } from "node:path";
 import { COMMANDS, GLOBAL_OPTIONS } from "../cli/command_table.ts";
+import { completionScript } from "../cli/commands/completions.ts";
 import { FACTORIES } from "../clients/mod.ts";
 import { CLI_ARGS, type CliResult, onPath, runCli, tempHome } from "./_cli.ts";
 
@@ -112,6 +113,38 @@ Deno.test({
         ["share", "shell"],
         GLOBAL_OPTIONS.flatMap((o) => [`--${o.name}`, ...(o.short ? [`-${o.short}`] : [])]),
       ]);
+    } finally {
+      await home.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "completions bash: a global option's value is skipped when finding the command",
+  ignore: !onPath("bash"),
+  async fn() {
+    const caFile = {
+      name: "ca-file",
+      type: "string" as const,
+      value: "<path>",
+      description: "trust this CA",
+    };
+    const bash = completionScript("bash", {
+      commands: COMMANDS,
+      globals: [...GLOBAL_OPTIONS, caFile],
+      clients: ["docker", "s3"],
+    });
+    const home = await tempHome();
+    try {
+      assertEquals(
+        await complete(bash, home.env, [
+          ["sregistry", "--ca-file", "ca.pem", "pu"],
+          ["sregistry", "--ca-file", ""],
+          ["sregistry", "pull", "--ca-file", "ca.pem", "s"],
+          ["sregistry", "--debug", "--c"],
+        ]),
+        [["pull", "push"], [], ["s3://"], ["--ca-file"]],
+      );
     } finally {
       await home.cleanup();
     }

@@ -91,6 +91,11 @@ export async function completionData(): Promise<CompletionData> {
 }
 
 const flags = (o: OptionSpec) => [`--${o.name}`, ...(o.short ? [`-${o.short}`] : [])];
+/** The flags of the options that take a value, as ` --a -b ` (for `*" $w "*` tests). */
+const valuedFlags = (options: readonly OptionSpec[]) => {
+  const list = options.filter((o) => o.type === "string").flatMap(flags);
+  return list.length ? ` ${list.join(" ")} ` : "";
+};
 const sq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
 function words(kind: Completion, data: CompletionData): string[] {
@@ -118,6 +123,7 @@ function bashKind(kind: Completion, data: CompletionData): string {
 function bashScript(data: CompletionData): string {
   const names = commandNames(data);
   const globalFlags = data.globals.flatMap(flags);
+  const globalValued = valuedFlags(data.globals);
   const perCommand = names.map((name) => {
     const spec = data.commands.find((c) => c.name === name);
     const options = spec?.options ?? [];
@@ -138,7 +144,7 @@ function bashScript(data: CompletionData): string {
       '[[ $cur == -* ]] && { _sregistry_reply "$flags $globals"; return; }',
       ...(pos.length
         ? [
-          `_sregistry_position ${sq(` ${valued.flatMap(flags).join(" ")} `)}`,
+          `_sregistry_position ${sq(valuedFlags(valued))}"$gvalued"`,
           "case $pos in",
           ...pos,
           "esac",
@@ -204,10 +210,14 @@ _sregistry() {
     ((i == COMP_CWORD)) && cword=$((\${#words[@]} - 1))
   done
   local cur=\${words[cword]} prev=\${words[cword - 1]} cmd="" cmdi=0 pos flags
-  local globals=${sq(globalFlags.join(" "))}
+  local globals=${sq(globalFlags.join(" "))} gvalued=${sq(globalValued)}
   COMPREPLY=()
+  # A global option's value (a path): bash's own file completion (complete -o default).
+  [[ $gvalued == *" $prev "* ]] && return 0
   for ((i = 1; i < cword; i++)); do
-    if [[ \${words[i]} != -* ]]; then
+    if [[ $gvalued == *" \${words[i]} "* ]]; then
+      ((i++))
+    elif [[ \${words[i]} != -* ]]; then
       cmd=\${words[i]}
       cmdi=$i
       break
@@ -256,7 +266,7 @@ function zshScript(data: CompletionData): string {
     );
     return `    ${name})
       flags=(${options.length ? `\n${options.map(described).join("\n")}\n      ` : ""})
-      valued=${sq(` ${valued.flatMap(flags).join(" ")} `)}${
+      valued=${sq(valuedFlags(valued))}${
       cases.length ? `\n      case $prev in\n${cases.join("\n")}\n      esac` : ""
     }
       if [[ $cur == -* ]]; then _describe -t options 'option' flags -- globals; return; fi
@@ -281,7 +291,7 @@ _sregistry_position() {
   pos=0
   for (( i = cmdi + 1; i < CURRENT; i++ )); do
     if [[ \${words[i]} == -* ]]; then
-      [[ $valued == *" \${words[i]} "* ]] && (( i++ ))
+      [[ $valued$gvalued == *" \${words[i]} "* ]] && (( i++ ))
       continue
     fi
     (( pos++ ))
@@ -290,6 +300,7 @@ _sregistry_position() {
 
 _sregistry() {
   local cur=\${words[CURRENT]} prev=\${words[CURRENT-1]} cmd= cmdi=0 pos=0 valued= i
+  local gvalued=${sq(valuedFlags(data.globals))}
   local -a commands globals flags
   commands=(
 ${commandList.join("\n")}
@@ -297,8 +308,11 @@ ${commandList.join("\n")}
   globals=(
 ${data.globals.map(described).join("\n")}
   )
+  if [[ $gvalued == *" $prev "* ]]; then _files; return; fi
   for (( i = 2; i < CURRENT; i++ )); do
-    if [[ \${words[i]} != -* ]]; then
+    if [[ $gvalued == *" \${words[i]} "* ]]; then
+      (( i++ ))
+    elif [[ \${words[i]} != -* ]]; then
       cmd=\${words[i]}
       cmdi=$i
       break
