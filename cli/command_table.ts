@@ -551,6 +551,49 @@ export const COMMANDS: readonly CommandSpec[] = [
       return (app, [action], o) => m.cacheCommand(app, action, { dryRun: bool(o["dry-run"]) });
     },
   },
+  {
+    name: "shell",
+    summary: "open an interactive JavaScript prompt with a client, the catalog and the library",
+    args: [{
+      name: "scheme",
+      description: "the client (s3, docker://, ...); default: the usual client selection",
+    }],
+    options: [],
+    notes:
+      "In scope: client, ctx, factory, catalog, names, sregistry (the library) and app. Inputs are\n" +
+      "JavaScript with top-level await; declarations last for the session. Without a terminal,\n" +
+      "standard input is read line by line and any failing line makes the exit code 1.",
+    examples: [
+      "sregistry shell s3",
+      "echo 'client.name' | sregistry shell docker",
+      "echo 'catalog.images().length' | sregistry shell",
+    ],
+    needs: ["catalog", "clients"],
+    load: async () => {
+      const m = await import("./commands/shell.ts");
+      return (app, [scheme]) => m.shellCommand(app, scheme);
+    },
+  },
+  {
+    name: "completions",
+    summary: "print a completion script for bash, zsh or fish",
+    args: [{ name: "shell", description: "bash | zsh | fish" }],
+    options: [{
+      name: "names",
+      type: "boolean",
+      description: "print the catalog's image names, one a line (what the scripts call)",
+    }],
+    examples: [
+      "sregistry completions bash > ~/.local/share/bash-completion/completions/sregistry",
+      "sregistry completions zsh > ~/.zfunc/_sregistry",
+      "sregistry completions fish > ~/.config/fish/completions/sregistry.fish",
+    ],
+    needs: ["catalog"],
+    load: async () => {
+      const m = await import("./commands/completions.ts");
+      return (app, [shell], o) => m.completionsCommand(app, shell, { names: bool(o.names) });
+    },
+  },
 ];
 
 /** The command named `name`, if any. */
