@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { oauth2RefreshAuth, type OAuth2Tokens } from "../../core/auth/oauth2.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
 import { AuthError } from "../../core/errors.ts";
+import { MAX_JSON_BYTES, readBody } from "../../core/http.ts";
 import type { Context } from "../types.ts";
 
 /** The resource server whose token the Transfer API takes. */
@@ -90,9 +91,9 @@ async function login(
     url.href,
     "Open this URL, sign in to Globus, and paste the authorization code it shows",
   )).trim();
-  const data = await ctx.http.json<TokenDoc>(tokenUrl, {
+  const res = await ctx.http.request(tokenUrl, {
     method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
+    headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
     body: new URLSearchParams({
       grant_type: "authorization_code",
       code,
@@ -100,8 +101,28 @@ async function login(
       client_id: options.clientId,
       code_verifier: verifier,
     }).toString(),
+    accept: (s) => s < 500 && s !== 429 && s !== 408,
     signal: ctx.signal,
   });
+  let data: TokenDoc & { error?: string; error_description?: string } = {};
+  try {
+    const body = await readBody(ctx.http, res, {
+      limit: MAX_JSON_BYTES,
+      what: "The token answer of Globus Auth",
+      signal: ctx.signal,
+    });
+    data = JSON.parse(new TextDecoder().decode(body)) ?? {};
+  } catch {
+    // reported below as no token
+  }
+  if (!res.ok) {
+    const why = data.error
+      ? `${data.error}${data.error_description ? `: ${data.error_description}` : ""}`
+      : `HTTP ${res.status}`;
+    throw new AuthError(
+      `Globus Auth refused the authorization code (${why}); run the command again and paste the code the page shows`,
+    );
+  }
   // Tokens come one per resource server: the first at the top, the others in other_tokens.
   const all = [data, ...(data.other_tokens ?? [])];
   for (const t of all) {

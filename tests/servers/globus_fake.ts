@@ -86,6 +86,8 @@ export interface GlobusFake {
   addClient(clientId: string): void;
   /** Make tasks whose source path ends with `suffix` end this way. */
   fate(suffix: string, fate: TaskFate): void;
+  /** Forget the fate of `suffix`: a hanging task then runs at its next look. */
+  clearFate(suffix: string): void;
   /** Tasks seen, by id. */
   readonly tasks: Map<string, Task>;
   /** Requests seen, `METHOD path`. */
@@ -597,7 +599,7 @@ export function startGlobusFake(): GlobusFake {
           taskPolls++;
           t.polls++;
           // The first look finds it queued; the second finds it run.
-          if (t.polls === 2 && t.status === "ACTIVE" && !t.paused) run(t);
+          if (t.polls >= 2 && t.status === "ACTIVE" && !t.paused) run(t);
           return json(200, taskDoc(t));
         }
         if (m[2] === "/successful_transfers") {
@@ -639,6 +641,9 @@ export function startGlobusFake(): GlobusFake {
     },
     addClient: (c) => void clients.add(c),
     fate: (suffix, f) => void fates.push([suffix, f]),
+    clearFate: (suffix) => {
+      for (let i = fates.length - 1; i >= 0; i--) if (fates[i][0] === suffix) fates.splice(i, 1);
+    },
     tasks,
     calls,
     get taskPolls() {
