@@ -76,7 +76,7 @@ async function setup(options: { tokens?: boolean; expiresAt?: number } = {}) {
       { mode: 0o600 },
     );
   }
-  const env = {
+  const env: Record<string, string> = {
     ...home.env,
     ...FAST_ENV,
     SREGISTRY_GLOBUS_AUTH_BASE: fake.url,
@@ -341,4 +341,76 @@ Deno.test("globus bases must be https unless loopback", async () => {
     env: { ...s.env, SREGISTRY_GLOBUS_TRANSFER_BASE: "http://transfer.example.org/v0.10" },
   });
   assertEquals(r.code, 2, r.stderr);
+});
+
+Deno.test("globus takes the original's bare <endpoint>:<path> form with SREGISTRY_CLIENT", async () => {
+  await using s = await setup();
+  const data = bytes(1234);
+  await s.put("bare:v2.sif", data);
+  const r = await runCli(["--json", "pull", `${REMOTE}:/shub/bare:v2.sif`], { env: s.env });
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(await Deno.readFile((JSON.parse(r.stdout) as { path: string }).path), data);
+});
+
+Deno.test("globus finds its endpoint by search when client-id.txt is missing", async () => {
+  await using s = await setup();
+  await Deno.remove(join(s.dir, "lta", "client-id.txt"));
+  await s.put("x:v1.sif", bytes(10));
+  const r = await runCli(
+    ["pull", "--no-cache", "--file", join(s.dir, "x.sif"), s.uri("x:v1.sif")],
+    {
+      env: s.env,
+    },
+  );
+  assertEquals(r.code, 0, r.stderr);
+  assert(s.fake.calls.includes("GET /v0.10/endpoint_search"), s.fake.calls.join("\n"));
+});
+
+Deno.test("globus keeps the sign-in sregistry-cli saved in the secrets file", async () => {
+  await using s = await setup({ tokens: false });
+  await s.put("x:v1.sif", bytes(10));
+  await Deno.writeTextFile(
+    s.env.SREGISTRY_CLIENT_SECRETS,
+    JSON.stringify({
+      SREGISTRY_CLIENT: "globus",
+      globus: {
+        GLOBUS_TRANSFER_RESPONSE: {
+          access_token: "AgFromTheOriginal",
+          refresh_token: REFRESH,
+          expires_at_seconds: Math.floor(Date.now() / 1000) - 60,
+          resource_server: "transfer.api.globus.org",
+          token_type: "Bearer",
+        },
+      },
+    }),
+    { mode: 0o600 },
+  );
+  const r = await runCli(["--json", "record", s.uri("x:v1.sif")], { env: s.env });
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(s.fake.calls.filter((c) => c === "POST /v2/oauth2/token").length, 1);
+  const kept = JSON.parse(await Deno.readTextFile(s.store));
+  assertEquals(kept.transfer.refreshToken, REFRESH);
+  assert(!r.stderr.includes("AgFromTheOriginal") && !r.stderr.includes(REFRESH));
+});
+
+Deno.test("globus gives up after SREGISTRY_GLOBUS_TIMEOUT with the command to watch again", async () => {
+  await using s = await setup();
+  await s.put("stuck:v1.sif", bytes(10));
+  s.fake.fate("/stuck:v1.sif", { hang: true });
+  const r = await runCli(["pull", s.uri("stuck:v1.sif")], {
+    env: { ...s.env, SREGISTRY_GLOBUS_TIMEOUT: "0.3" },
+  });
+  assertEquals(r.code, 5, r.stderr);
+  const task = [...s.fake.tasks.keys()][0];
+  assert(r.stderr.includes(`sregistry pull globus://task/${task}`), r.stderr);
+});
+
+Deno.test("globus refuses to land a pull when no shared folder is writable", async () => {
+  await using s = await setup();
+  await Deno.writeTextFile(join(s.dir, "lta", "config-paths"), `${s.share},0,0\n`);
+  await s.put("x:v1.sif", bytes(10));
+  const r = await runCli(["pull", s.uri("x:v1.sif")], { env: s.env });
+  assertEquals(r.code, 2, r.stderr);
+  assert(/shared writable/.test(r.stderr), r.stderr);
+  assertEquals(s.fake.tasks.size, 0);
 });

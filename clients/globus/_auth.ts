@@ -53,7 +53,7 @@ export function globusAuthorizer(ctx: Context, options: GlobusAuthOptions): Auth
       log: ctx.log,
       signal: ctx.signal,
     });
-  const kept = ctx.credentials.get<OAuth2Tokens>(TOKEN_KEY);
+  const kept = ctx.credentials.get<OAuth2Tokens>(TOKEN_KEY) ?? fromOriginal(ctx);
   if (kept?.refreshToken) return refreshing(kept);
   let pending: Promise<Authorizer> | undefined;
   const inner = () => pending ??= login(ctx, options, tokenUrl).then(refreshing);
@@ -65,6 +65,31 @@ export function globusAuthorizer(ctx: Context, options: GlobusAuthOptions): Auth
       return await (await inner()).onChallenge?.(response, request) ?? false;
     },
   };
+}
+
+/**
+ * The tokens sregistry-cli saved in the secrets file (`GLOBUS_TRANSFER_RESPONSE` in the globus
+ * section: `access_token`, `refresh_token`, `expires_at_seconds`), so a user who switches keeps
+ * the sign-in. They are copied to the credential store; the secrets file is left as it is.
+ */
+function fromOriginal(ctx: Context): OAuth2Tokens | undefined {
+  const saved = ctx.settings.all().GLOBUS_TRANSFER_RESPONSE as
+    | { access_token?: unknown; refresh_token?: unknown; expires_at_seconds?: unknown }
+    | undefined;
+  if (!saved || typeof saved !== "object" || typeof saved.refresh_token !== "string") {
+    return undefined;
+  }
+  const tokens: OAuth2Tokens = {
+    refreshToken: saved.refresh_token,
+    ...(typeof saved.access_token === "string" ? { accessToken: saved.access_token } : {}),
+    ...(typeof saved.expires_at_seconds === "number"
+      ? { expiresAt: saved.expires_at_seconds * 1000 }
+      : {}),
+  };
+  ctx.log.addSecret(tokens.accessToken);
+  ctx.log.addSecret(tokens.refreshToken);
+  ctx.credentials.set(TOKEN_KEY, tokens);
+  return tokens;
 }
 
 /** The native-app code flow with PKCE: the URL, the pasted code, the token exchange. */

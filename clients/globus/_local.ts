@@ -19,6 +19,8 @@ export interface LocalGcp {
   id?: string;
   /** The shared folders that exist, real paths, in the file's order. */
   roots: string[];
+  /** Those of {@link roots} shared writable (`rw` 1): where pulls may land. */
+  writable: string[];
 }
 
 function readText(path: string): string | undefined {
@@ -40,6 +42,7 @@ export function readLocalGcp(dir: string, home: string, setting: string): LocalG
   const id = readText(join(dir, "client-id.txt"))?.trim() || undefined;
   const lines = readText(join(dir, "config-paths")) ?? "~/,0,1\n";
   const roots: string[] = [];
+  const writable: string[] = [];
   for (const line of lines.split("\n")) {
     const raw = line.trim();
     if (raw === "" || raw.startsWith("#")) continue;
@@ -51,6 +54,8 @@ export function readLocalGcp(dir: string, home: string, setting: string): LocalG
     if (!isDirectory(full)) continue;
     const real = Deno.realPathSync(full);
     if (!roots.includes(real)) roots.push(real);
+    // A line without the flags shares read-write, as Globus Connect Personal's default does.
+    if ((parts.length < 3 || parts.at(-1) !== "0") && !writable.includes(real)) writable.push(real);
   }
   if (roots.length === 0) {
     throw new ConfigError(
@@ -59,7 +64,20 @@ export function readLocalGcp(dir: string, home: string, setting: string): LocalG
       } exists; add one Globus Connect Personal may share`,
     );
   }
-  return { dir, id, roots };
+  return { dir, id, roots, writable };
+}
+
+/** The first writable shared folder: where pulls land and pushes are staged. */
+export function landingRoot(gcp: LocalGcp): string {
+  const root = gcp.writable[0];
+  if (!root) {
+    throw new ConfigError(
+      `No folder in ${
+        join(gcp.dir, "config-paths")
+      } is shared writable (",1" at the end of its line); Globus Connect Personal could not write the image`,
+    );
+  }
+  return root;
 }
 
 /** The shared folder holding `path` (a real path), if any. */

@@ -44,7 +44,7 @@ import {
   type TransferApi,
 } from "./_api.ts";
 import { globusAuthorizer } from "./_auth.ts";
-import { type LocalGcp, readLocalGcp, rootOf } from "./_local.ts";
+import { landingRoot, type LocalGcp, readLocalGcp, rootOf } from "./_local.ts";
 import { baseOf, dirOf, type GlobusRef, parseRef } from "./_ref.ts";
 
 const SCHEME = "globus";
@@ -251,6 +251,14 @@ function createGlobusClient(ctx: Context): Client {
           `Stopped waiting for Globus task ${id}; it goes on remotely: ${watchAgain}`,
         );
       }
+      if (e instanceof NetworkError && e.message.startsWith("Gave up waiting")) {
+        throw new NetworkError(
+          `${e.message.replace(/; it may still.*$/, "")}; it goes on remotely: ${watchAgain}`,
+          {
+            cause: e,
+          },
+        );
+      }
       throw e;
     }
   }
@@ -368,7 +376,7 @@ function createGlobusClient(ctx: Context): Client {
       const source = await getEndpoint(api(), ref.endpoint);
       const entry = await lookup(ref.endpoint, ref.path);
       const mine = await localEndpoint(local);
-      const landing = join(local.roots[0], LANDING, crypto.randomUUID(), baseOf(ref.path));
+      const landing = join(landingRoot(local), LANDING, crypto.randomUUID(), baseOf(ref.path));
       await mkdir(dirname(landing), { recursive: true });
       let task: string;
       try {
@@ -432,7 +440,7 @@ function createGlobusClient(ctx: Context): Client {
       let staged: string | undefined;
       if (!rootOf(local, real)) {
         // Globus Connect Personal reads only its shared folders: stage a copy in the first.
-        staged = join(local.roots[0], LANDING, OUTBOX, crypto.randomUUID());
+        staged = join(landingRoot(local), LANDING, OUTBOX, crypto.randomUUID());
         await mkdir(staged, { recursive: true });
         source = join(staged, file);
         await copyFile(real, source);
