@@ -300,11 +300,12 @@ Deno.test("globus push stages a file from outside the shared folders and cleans 
   const r = await runCli(["--json", "push", file, "--name", `globus://${REMOTE}`], { env: s.env });
   assertEquals(r.code, 0, r.stderr);
   assertEquals(await Deno.readFile(join(s.remote, ".singularity", "shub", "outside.sif")), data);
-  const out = JSON.parse(r.stdout) as { url: string };
+  const out = JSON.parse(r.stdout) as { url: string; task: string };
   assertEquals(out.url, `globus://${REMOTE}:~/.singularity/shub/outside.sif`);
   assertEquals([...Deno.readDirSync(join(s.share, ".sregistry-globus", "outbox"))], []);
   // The task again, by id: what it moved.
   const task = [...s.fake.tasks.keys()][0];
+  assertEquals(out.task, task);
   const w = await runCli(["--json", "search", `globus://task/${task}`], { env: s.env });
   assertEquals(w.code, 0, w.stderr);
   assert(w.stdout.includes("/.singularity/shub/outside.sif"), w.stdout);
@@ -413,4 +414,33 @@ Deno.test("globus refuses to land a pull when no shared folder is writable", asy
   assertEquals(r.code, 2, r.stderr);
   assert(/shared writable/.test(r.stderr), r.stderr);
   assertEquals(s.fake.tasks.size, 0);
+});
+
+Deno.test("globus says so when Globus Connect Personal is not connected", async () => {
+  await using s = await setup();
+  s.fake.addEndpoint({
+    id: LOCAL,
+    display_name: "my laptop",
+    root: "/",
+    home: s.share,
+    gcp: true,
+    connected: false,
+    allowed: [s.share],
+    scope: "my-endpoints",
+  });
+  await s.put("x:v1.sif", bytes(10));
+  const r = await runCli(["pull", s.uri("x:v1.sif")], { env: s.env });
+  assertEquals(r.code, 2, r.stderr);
+  assert(/not connected; start or resume it/.test(r.stderr), r.stderr);
+  assertEquals(s.fake.tasks.size, 0);
+});
+
+Deno.test("globus search of an endpoint id lists the images in its home folder", async () => {
+  await using s = await setup();
+  await Deno.writeFile(join(s.remote, "top:v1.sif"), bytes(10));
+  const r = await runCli(["--json", "search", `globus://${REMOTE}`], { env: s.env });
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals((JSON.parse(r.stdout) as { uri: string }[]).map((h) => h.uri), [
+    `globus://${REMOTE}:~/top:v1.sif`,
+  ]);
 });

@@ -63,6 +63,7 @@ export const LANDING = ".sregistry-globus";
 const OUTBOX = "outbox";
 
 const IMAGE_FILE = /\.(sif|simg)$/i;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function seconds(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value.trim() === "") return fallback;
@@ -207,7 +208,7 @@ function createGlobusClient(ctx: Context): Client {
   async function waitTask(id: string, resume: string): Promise<TaskDoc> {
     const watchAgain = `watch it again with "${resume}"`;
     ctx.log.info(
-      `Globus task ${id} submitted; waiting for it (Ctrl-C stops waiting, not the task)`,
+      `Waiting for Globus task ${id} (Ctrl-C stops waiting, not the task)`,
     );
     try {
       const done = await ctx.poll<TaskDoc>({
@@ -303,8 +304,10 @@ function createGlobusClient(ctx: Context): Client {
       await copyFile(landed, into.path);
       await rm(landed, { force: true });
     }
-    // The submission's folder held only this file.
-    await rm(dirname(landed), { recursive: true, force: true }).catch(() => {});
+    // The submission's own folder held only this file (never the landing folder itself).
+    if (dirname(landed) + sep !== landing) {
+      await rm(dirname(landed), { recursive: true, force: true }).catch(() => {});
+    }
     const { digest, size } = await hashFile(into.path);
     if (expectedSize !== undefined && size !== expectedSize) {
       throw new IntegrityError(
@@ -467,7 +470,9 @@ function createGlobusClient(ctx: Context): Client {
         throw e;
       }
       if (staged) await rm(staged, { recursive: true, force: true }).catch(() => {});
-      return { url: `${SCHEME}://${parsed.endpoint}:${target}`, digest, size };
+      // The task id goes into push --json beside the contract's fields.
+      const result = { url: `${SCHEME}://${parsed.endpoint}:${target}`, digest, size, task };
+      return result;
     },
 
     async search(query: string | undefined, options = {}): Promise<SearchHit[]> {
@@ -488,6 +493,9 @@ function createGlobusClient(ctx: Context): Client {
         const ref = parseRef(options.endpoint);
         if (ref.kind !== "path") throw new UsageError("--endpoint takes <endpoint id>[:<path>]");
         listing = { endpoint: ref.endpoint, dir: ref.path ?? "", filter: q };
+      } else if (q && UUID.test(q)) {
+        // An endpoint id alone: its home folder.
+        listing = { endpoint: q, dir: "~/" };
       } else if (q && q.includes(":")) {
         const ref = parseRef(q);
         if (ref.kind === "path") {
