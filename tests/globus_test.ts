@@ -12,6 +12,9 @@ import { assert, assertEquals } from "./_assert.ts";
 import { runCli, spawnCli, tempHome } from "./_cli.ts";
 import { FAST_ENV } from "./conformance.ts";
 import { startGlobusFake } from "./servers/globus_fake.ts";
+import { parseRef } from "../clients/globus/_ref.ts";
+import { readLocalGcp } from "../clients/globus/_local.ts";
+import { collectionOf, suggestedNameOf } from "../clients/globus/mod.ts";
 
 const LOCAL = "11111111-2222-4333-8444-555555555555";
 const REMOTE = "6881ae2e-db26-11e5-9772-22000b9da45e";
@@ -443,4 +446,73 @@ Deno.test("globus search of an endpoint id lists the images in its home folder",
   assertEquals((JSON.parse(r.stdout) as { uri: string }[]).map((h) => h.uri), [
     `globus://${REMOTE}:~/top:v1.sif`,
   ]);
+});
+
+Deno.test("globus references: prefixed, bare, relative, tasks; .. refused", () => {
+  assertEquals(parseRef(`globus://${REMOTE}:/shub/a.sif`), {
+    kind: "path",
+    endpoint: REMOTE,
+    path: "/shub/a.sif",
+  });
+  // The original's bare form, relative to the home folder.
+  assertEquals(parseRef(`${REMOTE}:.singularity/shub/pancakes.simg`), {
+    kind: "path",
+    endpoint: REMOTE,
+    path: "~/.singularity/shub/pancakes.simg",
+  });
+  assertEquals(parseRef(`globus://${REMOTE}`), { kind: "path", endpoint: REMOTE });
+  assertEquals(parseRef(`globus://task/${REMOTE.toUpperCase()}`), { kind: "task", task: REMOTE });
+  let refused = 0;
+  for (const bad of [`globus://${REMOTE}:/a/../b.sif`, "globus://:/x.sif", "globus://a b:/x"]) {
+    try {
+      parseRef(bad);
+    } catch {
+      refused++;
+    }
+  }
+  assertEquals(refused, 3);
+});
+
+Deno.test("globus catalog names come from the file and the endpoint's display name", () => {
+  assertEquals(collectionOf("My Big Cluster!", REMOTE), "my-big-cluster");
+  assertEquals(suggestedNameOf("pancakes.simg", "my-cluster"), "my-cluster/pancakes:latest");
+  assertEquals(suggestedNameOf("hello:v1.sif", "lab"), "lab/hello:v1");
+});
+
+Deno.test("globus reads config-paths as Globus Connect Personal writes it", async () => {
+  const home = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    const lta = join(home, ".globusonline", "lta");
+    await Deno.mkdir(lta, { recursive: true });
+    await Deno.mkdir(join(home, "data,1"));
+    await Deno.mkdir(join(home, "ro"));
+    await Deno.writeTextFile(join(lta, "client-id.txt"), " abc-123 \n");
+    await Deno.writeTextFile(
+      join(lta, "config-paths"),
+      `${join(home, "missing")},0,1\n${join(home, "ro")},0,0\n${
+        join(home, "data,1")
+      },1,1\n~/,0,1\n`,
+    );
+    const g = readLocalGcp(lta, home, "X");
+    assertEquals(g.id, "abc-123");
+    assertEquals(g.roots, [join(home, "ro"), join(home, "data,1"), home]);
+    assertEquals(g.writable, [join(home, "data,1"), home]);
+    // No config-paths: the home folder, read-write.
+    await Deno.remove(join(lta, "config-paths"));
+    assertEquals(readLocalGcp(lta, home, "X").writable, [home]);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("globus pulls /~/ paths from the endpoint's home folder", async () => {
+  await using s = await setup();
+  const data = bytes(321);
+  await Deno.mkdir(join(s.remote, "imgs"));
+  await Deno.writeFile(join(s.remote, "imgs", "home:v1.sif"), data);
+  const r = await runCli(["--json", "pull", `globus://${REMOTE}:/~/imgs/home:v1.sif`], {
+    env: s.env,
+  });
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(await Deno.readFile((JSON.parse(r.stdout) as { path: string }).path), data);
 });

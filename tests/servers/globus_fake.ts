@@ -153,6 +153,8 @@ export function startGlobusFake(): GlobusFake {
     const home = ep.home ?? "/";
     const abs = path === "~" || path.startsWith("~/")
       ? join(home, path.slice(1))
+      : path === "/~" || path.startsWith("/~/")
+      ? join(home, path.slice(2))
       : path.startsWith("/")
       ? path
       : join(home, path);
