@@ -23,6 +23,7 @@ import { s3Factory } from "./s3/mod.ts";
 import { libraryFactory } from "./library/mod.ts";
 import { dropboxFactory } from "./dropbox/mod.ts";
 import { googleBuildFactory } from "./google-build/mod.ts";
+import { globusFactory } from "./globus/mod.ts";
 
 /** Every registered backend. */
 export const FACTORIES: readonly ClientFactory[] = [
@@ -40,6 +41,7 @@ export const FACTORIES: readonly ClientFactory[] = [
   libraryFactory,
   dropboxFactory,
   googleBuildFactory,
+  globusFactory,
 ];
 
 /** The name used when nothing else chooses a client. */
