@@ -24,6 +24,7 @@ import { libraryFactory } from "./library/mod.ts";
 import { dropboxFactory } from "./dropbox/mod.ts";
 import { googleBuildFactory } from "./google-build/mod.ts";
 import { globusFactory } from "./globus/mod.ts";
+import { gitlabFactory } from "./gitlab/mod.ts";
 
 /** Every registered backend. */
 export const FACTORIES: readonly ClientFactory[] = [
@@ -42,6 +43,7 @@ export const FACTORIES: readonly ClientFactory[] = [
   dropboxFactory,
   googleBuildFactory,
   globusFactory,
+  gitlabFactory,
 ];
 
 /** The name used when nothing else chooses a client. */
