@@ -1,13 +1,17 @@
 /**
  * google-drive:// cases beyond conformance, through the CLI against the strict Drive fake: the
  * folder is created, properties and the thumbnail go up with the file, search uses the properties,
- * share adds a reader permission, and an expired token refreshes once.
+ * share adds a reader permission, an expired token refreshes once, and the OAuth installed-app
+ * flow (consent URL, code on stdin, PKCE, refresh token cached) against the fake's consent screen.
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
-import { runCli, tempHome } from "./_cli.ts";
+import { runCli, spawnCli, tempHome } from "./_cli.ts";
+import { FAST_ENV } from "./conformance.ts";
+import { pastedCode } from "../clients/google-drive/mod.ts";
 import { makeTestAccount } from "./servers/gcs_fake.ts";
 import { startDriveFake } from "./servers/gdrive_fake.ts";
 
@@ -69,4 +73,210 @@ Deno.test("google-drive: push creates the folder, sends properties and thumbnail
     await fake.stop();
     await Deno.remove(h.dir, { recursive: true }).catch(() => {});
   }
+});
+
+/** Read a child's stderr until `pattern` matches; the rest keeps draining into `text()`. */
+function watchStderr(child: Deno.ChildProcess) {
+  let text = "";
+  const waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
+  const done = (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of child.stderr) {
+      text += dec.decode(chunk, { stream: true });
+      for (const w of [...waiters]) {
+        const m = text.match(w.re);
+        if (m) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(m);
+        }
+      }
+    }
+  })();
+  return {
+    wait: (re: RegExp) =>
+      new Promise<RegExpMatchArray>((resolve) => {
+        const m = text.match(re);
+        if (m) resolve(m);
+        else waiters.push({ re, resolve });
+      }),
+    text: async () => {
+      await done;
+      return text;
+    },
+  };
+}
+
+async function oauthSetup() {
+  const fake = startDriveFake();
+  const h = await tempHome();
+  fake.addClient("cid-1.apps.googleusercontent.com", "GOCSPX-fake-secret");
+  const secrets = join(h.dir, "client_secret.json");
+  await Deno.writeTextFile(
+    secrets,
+    JSON.stringify({
+      installed: {
+        client_id: "cid-1.apps.googleusercontent.com",
+        client_secret: "GOCSPX-fake-secret",
+        auth_uri: fake.authUri,
+        token_uri: fake.tokenUri,
+        redirect_uris: ["http://localhost"],
+      },
+    }),
+  );
+  const cache = join(h.dir, "cc");
+  const env: Record<string, string> = {
+    ...h.env,
+    ...FAST_ENV,
+    SREGISTRY_GOOGLE_DRIVE_CREDENTIALS: secrets,
+    SREGISTRY_GOOGLE_DRIVE_BASE: fake.url,
+    SREGISTRY_CREDENTIALS_CACHE: cache,
+  };
+  return {
+    fake,
+    h,
+    env,
+    store: join(cache, ".sregistry", "google-drive"),
+    async [Symbol.asyncDispose]() {
+      await fake.stop();
+      await h.cleanup();
+    },
+  };
+}
+
+Deno.test("google-drive installed-app flow: consent URL, code on stdin, refresh token cached", async () => {
+  await using s = await oauthSetup();
+  const sif = join(s.h.dir, "a.sif");
+  await Deno.writeFile(sif, crypto.getRandomValues(new Uint8Array(3000)));
+  const child = spawnCli(["--json", "push", "--name", "google-drive://demo/oauth:v1", sif], {
+    env: s.env,
+    stdin: "",
+  });
+  const err = watchStderr(child);
+  const [consent] = await err.wait(/http:\/\/127\.0\.0\.1:\d+\/o\/oauth2\/auth\?\S+/);
+  const u = new URL(consent);
+  assertEquals(u.searchParams.get("code_challenge_method"), "S256");
+  assertEquals(u.searchParams.get("access_type"), "offline");
+  // The "browser": the consent screen sends it to the loopback redirect with the code.
+  const res = await fetch(consent, { redirect: "manual" });
+  await res.body?.cancel();
+  assertEquals(res.status, 302);
+  const back = res.headers.get("location")!;
+  const code = new URL(back).searchParams.get("code")!;
+  assert(back.startsWith("http://127.0.0.1") && code.startsWith("4/"), back);
+  // Pasted as the whole address of the page, as users copy it.
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(`${back}\n`));
+  await w.close();
+  const [stdout, status] = await Promise.all([new Response(child.stdout).text(), child.status]);
+  const stderr = await err.text();
+  assertEquals(status.code, 0, stderr);
+  assertEquals(s.fake.stats.codeGrants, 1);
+  const kept = JSON.parse(await Deno.readTextFile(s.store));
+  const entry = kept["oauth:cid-1.apps.googleusercontent.com"];
+  assert(String(entry?.refreshToken).startsWith("1//0fake"), JSON.stringify(kept));
+  for (const secret of [entry.refreshToken, entry.accessToken, code]) {
+    assert(!stderr.includes(secret) && !stdout.includes(secret), "a token was printed");
+  }
+
+  // The next run needs no prompt (no stdin at all): the cached tokens serve it.
+  const again = await runCli(["--json", "search", "google-drive://demo"], { env: s.env });
+  assertEquals(again.code, 0, again.stderr);
+  assert(again.stdout.includes("demo/oauth:v1"), again.stdout);
+  assertEquals(s.fake.stats.codeGrants, 1);
+
+  // An expired access token: the refresh token gets a new one.
+  s.fake.expireTokens();
+  const refreshed = await runCli(["--json", "search", "google-drive://demo"], { env: s.env });
+  assertEquals(refreshed.code, 0, refreshed.stderr);
+  assertEquals(s.fake.stats.refreshGrants, 1);
+
+  // A revoked refresh token: exit 4, saying to sign in again.
+  s.fake.expireTokens();
+  s.fake.revokeRefreshTokens();
+  const revoked = await runCli(["search", "google-drive://demo"], { env: s.env });
+  assertEquals(revoked.code, 4, revoked.stderr);
+  assert(revoked.stderr.includes("sign in again"), revoked.stderr);
+});
+
+Deno.test("google-drive installed-app flow: a wrong code is exit 4 and nothing is cached", async () => {
+  await using s = await oauthSetup();
+  const r = await runCli(["search", "google-drive://demo"], {
+    env: s.env,
+    stdin: "4/0Anot-a-code\n",
+  });
+  assertEquals(r.code, 4, r.stderr);
+  assert(r.stderr.includes("Malformed auth code"), r.stderr);
+  assert(!r.stderr.includes("4/0Anot-a-code"), r.stderr);
+  assertEquals(s.fake.stats.codeGrants, 0);
+  const kept = await Deno.readTextFile(s.store).catch(() => "{}");
+  assert(!kept.includes("refreshToken"), kept);
+  const none = await runCli(["search", "google-drive://demo"], { env: s.env, stdin: "\n" });
+  assertEquals(none.code, 2, none.stderr);
+});
+
+Deno.test("google-drive fake: the code grant wants the same redirect_uri and the PKCE verifier", async () => {
+  await using s = await oauthSetup();
+  const verifier = "v".repeat(50);
+  const challenge = createHash("sha256").update(verifier).digest("base64url");
+  const consent = new URL(s.fake.authUri);
+  for (
+    const [k, v] of Object.entries({
+      client_id: "cid-1.apps.googleusercontent.com",
+      redirect_uri: "http://127.0.0.1",
+      response_type: "code",
+      scope: "https://www.googleapis.com/auth/drive",
+      code_challenge: challenge,
+      code_challenge_method: "S256",
+    })
+  ) consent.searchParams.set(k, v);
+  const res = await fetch(consent, { redirect: "manual" });
+  await res.body?.cancel();
+  const code = new URL(res.headers.get("location")!).searchParams.get("code")!;
+  const grant = async (extra: Record<string, string>) => {
+    const r = await fetch(s.fake.tokenUri, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "authorization_code",
+        code,
+        client_id: "cid-1.apps.googleusercontent.com",
+        client_secret: "GOCSPX-fake-secret",
+        redirect_uri: "http://127.0.0.1",
+        ...extra,
+      }),
+    });
+    return { status: r.status, body: await r.json() };
+  };
+  const wrongRedirect = await grant({
+    redirect_uri: "http://127.0.0.1:9",
+    code_verifier: verifier,
+  });
+  assertEquals([wrongRedirect.status, wrongRedirect.body.error], [400, "redirect_uri_mismatch"]);
+  const noVerifier = await grant({});
+  assertEquals(noVerifier.body.error_description, "Missing code verifier.");
+  const badVerifier = await grant({ code_verifier: "w".repeat(50) });
+  assertEquals(badVerifier.body.error_description, "Invalid code verifier.");
+  const badSecret = await grant({ code_verifier: verifier, client_secret: "nope" });
+  assertEquals([badSecret.status, badSecret.body.error], [401, "invalid_client"]);
+  const ok = await grant({ code_verifier: verifier });
+  assertEquals(ok.status, 200, JSON.stringify(ok.body));
+  assert(typeof ok.body.refresh_token === "string");
+  const reused = await grant({ code_verifier: verifier });
+  assertEquals(reused.body.error_description, "Malformed auth code.");
+  // A redirect that is not loopback is refused on the consent screen itself.
+  consent.searchParams.set("redirect_uri", "https://evil.example/cb");
+  const evil = await fetch(consent, { redirect: "manual" });
+  assertEquals(evil.status, 400);
+  assert((await evil.text()).includes("redirect_uri_mismatch"));
+});
+
+Deno.test("pastedCode takes the code, or the code of a pasted address", () => {
+  assertEquals(pastedCode(" 4/0Abc-d_e "), "4/0Abc-d_e");
+  assertEquals(pastedCode("4%2F0Abc"), "4/0Abc");
+  assertEquals(pastedCode("code=4/0Abc&scope=x"), "4/0Abc");
+  assertEquals(
+    pastedCode("http://127.0.0.1/?code=4%2F0Abc&scope=https://www.googleapis.com/auth/drive"),
+    "4/0Abc",
+  );
+  assertEquals(pastedCode("http://127.0.0.1/?error=access_denied"), "");
 });

@@ -17,7 +17,7 @@ import { oauth2RefreshAuth, type OAuth2Tokens } from "../../core/auth/oauth2.ts"
 import type { Authorizer } from "../../core/auth/types.ts";
 import { AuthError, ConfigError, NetworkError, NotFoundError } from "../../core/errors.ts";
 import { hashFile } from "../../core/hasher.ts";
-import { isLoopback } from "../../core/http.ts";
+import { isLoopback, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
 import { type ParsedName, parseImageName, removeUri } from "../../core/names.ts";
 import { download, upload } from "../../core/transfer/mod.ts";
 import type {
@@ -51,6 +51,8 @@ const BASE = "SREGISTRY_GOOGLE_DRIVE_BASE";
 const DEFAULT_BASE = "https://www.googleapis.com";
 const DEFAULT_AUTH_URI = "https://accounts.google.com/o/oauth2/auth";
 const DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token";
+/** Where Google sends the browser with the code (a loopback address, RFC 8252). */
+const REDIRECT_URI = "http://127.0.0.1";
 /** The original's scope. */
 export const DRIVE_SCOPE = "https://www.googleapis.com/auth/drive";
 /** Drive keeps at most 124 bytes of key + value per property. */
@@ -118,6 +120,24 @@ function base64Url(bytes: Uint8Array): string {
   return btoa(s).replaceAll("+", "-").replaceAll("/", "_");
 }
 
+/**
+ * The code in what the user pasted: the code itself, or the address of the page the consent
+ * screen sent them to (`http://127.0.0.1/?code=...&scope=...`), whose `code` is URL-encoded.
+ */
+export function pastedCode(pasted: string): string {
+  const text = pasted.trim();
+  if (/^https?:\/\//i.test(text) || text.startsWith("/?") || text.startsWith("?")) {
+    try {
+      return new URL(text, "http://127.0.0.1").searchParams.get("code")?.trim() ?? "";
+    } catch {
+      return "";
+    }
+  }
+  const value = text.replace(/^code=/, "").replace(/&.*$/, "");
+  // Google's codes hold "/": an address bar may show it as %2F.
+  return /%[0-9A-Fa-f]{2}/.test(value) ? decodeURIComponent(value) : value;
+}
+
 interface ClientSecrets {
   client_id: string;
   client_secret?: string;
@@ -148,51 +168,99 @@ async function readClientSecrets(path: string): Promise<ClientSecrets> {
 function createGoogleDriveClient(ctx: Context): Client {
   let apiCache: DriveApi | undefined;
 
+  /**
+   * The installed-app flow (RFC 8252 with PKCE, S256): print the consent URL, read the code the
+   * user pastes (the `code=` value, or the whole address of the page Google sent them to), and
+   * trade it with its verifier for a refresh token.
+   */
+  async function authorizationCode(
+    secrets: ClientSecrets,
+    tokenUrl: string,
+  ): Promise<OAuth2Tokens> {
+    const verifier = base64Url(crypto.getRandomValues(new Uint8Array(48))).replace(/=+$/, "");
+    const challenge = base64Url(createHash("sha256").update(verifier).digest()).replace(/=+$/, "");
+    const url = new URL(secrets.auth_uri ?? DEFAULT_AUTH_URI);
+    url.searchParams.set("client_id", secrets.client_id);
+    url.searchParams.set("redirect_uri", REDIRECT_URI);
+    url.searchParams.set("response_type", "code");
+    url.searchParams.set("scope", DRIVE_SCOPE);
+    url.searchParams.set("access_type", "offline");
+    url.searchParams.set("prompt", "consent");
+    url.searchParams.set("code_challenge", challenge);
+    url.searchParams.set("code_challenge_method", "S256");
+    const code = pastedCode(
+      await ctx.prompt.readCode(
+        url.href,
+        "Open this URL, allow access, and paste the code= value (or the whole address) of the page it sends you to:",
+      ),
+    );
+    if (!code) throw new AuthError("No authorization code given; run the command again");
+    ctx.log.addSecret(code);
+    const form = new URLSearchParams({
+      grant_type: "authorization_code",
+      code,
+      client_id: secrets.client_id,
+      redirect_uri: REDIRECT_URI,
+      code_verifier: verifier,
+    });
+    if (secrets.client_secret) form.set("client_secret", secrets.client_secret);
+    const res = await ctx.http.request(tokenUrl, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+      body: form.toString(),
+      // OAuth2 refusals are 400/401 with {error, error_description}: read them, not a bare status.
+      accept: (st) => st < 500 && st !== 408 && st !== 429,
+      signal: ctx.signal,
+    });
+    const text = new TextDecoder().decode(
+      await readBody(ctx.http, res, {
+        limit: MAX_JSON_BYTES,
+        what: "The token endpoint's answer",
+        signal: ctx.signal,
+      }),
+    );
+    let parsed: unknown = {};
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // A refusal without JSON is reported by its status below.
+    }
+    const data = (parsed ?? {}) as {
+      access_token?: unknown;
+      refresh_token?: unknown;
+      expires_in?: unknown;
+      error?: unknown;
+      error_description?: unknown;
+    };
+    if (!res.ok || typeof parsed !== "object") {
+      const why = typeof data.error === "string"
+        ? `${data.error}${
+          typeof data.error_description === "string" ? `: ${data.error_description}` : ""
+        }`
+        : `HTTP ${res.status}`;
+      throw new AuthError(
+        `Google refused the authorization code (${why}); run the command again and paste a new code`,
+      );
+    }
+    if (typeof data.refresh_token !== "string" || typeof data.access_token !== "string") {
+      throw new AuthError("The token endpoint gave no refresh token; run the command again");
+    }
+    ctx.log.addSecret(data.access_token);
+    ctx.log.addSecret(data.refresh_token);
+    return {
+      refreshToken: data.refresh_token,
+      accessToken: data.access_token,
+      expiresAt: Date.now() + (typeof data.expires_in === "number" ? data.expires_in : 3600) * 1000,
+    };
+  }
+
   async function installedAppAuth(path: string): Promise<Authorizer> {
     const secrets = await readClientSecrets(path);
     const tokenUrl = secrets.token_uri ?? DEFAULT_TOKEN_URI;
     const key = `oauth:${secrets.client_id}`;
     let kept = ctx.credentials.get<OAuth2Tokens>(key);
     if (!kept?.refreshToken) {
-      const redirect = "http://127.0.0.1";
-      const url = new URL(secrets.auth_uri ?? DEFAULT_AUTH_URI);
-      url.searchParams.set("client_id", secrets.client_id);
-      url.searchParams.set("redirect_uri", redirect);
-      url.searchParams.set("response_type", "code");
-      url.searchParams.set("scope", DRIVE_SCOPE);
-      url.searchParams.set("access_type", "offline");
-      url.searchParams.set("prompt", "consent");
-      const code = (await ctx.prompt.readCode(
-        url.href,
-        "Open this URL, allow access, and paste the code= value of the page it sends you to",
-      )).trim();
-      if (!code) throw new AuthError("No authorization code given; run the command again");
-      ctx.log.addSecret(code);
-      const form = new URLSearchParams({
-        grant_type: "authorization_code",
-        code,
-        client_id: secrets.client_id,
-        redirect_uri: redirect,
-      });
-      if (secrets.client_secret) form.set("client_secret", secrets.client_secret);
-      const t = await ctx.http.json<
-        { access_token?: string; refresh_token?: string; expires_in?: number }
-      >(tokenUrl, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: form.toString(),
-        signal: ctx.signal,
-      });
-      if (!t.refresh_token) {
-        throw new AuthError("The token endpoint gave no refresh token; run the command again");
-      }
-      ctx.log.addSecret(t.access_token);
-      ctx.log.addSecret(t.refresh_token);
-      kept = {
-        refreshToken: t.refresh_token,
-        accessToken: t.access_token,
-        expiresAt: Date.now() + (t.expires_in ?? 3600) * 1000,
-      };
+      kept = await authorizationCode(secrets, tokenUrl);
       ctx.credentials.set(key, kept);
     }
     return oauth2RefreshAuth({

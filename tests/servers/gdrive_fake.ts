@@ -6,6 +6,13 @@
  * `GET/DELETE /drive/v3/files/{id}` (alt=media, Range), the resumable upload session
  * (`POST /upload/drive/v3/files?uploadType=resumable`, then PUT), and `POST …/permissions`.
  * Errors use Google's `{error: {errors: [...], code, message}}` shape.
+ *
+ * OAuth for installed apps: `GET /o/oauth2/auth` plays the consent screen (checks the client, a
+ * loopback redirect_uri, response_type=code, the Drive scope, a PKCE challenge's method) and
+ * redirects with a code at once; `POST /token` then takes `authorization_code` (the client secret,
+ * the same redirect_uri, the PKCE verifier when a challenge was sent: `invalid_grant` "Missing code
+ * verifier." / "Invalid code verifier.", "Malformed auth code." for an unknown or used code) and
+ * `refresh_token` ("Token has been expired or revoked." once revoked).
  * @module
  */
 
@@ -30,8 +37,21 @@ export interface DriveFake {
   url: string;
   tokenUri: string;
   files: Map<string, FakeFile>;
-  stats: { tokens: number; unauthorized: number; pages: number };
+  stats: {
+    tokens: number;
+    unauthorized: number;
+    pages: number;
+    codeGrants: number;
+    refreshGrants: number;
+    statusQueries: number;
+  };
+  /** `<url>/o/oauth2/auth`: the consent screen, which redirects with a code at once. */
+  authUri: string;
   addAccount(email: string, key: CryptoKey): void;
+  /** Register an OAuth client (type Desktop app). */
+  addClient(clientId: string, clientSecret: string): void;
+  /** Revoke every refresh token. */
+  revokeRefreshTokens(): void;
   /** Expire every issued token (the next call answers 401). */
   expireTokens(): void;
   put(file: Partial<FakeFile> & { name: string }): FakeFile;
@@ -107,7 +127,20 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
   const tokens = new Map<string, number>();
   const files = new Map<string, FakeFile>();
   const sessions = new Map<string, Omit<FakeFile, "bytes"> & { size: number }>();
-  const stats = { tokens: 0, unauthorized: 0, pages: 0 };
+  const stats = {
+    tokens: 0,
+    unauthorized: 0,
+    pages: 0,
+    codeGrants: 0,
+    refreshGrants: 0,
+    statusQueries: 0,
+  };
+  const clients = new Map<string, string>();
+  const codes = new Map<
+    string,
+    { clientId: string; redirectUri: string; challenge?: string; method?: string }
+  >();
+  const refreshTokens = new Map<string, string>();
   let n = 0;
   const newId = () => `f${++n}${crypto.randomUUID().slice(0, 8)}`;
 
@@ -116,6 +149,114 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
     return Object.fromEntries(FIELDS.map((k) => [k, all[k]]));
   };
 
+  const issue = () => {
+    stats.tokens++;
+    const t = `ya29.fake-${crypto.randomUUID()}`;
+    tokens.set(t, Date.now() + 3599_000);
+    return t;
+  };
+
+  /**
+   * The consent screen (Google's authorization endpoint), approving at once: checks the client,
+   * a loopback redirect_uri (what Desktop clients may use), response_type=code, the scope, and a
+   * PKCE challenge's method; answers a 302 to the redirect_uri with `code` and `scope`.
+   */
+  function authorize(url: URL): Response {
+    const q = url.searchParams;
+    const page = (error: string) =>
+      new Response(`<html><body>Error 400: ${error}</body></html>`, {
+        status: 400,
+        headers: { "content-type": "text/html; charset=utf-8" },
+      });
+    const clientId = q.get("client_id") ?? "";
+    if (!clients.has(clientId)) return page("invalid_client");
+    const redirect = q.get("redirect_uri") ?? "";
+    let r: URL;
+    try {
+      r = new URL(redirect);
+    } catch {
+      return page("redirect_uri_mismatch");
+    }
+    if (r.protocol !== "http:" || !["127.0.0.1", "[::1]", "localhost"].includes(r.hostname)) {
+      return page("redirect_uri_mismatch");
+    }
+    if (q.get("response_type") !== "code") return page("unsupported_response_type");
+    if (!(q.get("scope") ?? "").split(" ").includes("https://www.googleapis.com/auth/drive")) {
+      return page("invalid_scope");
+    }
+    const challenge = q.get("code_challenge") ?? undefined;
+    const method = q.get("code_challenge_method") ?? (challenge ? "plain" : undefined);
+    if (challenge && method !== "S256" && method !== "plain") return page("invalid_request");
+    const code = `4/0Afake${crypto.randomUUID().replaceAll("-", "")}`;
+    codes.set(code, { clientId, redirectUri: redirect, challenge, method });
+    const to = new URL(redirect);
+    to.searchParams.set("code", code);
+    to.searchParams.set("scope", q.get("scope")!);
+    return new Response(null, { status: 302, headers: { location: to.href } });
+  }
+
+  async function codeGrant(form: URLSearchParams): Promise<Response> {
+    const bad = (error: string, d: string, status = 400) =>
+      Response.json({ error, error_description: d }, { status });
+    const clientId = form.get("client_id") ?? "";
+    if (!clients.has(clientId)) {
+      return bad("invalid_client", "The OAuth client was not found.", 401);
+    }
+    if (clients.get(clientId) !== form.get("client_secret")) {
+      return bad("invalid_client", "Unauthorized", 401);
+    }
+    const c = codes.get(form.get("code") ?? "");
+    if (!c || c.clientId !== clientId) return bad("invalid_grant", "Malformed auth code.");
+    if (form.get("redirect_uri") !== c.redirectUri) {
+      return bad("redirect_uri_mismatch", "Bad Request");
+    }
+    if (c.challenge) {
+      const verifier = form.get("code_verifier");
+      if (!verifier) return bad("invalid_grant", "Missing code verifier.");
+      const got = c.method === "S256"
+        ? btoa(String.fromCharCode(
+          ...new Uint8Array(
+            await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)),
+          ),
+        )).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "")
+        : verifier;
+      if (got !== c.challenge) return bad("invalid_grant", "Invalid code verifier.");
+    }
+    codes.delete(form.get("code")!);
+    stats.codeGrants++;
+    const refresh = `1//0fake${crypto.randomUUID().replaceAll("-", "")}`;
+    refreshTokens.set(refresh, clientId);
+    return Response.json({
+      access_token: issue(),
+      expires_in: 3599,
+      refresh_token: refresh,
+      scope: "https://www.googleapis.com/auth/drive",
+      token_type: "Bearer",
+    });
+  }
+
+  function refreshGrant(form: URLSearchParams): Response {
+    const clientId = form.get("client_id") ?? "";
+    if (!clients.has(clientId) || clients.get(clientId) !== form.get("client_secret")) {
+      return Response.json({ error: "invalid_client", error_description: "Unauthorized" }, {
+        status: 401,
+      });
+    }
+    if (refreshTokens.get(form.get("refresh_token") ?? "") !== clientId) {
+      return Response.json({
+        error: "invalid_grant",
+        error_description: "Token has been expired or revoked.",
+      }, { status: 400 });
+    }
+    stats.refreshGrants++;
+    return Response.json({
+      access_token: issue(),
+      expires_in: 3599,
+      scope: "https://www.googleapis.com/auth/drive",
+      token_type: "Bearer",
+    });
+  }
+
   async function token(req: Request): Promise<Response> {
     const fail = (d: string) =>
       Response.json({ error: "invalid_grant", error_description: d }, { status: 400 });
@@ -123,6 +264,8 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
       return Response.json({ error: "invalid_request" }, { status: 400 });
     }
     const form = new URLSearchParams(await req.text());
+    if (form.get("grant_type") === "authorization_code") return await codeGrant(form);
+    if (form.get("grant_type") === "refresh_token") return refreshGrant(form);
     if (form.get("grant_type") !== "urn:ietf:params:oauth:grant-type:jwt-bearer") {
       return Response.json({ error: "unsupported_grant_type" }, { status: 400 });
     }
@@ -142,10 +285,7 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
     if (!String(claims.scope).split(" ").includes("https://www.googleapis.com/auth/drive")) {
       return Response.json({ error: "invalid_scope" }, { status: 400 });
     }
-    stats.tokens++;
-    const t = `ya29.fake-${crypto.randomUUID()}`;
-    tokens.set(t, Date.now() + 3599_000);
-    return Response.json({ access_token: t, expires_in: 3599, token_type: "Bearer" });
+    return Response.json({ access_token: issue(), expires_in: 3599, token_type: "Bearer" });
   }
 
   async function json(req: Request): Promise<Record<string, unknown> | Response> {
@@ -163,6 +303,7 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
     const url = new URL(req.url);
     const p = url.pathname;
     if (p === "/token" && req.method === "POST") return await token(req);
+    if (p === "/o/oauth2/auth" && req.method === "GET") return authorize(url);
     const h = req.headers.get("authorization") ?? "";
     const exp = h.startsWith("Bearer ") ? tokens.get(h.slice(7)) : undefined;
     if (!exp || exp < Date.now()) {
@@ -301,9 +442,12 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
   return {
     url: base,
     tokenUri: `${base}/token`,
+    authUri: `${base}/o/oauth2/auth`,
     files,
     stats,
     addAccount: (email, key) => void accounts.set(email, key),
+    addClient: (id, secret) => void clients.set(id, secret),
+    revokeRefreshTokens: () => refreshTokens.clear(),
     expireTokens: () => {
       for (const k of tokens.keys()) tokens.set(k, 0);
     },
