@@ -280,3 +280,164 @@ Deno.test("pastedCode takes the code, or the code of a pasted address", () => {
   );
   assertEquals(pastedCode("http://127.0.0.1/?error=access_denied"), "");
 });
+
+async function accountSetup() {
+  const fake = startDriveFake();
+  const h = await tempHome();
+  const account = await makeTestAccount(fake.tokenUri);
+  fake.addAccount(account.email, account.publicKey);
+  const key = join(h.dir, "key.json");
+  await Deno.writeTextFile(key, account.json, { mode: 0o600 });
+  const cache = join(h.dir, "cc");
+  const env: Record<string, string> = {
+    ...h.env,
+    ...FAST_ENV,
+    GOOGLE_APPLICATION_CREDENTIALS: key,
+    SREGISTRY_GOOGLE_DRIVE_BASE: fake.url,
+    SREGISTRY_CREDENTIALS_CACHE: cache,
+    SREGISTRY_GOOGLE_DRIVE_CHUNK_SIZE: "256K",
+  };
+  const file = join(h.dir, "big.sif");
+  const data = new Uint8Array(5 * 256 * 1024 + 1234);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 131 + (i >> 11)) & 0xff;
+  await Deno.writeFile(file, data);
+  return {
+    fake,
+    env,
+    file,
+    data,
+    store: join(cache, ".sregistry", "google-drive"),
+    uploaded: () => [...fake.files.values()].find((f) => f.name.startsWith("demo/big:v1@"))?.bytes,
+    async [Symbol.asyncDispose]() {
+      await fake.stop();
+      await h.cleanup();
+    },
+  };
+}
+
+Deno.test("google-drive push: a failed chunk resumes from what the session reports", async () => {
+  await using s = await accountSetup();
+  // The second 512K chunk fails after Drive kept its first half.
+  s.fake.failChunks({ after: 1, count: 1, persist: "half" });
+  const r = await runCli(["push", "--name", "google-drive://demo/big:v1", s.file], {
+    env: { ...s.env, SREGISTRY_GOOGLE_DRIVE_CHUNK_SIZE: "512K" },
+  });
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(s.uploaded(), s.data);
+  assertEquals(s.fake.stats.sessions, 1);
+  assert(s.fake.stats.statusQueries >= 1, "the session was not queried");
+  // Only the lost half of one chunk went twice.
+  assertEquals(s.fake.stats.chunkBytes, s.data.length + 256 * 1024);
+});
+
+Deno.test("google-drive push: an interrupted upload continues in the next run", async () => {
+  await using s = await accountSetup();
+  s.fake.failChunks({ after: 2, count: 100 });
+  const first = await runCli(["push", "--name", "google-drive://demo/big:v1", s.file], {
+    env: s.env,
+  });
+  assertEquals(first.code, 5, first.stderr);
+  assert(first.stderr.includes("run the push again"), first.stderr);
+  assertEquals(s.uploaded(), undefined);
+  const kept = JSON.parse(await Deno.readTextFile(s.store));
+  const entry = Object.entries(kept).find(([k]) => k.startsWith("upload:sregistry/demo/big:v1@"));
+  assert(entry, JSON.stringify(Object.keys(kept)));
+  assert(
+    !first.stderr.includes(
+      new URL((entry[1] as { session: string }).session).searchParams.get("upload_id")!,
+    ),
+  );
+
+  s.fake.failChunks({ count: 0 });
+  const before = s.fake.stats.chunkBytes;
+  const second = await runCli(["push", "--name", "google-drive://demo/big:v1", s.file], {
+    env: s.env,
+  });
+  assertEquals(second.code, 0, second.stderr);
+  assertEquals(s.uploaded(), s.data);
+  assertEquals(s.fake.stats.sessions, 1);
+  // The second run sent only what the session lacked (two 256K chunks were kept).
+  assertEquals(s.fake.stats.chunkBytes - before, s.data.length - 2 * 256 * 1024);
+  const after = JSON.parse(await Deno.readTextFile(s.store));
+  assert(!Object.keys(after).some((k) => k.startsWith("upload:")), JSON.stringify(after));
+});
+
+Deno.test("google-drive push: a misaligned chunk size is a usage error before any upload", async () => {
+  await using s = await accountSetup();
+  const r = await runCli(["push", "--name", "google-drive://demo/big:v1", s.file], {
+    env: { ...s.env, SREGISTRY_GOOGLE_DRIVE_CHUNK_SIZE: "300000" },
+  });
+  assertEquals(r.code, 2, r.stderr);
+  assertEquals(s.fake.stats.sessions, 0);
+});
+
+Deno.test("google-drive fake: misaligned chunks, gaps and wrong lengths are refused", async () => {
+  await using s = await oauthSetup();
+  // A token through the consent screen and the code grant (no PKCE here).
+  const consent = new URL(s.fake.authUri);
+  consent.search = new URLSearchParams({
+    client_id: "cid-1.apps.googleusercontent.com",
+    redirect_uri: "http://127.0.0.1",
+    response_type: "code",
+    scope: "https://www.googleapis.com/auth/drive",
+  }).toString();
+  const back = await fetch(consent, { redirect: "manual" });
+  await back.body?.cancel();
+  const t = await (await fetch(s.fake.tokenUri, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      code: new URL(back.headers.get("location")!).searchParams.get("code")!,
+      client_id: "cid-1.apps.googleusercontent.com",
+      client_secret: "GOCSPX-fake-secret",
+      redirect_uri: "http://127.0.0.1",
+    }),
+  })).json();
+  const auth = { authorization: `Bearer ${t.access_token}` };
+  const size = 3 * 256 * 1024;
+  const open = await fetch(`${s.fake.url}/upload/drive/v3/files?uploadType=resumable`, {
+    method: "POST",
+    headers: {
+      ...auth,
+      "content-type": "application/json; charset=UTF-8",
+      "x-upload-content-length": String(size),
+    },
+    body: JSON.stringify({ name: "x.sif" }),
+  });
+  await open.body?.cancel();
+  const session = open.headers.get("location")!;
+  const put = async (range: string, body: Uint8Array<ArrayBuffer>) => {
+    const r = await fetch(session, {
+      method: "PUT",
+      headers: { ...auth, "content-range": range },
+      body,
+    });
+    const text = await r.text();
+    return { status: r.status, range: r.headers.get("range"), text };
+  };
+  const q = await put(`bytes */${size}`, new Uint8Array());
+  assertEquals([q.status, q.range], [308, null]);
+  const misaligned = await put(`bytes 0-99999/${size}`, new Uint8Array(100_000));
+  assertEquals(misaligned.status, 400);
+  assert(misaligned.text.includes("multiple of 256 KiB"), misaligned.text);
+  const gap = await put(`bytes 262144-524287/${size}`, new Uint8Array(262144));
+  assertEquals(gap.status, 400);
+  const short = await put(`bytes 0-262143/${size}`, new Uint8Array(1000));
+  assertEquals(short.status, 400);
+  const wrongTotal = await put(`bytes 0-262143/${size + 1}`, new Uint8Array(262144));
+  assertEquals(wrongTotal.status, 400);
+  const ok = await put(`bytes 0-262143/${size}`, new Uint8Array(262144));
+  assertEquals([ok.status, ok.range], [308, "bytes=0-262143"]);
+  // Bytes already kept may come again; the last chunk may be of any length.
+  const rest = await put(`bytes 0-${size - 1}/${size}`, new Uint8Array(size));
+  assertEquals(rest.status, 200, rest.text);
+  const again = await put(`bytes */${size}`, new Uint8Array());
+  assertEquals(again.status, 200);
+  const noToken = await fetch(session, {
+    method: "PUT",
+    headers: { "content-range": `bytes */${size}` },
+  });
+  await noToken.body?.cancel();
+  assertEquals(noToken.status, 401);
+});

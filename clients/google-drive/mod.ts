@@ -19,7 +19,8 @@ import { AuthError, ConfigError, NetworkError, NotFoundError } from "../../core/
 import { hashFile } from "../../core/hasher.ts";
 import { isLoopback, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
 import { type ParsedName, parseImageName, removeUri } from "../../core/names.ts";
-import { download, upload } from "../../core/transfer/mod.ts";
+import { download } from "../../core/transfer/mod.ts";
+import { SESSION_QUANTUM, sessionUpload } from "../../core/transfer/resumable_session.ts";
 import type {
   Client,
   ClientFactory,
@@ -48,6 +49,9 @@ const SERVICE_ACCOUNT = "GOOGLE_APPLICATION_CREDENTIALS";
 const CLIENT_SECRETS = "SREGISTRY_GOOGLE_DRIVE_CREDENTIALS";
 const ROOT = "SREGISTRY_GOOGLE_DRIVE_ROOT";
 const BASE = "SREGISTRY_GOOGLE_DRIVE_BASE";
+const CHUNK = "SREGISTRY_GOOGLE_DRIVE_CHUNK_SIZE";
+/** The default upload chunk: 8 MiB. */
+export const DEFAULT_CHUNK = 32 * SESSION_QUANTUM;
 const DEFAULT_BASE = "https://www.googleapis.com";
 const DEFAULT_AUTH_URI = "https://accounts.google.com/o/oauth2/auth";
 const DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token";
@@ -109,6 +113,21 @@ export function driveProperties(
     }
   }
   return { properties, dropped };
+}
+
+/** SREGISTRY_GOOGLE_DRIVE_CHUNK_SIZE: bytes, or with a K or M suffix; a multiple of 256 KiB. */
+export function chunkSetting(value: string | undefined): number {
+  if (value === undefined || value.trim() === "") return DEFAULT_CHUNK;
+  const m = value.trim().match(/^(\d+)\s*(k|ki|kib|m|mi|mib)?$/i);
+  const n = m ? Number(m[1]) * (m[2] ? (/^k/i.test(m[2]) ? 1024 : 1024 * 1024) : 1) : NaN;
+  if (!Number.isSafeInteger(n) || n <= 0 || n % SESSION_QUANTUM !== 0 || n > 1024 ** 3) {
+    throw new ConfigError(
+      `${CHUNK} ${
+        JSON.stringify(value)
+      } is not a multiple of 256K up to 1G; use for example 8M or 262144`,
+    );
+  }
+  return n;
 }
 
 /** Bytes as URL-safe base64 (what contentHints.thumbnail.image takes). */
@@ -418,25 +437,47 @@ function createGoogleDriveClient(ctx: Context): Client {
         );
       }
       const thumb = await ctx.thumbnail();
-      const folder = await ensureFolder(a, rootName());
-      const session = await startUpload(a, {
-        name: names.storage,
-        mimeType: MEDIA,
-        parents: [folder],
-        properties,
-        contentHints: { thumbnail: { image: base64Url(thumb.bytes), mimeType: thumb.mediaType } },
-      }, size);
-      ctx.log.addSecret(new URL(session).searchParams.get("upload_id") ?? undefined);
-      const res = await upload({
-        http: ctx.http,
-        url: session,
-        file: path,
-        auth: a.auth,
-        contentType: MEDIA,
-        progress: ctx.progress,
-        label: names.uri,
-        signal: ctx.signal,
-      });
+      const chunkSize = chunkSetting(ctx.settings.get(CHUNK));
+      // A session of an earlier, interrupted push of the same bytes to the same name continues.
+      const key = `upload:${rootName()}/${names.storage}`;
+      const kept = ctx.credentials.get<{ session?: string; digest?: string; size?: number }>(key);
+      let session = kept?.digest === digest && kept.size === size ? kept.session : undefined;
+      let res: Response | undefined;
+      for (let fresh = 0; !res; fresh++) {
+        const resume = session !== undefined;
+        if (!session) {
+          if (fresh > 1) throw new NetworkError(`Drive keeps losing the upload of ${names.uri}`);
+          const folder = await ensureFolder(a, rootName());
+          session = await startUpload(a, {
+            name: names.storage,
+            mimeType: MEDIA,
+            parents: [folder],
+            properties,
+            contentHints: {
+              thumbnail: { image: base64Url(thumb.bytes), mimeType: thumb.mediaType },
+            },
+          }, size);
+          ctx.credentials.set(key, { session, digest, size });
+        }
+        ctx.log.addSecret(new URL(session).searchParams.get("upload_id") ?? undefined);
+        const r = await sessionUpload({
+          http: ctx.http,
+          session,
+          resume,
+          file: path,
+          auth: a.auth,
+          chunkSize,
+          contentType: MEDIA,
+          progress: ctx.progress,
+          label: names.uri,
+          signal: ctx.signal,
+        });
+        if ("gone" in r) {
+          ctx.log.verbose(`The upload session of ${names.uri} expired; starting a new one`);
+          session = undefined;
+        } else res = r.done;
+      }
+      ctx.credentials.delete(key);
       const made = await res.json().catch(() => undefined) as DriveFile | undefined;
       if (!made?.id) throw new NetworkError(`Drive did not confirm the upload of ${names.uri}`);
       return {
@@ -511,6 +552,11 @@ export const googleDriveFactory: ClientFactory = {
       name: BASE,
       description: "the API base; plain http only for loopback",
       default: DEFAULT_BASE,
+    },
+    {
+      name: CHUNK,
+      description: "resumable upload chunk size, a multiple of 256K",
+      default: String(DEFAULT_CHUNK),
     },
   ],
   create: createGoogleDriveClient,

@@ -44,7 +44,16 @@ export interface DriveFake {
     codeGrants: number;
     refreshGrants: number;
     statusQueries: number;
+    /** Upload sessions opened. */
+    sessions: number;
+    /** Body bytes received by upload PUTs. */
+    chunkBytes: number;
   };
+  /**
+   * Make upload chunks fail with 503: after `after` more chunks succeed, the next `count` fail,
+   * keeping none of their bytes, or the first half rounded down to 256 KiB (a dropped connection).
+   */
+  failChunks(options: { after?: number; count: number; persist?: "none" | "half" }): void;
   /** `<url>/o/oauth2/auth`: the consent screen, which redirects with a code at once. */
   authUri: string;
   addAccount(email: string, key: CryptoKey): void;
@@ -126,7 +135,14 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
   const accounts = new Map<string, CryptoKey>();
   const tokens = new Map<string, number>();
   const files = new Map<string, FakeFile>();
-  const sessions = new Map<string, Omit<FakeFile, "bytes"> & { size: number }>();
+  const sessions = new Map<
+    string,
+    Omit<FakeFile, "bytes"> & { size: number; parts: Uint8Array[]; received: number }
+  >();
+  /** Finished sessions: upload_id -> file id (a status query then answers the file). */
+  const finished = new Map<string, string>();
+  let faults: { after: number; count: number; persist: "none" | "half" } | undefined;
+  let chunksSeen = 0;
   const stats = {
     tokens: 0,
     unauthorized: 0,
@@ -134,6 +150,8 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
     codeGrants: 0,
     refreshGrants: 0,
     statusQueries: 0,
+    sessions: 0,
+    chunkBytes: 0,
   };
   const clients = new Map<string, string>();
   const codes = new Map<
@@ -288,6 +306,104 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
     return Response.json({ access_token: issue(), expires_in: 3599, token_type: "Bearer" });
   }
 
+  /**
+   * A PUT to a resumable session, as Drive's "Perform a resumable upload" documents it: with
+   * `Content-Range: bytes *\/<size>` and no body it is a status query (308 with `Range: bytes=0-<n>`
+   * for what is kept, no Range when nothing is; 200 with the file once complete); with
+   * `bytes <a>-<b>/<size>` a chunk, which must match its body's length and the session's size,
+   * must not start past the bytes kept (bytes already kept may be sent again), and must be a
+   * multiple of 256 KiB unless it is the last. A PUT without Content-Range is the whole file.
+   */
+  async function chunk(req: Request, url: URL): Promise<Response> {
+    const uploadId = url.searchParams.get("upload_id") ?? "";
+    const bytes = new Uint8Array(await req.arrayBuffer());
+    stats.chunkBytes += bytes.length;
+    const doneId = finished.get(uploadId);
+    if (doneId !== undefined) {
+      const f = files.get(doneId);
+      return f ? Response.json(view(f)) : gError(404, "Upload session not found", "notFound");
+    }
+    const s = sessions.get(uploadId);
+    if (!s) return gError(404, "Upload session not found", "notFound");
+    const kept = () =>
+      s.received > 0
+        ? new Response(null, { status: 308, headers: { range: `bytes=0-${s.received - 1}` } })
+        : new Response(null, { status: 308 });
+    const complete = () => {
+      const all = new Uint8Array(s.received);
+      let o = 0;
+      for (const part of s.parts) {
+        all.set(part, o);
+        o += part.length;
+      }
+      const { size: _, parts: _p, received: _r, ...meta } = s;
+      const f = { ...meta, bytes: all };
+      files.set(f.id, f);
+      sessions.delete(uploadId);
+      finished.set(uploadId, f.id);
+      return Response.json(view(f));
+    };
+    const cr = req.headers.get("content-range");
+    if (cr === null) {
+      if (Number.isFinite(s.size) && s.size > 0 && bytes.length !== s.size) {
+        return gError(400, "Upload length does not match X-Upload-Content-Length", "badRequest");
+      }
+      s.parts = [bytes];
+      s.received = bytes.length;
+      return complete();
+    }
+    const query = cr.match(/^bytes \*\/(\d+|\*)$/);
+    if (query) {
+      if (bytes.length !== 0) return gError(400, "Invalid Content-Range for a body", "badRequest");
+      stats.statusQueries++;
+      if (query[1] !== "*" && Number(query[1]) === s.received && s.received === s.size) {
+        return complete();
+      }
+      return kept();
+    }
+    const m = cr.match(/^bytes (\d+)-(\d+)\/(\d+)$/);
+    if (!m) return gError(400, `Invalid Content-Range: ${cr}`, "badRequest");
+    const [a, b, total] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    if (b < a || b - a + 1 !== bytes.length) {
+      return gError(400, "Content-Range does not match the body length", "badRequest");
+    }
+    if (Number.isFinite(s.size) && s.size > 0 && total !== s.size) {
+      return gError(400, "Upload length does not match X-Upload-Content-Length", "badRequest");
+    }
+    if (b >= total) return gError(400, "Content-Range past the end of the upload", "badRequest");
+    if (a > s.received) {
+      return gError(
+        400,
+        `Invalid request. The upload offset ${a} is past the ${s.received} bytes received`,
+        "badRequest",
+      );
+    }
+    if (b + 1 < total && bytes.length % (256 * 1024) !== 0) {
+      return gError(
+        400,
+        "Invalid request. The chunk size must be a multiple of 256 KiB, except the last",
+        "badRequest",
+      );
+    }
+    let fresh = bytes.subarray(s.received - a);
+    const n = ++chunksSeen;
+    if (faults && n > faults.after && faults.count > 0) {
+      faults.count--;
+      const half = Math.floor(fresh.length / 2 / (256 * 1024)) * 256 * 1024;
+      fresh = faults.persist === "half" ? fresh.subarray(0, half) : fresh.subarray(0, 0);
+      if (fresh.length) {
+        s.parts.push(fresh.slice());
+        s.received += fresh.length;
+      }
+      return gError(503, "Backend Error", "backendError");
+    }
+    if (fresh.length) {
+      s.parts.push(fresh.slice());
+      s.received += fresh.length;
+    }
+    return s.received === total ? complete() : kept();
+  }
+
   async function json(req: Request): Promise<Record<string, unknown> | Response> {
     if (!/^application\/json/.test(req.headers.get("content-type") ?? "")) {
       return gError(400, "Bad Request: Content-Type must be application/json", "badContent");
@@ -330,25 +446,16 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
         trashed: false,
         permissions: [],
         size,
+        parts: [],
+        received: 0,
       });
+      stats.sessions++;
       return new Response(null, {
         status: 200,
         headers: { location: `${base}/upload/drive/v3/files?uploadType=resumable&upload_id=${id}` },
       });
     }
-    if (p === "/upload/drive/v3/files" && req.method === "PUT") {
-      const s = sessions.get(url.searchParams.get("upload_id") ?? "");
-      if (!s) return gError(404, "Upload session not found", "notFound");
-      const bytes = new Uint8Array(await req.arrayBuffer());
-      if (Number.isFinite(s.size) && s.size > 0 && bytes.length !== s.size) {
-        return gError(400, "Upload length does not match X-Upload-Content-Length", "badRequest");
-      }
-      const { size: _, ...meta } = s;
-      const f = { ...meta, bytes };
-      files.set(f.id, f);
-      sessions.delete(url.searchParams.get("upload_id")!);
-      return Response.json(view(f));
-    }
+    if (p === "/upload/drive/v3/files" && req.method === "PUT") return await chunk(req, url);
     if (p === "/drive/v3/files" && req.method === "GET") {
       const q = url.searchParams.get("q") ?? "";
       const preds = parseQuery(q);
@@ -448,6 +555,10 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
     addAccount: (email, key) => void accounts.set(email, key),
     addClient: (id, secret) => void clients.set(id, secret),
     revokeRefreshTokens: () => refreshTokens.clear(),
+    failChunks: ({ after = 0, count, persist = "none" }) => {
+      chunksSeen = 0;
+      faults = { after, count, persist };
+    },
     expireTokens: () => {
       for (const k of tokens.keys()) tokens.set(k, 0);
     },
