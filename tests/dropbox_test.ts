@@ -151,3 +151,96 @@ Deno.test("dropbox first use with only the app key logs in with PKCE through std
   const kept = JSON.parse(await Deno.readTextFile(join(cache, ".sregistry", "dropbox")));
   assert(kept.oauth2.refreshToken.startsWith("refresh-"), JSON.stringify(kept));
 });
+
+/** A push in upload-session chunks of 3000 bytes, with the credential store in the home. */
+function sessionEnv(s: Awaited<ReturnType<typeof setup>>) {
+  return {
+    ...s.env,
+    SREGISTRY_CREDENTIALS_CACHE: join(s.home.dir, "cc"),
+    SREGISTRY_DROPBOX_UPLOAD_THRESHOLD: "4096",
+    SREGISTRY_DROPBOX_CHUNK_SIZE: "3000",
+  };
+}
+
+Deno.test("dropbox push: a session interrupted in one run continues in the next from the server's offset", async () => {
+  await using s = await setup();
+  const file = join(s.home.dir, "big.sif");
+  const data = bytes(10_000);
+  await Deno.writeFile(file, data);
+  const env = sessionEnv(s);
+  // start (0-3000) and the first append (3000-6000) work; the next append reaches the server
+  // but its answer is lost, and every call after it fails: the run gives up.
+  s.fake.failAppends({ after: 1, count: 100, keep: true });
+  const first = await runCli(["push", file, "--name", "dropbox://big/two:v1"], { env });
+  assertEquals(first.code, 5, first.stderr);
+  assertEquals(s.fake.get("/big/two:v1.sif"), undefined);
+  const store = join(s.home.dir, "cc", ".sregistry", "dropbox");
+  const kept = JSON.parse(await Deno.readTextFile(store))["upload:/big/two:v1.sif"];
+  assertEquals([kept?.session, kept?.offset], ["session-1", 6000]);
+
+  s.fake.failAppends({ count: 0 });
+  const mark = s.fake.calls.length;
+  const second = await runCli(["push", file, "--name", "dropbox://big/two:v1"], { env });
+  assertEquals(second.code, 0, second.stderr);
+  assertEquals(s.fake.get("/big/two:v1.sif"), data);
+  const calls = s.fake.calls.slice(mark);
+  // No new session: the kept one, told by the server that it holds 9000 bytes, is finished.
+  assert(!calls.includes("POST /2/files/upload_session/start"), calls.join("\n"));
+  assertEquals(calls.filter((c) => c.endsWith("/upload_session/finish")).length, 1);
+  const after = JSON.parse(await Deno.readTextFile(store));
+  assertEquals(after["upload:/big/two:v1.sif"], undefined);
+});
+
+Deno.test("dropbox push: an expired kept session starts a new one", async () => {
+  await using s = await setup();
+  const file = join(s.home.dir, "big.sif");
+  const data = bytes(10_000);
+  await Deno.writeFile(file, data);
+  const env = sessionEnv(s);
+  s.fake.failAppends({ after: 1, count: 100 });
+  const first = await runCli(["push", file, "--name", "dropbox://big/three:v1"], { env });
+  assertEquals(first.code, 5, first.stderr);
+  s.fake.failAppends({ count: 0 });
+  s.fake.expireSessions();
+  const mark = s.fake.calls.length;
+  const second = await runCli(["push", file, "--name", "dropbox://big/three:v1"], { env });
+  assertEquals(second.code, 0, second.stderr);
+  assertEquals(s.fake.get("/big/three:v1.sif"), data);
+  assertEquals(
+    s.fake.calls.slice(mark).filter((c) => c.endsWith("/upload_session/start")).length,
+    1,
+  );
+});
+
+Deno.test("dropbox push: a changed file does not continue the old session", async () => {
+  await using s = await setup();
+  const file = join(s.home.dir, "big.sif");
+  await Deno.writeFile(file, bytes(10_000));
+  const env = sessionEnv(s);
+  s.fake.failAppends({ after: 1, count: 100 });
+  const first = await runCli(["push", file, "--name", "dropbox://big/four:v1"], { env });
+  assertEquals(first.code, 5, first.stderr);
+  s.fake.failAppends({ count: 0 });
+  const changed = bytes(10_000).map((b) => b ^ 0xff);
+  await Deno.writeFile(file, changed);
+  const second = await runCli(["push", file, "--name", "dropbox://big/four:v1"], { env });
+  assertEquals(second.code, 0, second.stderr);
+  assertEquals(s.fake.get("/big/four:v1.sif"), changed);
+});
+
+Deno.test("dropbox push: a finish the server applied but never answered is completed next run", async () => {
+  await using s = await setup();
+  const file = join(s.home.dir, "big.sif");
+  const data = bytes(10_000);
+  await Deno.writeFile(file, data);
+  const env = sessionEnv(s);
+  // Two appends work; the finish (9000-10000) reaches the server, its answer is lost.
+  s.fake.failAppends({ after: 2, count: 100, keep: true });
+  const first = await runCli(["push", file, "--name", "dropbox://big/five:v1"], { env });
+  assertEquals(first.code, 5, first.stderr);
+  s.fake.failAppends({ count: 0 });
+  // finish answers lookup_failed/incorrect_offset (10000): the client finishes there.
+  const second = await runCli(["push", file, "--name", "dropbox://big/five:v1"], { env });
+  assertEquals(second.code, 0, second.stderr);
+  assertEquals(s.fake.get("/big/five:v1.sif"), data);
+});

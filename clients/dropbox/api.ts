@@ -6,8 +6,9 @@
  */
 
 import type { Authorizer } from "../../core/auth/types.ts";
-import { ConfigError, NetworkError, NotFoundError } from "../../core/errors.ts";
-import { type Http, isLoopback, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
+import { serviceBase } from "../../core/base_url.ts";
+import { NetworkError, NotFoundError } from "../../core/errors.ts";
+import { type Http, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
 
 /** Where the two hosts are and how to reach them. */
 export interface DropboxApi {
@@ -46,18 +47,7 @@ export class DropboxEndpointError extends NetworkError {
 
 /** A base URL setting: https, or plain http for a loopback host; a path prefix is kept. */
 export function baseUrl(name: string, value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ConfigError(`${name} ${JSON.stringify(value)} is not a URL: use https://host`);
-  }
-  if (url.protocol !== "https:" && !(url.protocol === "http:" && isLoopback(url.host))) {
-    throw new ConfigError(
-      `${name} ${JSON.stringify(value)} must be https (plain http only for a loopback host)`,
-    );
-  }
-  return url.href.replace(/\/+$/, "");
+  return serviceBase(name, value, "https://api.dropboxapi.com");
 }
 
 /** JSON for an HTTP header: Dropbox wants non-ASCII characters escaped as `\uXXXX`. */

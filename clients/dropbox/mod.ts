@@ -30,6 +30,7 @@ import {
   content,
   type DropboxApi,
   DropboxEndpointError,
+  type DropboxError,
   type FileMetadata,
   headerJson,
   rpc,
@@ -61,6 +62,24 @@ export function parseBytes(name: string, value: string | undefined, fallback: nu
     );
   }
   return n;
+}
+
+/**
+ * The upload-session lookup error of a failed append or finish: append answers it as is
+ * (`incorrect_offset/`, `not_found/`), finish inside `lookup_failed` (`lookup_failed/not_found/`).
+ */
+export function lookupError(
+  e: unknown,
+): { ".tag"?: string; correct_offset?: number } | undefined {
+  const answer = (e as { answer?: DropboxError } | undefined)?.answer;
+  if (!(e instanceof DropboxEndpointError || e instanceof NotFoundError) || !answer?.error) {
+    return undefined;
+  }
+  const err = answer.error as { ".tag"?: string; lookup_failed?: { ".tag"?: string } };
+  return (err[".tag"] === "lookup_failed" ? err.lookup_failed : err) as {
+    ".tag"?: string;
+    correct_offset?: number;
+  };
 }
 
 /** The Dropbox path of an image: `"/" + names.storage`. */
@@ -236,7 +255,12 @@ function createDropboxClient(ctx: Context): Client {
       const kept = ctx.credentials.get<{ session?: string; offset?: number; digest?: string }>(key);
       let session = kept?.digest === digest ? kept.session : undefined;
       let offset = session ? kept?.offset ?? 0 : 0;
-      if (!session) {
+      // A session from an earlier run may have expired (Dropbox keeps them 7 days): start anew once.
+      let resumed = session !== undefined;
+      if (resumed) {
+        ctx.log.verbose(`Continuing the upload session of ${target} at byte ${offset} of ${size}`);
+      }
+      const start = async () => {
         const first = await read(0, chunk);
         const r = await content<{ session_id: string }>(
           a,
@@ -244,10 +268,10 @@ function createDropboxClient(ctx: Context): Client {
           { close: false },
           () => first,
         );
-        session = r.session_id;
-        offset = first.length;
-        ctx.credentials.set(key, { session, offset, digest });
-      }
+        ctx.credentials.set(key, { session: r.session_id, offset: first.length, digest });
+        return { session: r.session_id, offset: first.length };
+      };
+      if (!session) ({ session, offset } = await start());
       const commit = { path: target, mode: "overwrite", autorename: false, mute: true };
       for (;;) {
         const bytes = await read(offset, chunk);
@@ -266,13 +290,16 @@ function createDropboxClient(ctx: Context): Client {
           offset += bytes.length;
           ctx.credentials.set(key, { session, offset, digest });
         } catch (e) {
-          const err = (e as DropboxEndpointError).answer?.error as
-            | { ".tag"?: string; correct_offset?: number }
-            | undefined;
+          const err = lookupError(e);
+          if (resumed && err?.[".tag"] === "not_found") {
+            ctx.log.verbose(`The kept upload session of ${target} is gone; starting a new one`);
+            resumed = false;
+            ({ session, offset } = await start());
+            continue;
+          }
           if (
-            e instanceof DropboxEndpointError && err?.[".tag"] === "incorrect_offset" &&
-            typeof err.correct_offset === "number" && err.correct_offset !== offset &&
-            err.correct_offset <= size
+            err?.[".tag"] === "incorrect_offset" && typeof err.correct_offset === "number" &&
+            err.correct_offset !== offset && err.correct_offset <= size
           ) {
             ctx.log.verbose(
               `Dropbox has ${err.correct_offset} bytes of the session; continuing there`,

@@ -17,7 +17,8 @@ import { oauth2RefreshAuth, type OAuth2Tokens } from "../../core/auth/oauth2.ts"
 import type { Authorizer } from "../../core/auth/types.ts";
 import { AuthError, ConfigError, NetworkError, NotFoundError } from "../../core/errors.ts";
 import { hashFile } from "../../core/hasher.ts";
-import { isLoopback, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
+import { MAX_JSON_BYTES, readBody } from "../../core/http.ts";
+import { serviceBase } from "../../core/base_url.ts";
 import { type ParsedName, parseImageName, removeUri } from "../../core/names.ts";
 import { download } from "../../core/transfer/mod.ts";
 import { SESSION_QUANTUM, sessionUpload } from "../../core/transfer/resumable_session.ts";
@@ -63,21 +64,9 @@ export const DRIVE_SCOPE = "https://www.googleapis.com/auth/drive";
 export const PROPERTY_LIMIT = 124;
 const MEDIA = "application/octet-stream";
 
-/** The base URL: https, or http to a loopback host only. */
+/** The base URL: https, or http to a loopback host only (a path prefix is kept). */
 export function driveBase(value: string | undefined): URL {
-  const raw = value?.trim() || DEFAULT_BASE;
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new ConfigError(`${BASE} ${JSON.stringify(raw)} is not a URL; use ${DEFAULT_BASE}`);
-  }
-  if (u.protocol !== "https:" && !(u.protocol === "http:" && isLoopback(u.hostname))) {
-    throw new ConfigError(
-      `${BASE} ${JSON.stringify(raw)} must be https (plain http only for a loopback host)`,
-    );
-  }
-  return u;
+  return new URL(`${serviceBase(BASE, value?.trim() || DEFAULT_BASE, DEFAULT_BASE)}/`);
 }
 
 /** The properties sregistry-cli set: names, type container, then labels that fit Drive's limit. */

@@ -4,7 +4,8 @@
  * `application/octet-stream` and a JSON `Dropbox-API-Arg`; a bad token is 401 with
  * `error_summary` and a `.tag` (invalid_access_token, expired_access_token); endpoint errors are
  * 409 with `error_summary` and `error`; a wrong session offset is `incorrect_offset` with
- * `correct_offset`. `/oauth2/token` serves the refresh_token grant. A path prefix before `/2/` or
+ * `correct_offset`, and an unknown session `not_found` (both wrapped in `lookup_failed` by
+ * `upload_session/finish`, as its UploadSessionFinishError does). `/oauth2/token` serves the refresh_token grant. A path prefix before `/2/` or
  * `/oauth2/` is ignored, so a fault proxy can tell routes apart by a base-URL prefix.
  * @module
  */
@@ -31,6 +32,13 @@ export interface DropboxFake {
   readonly calls: string[];
   /** Make the next append/finish of a session report this offset as the correct one. */
   skewNextOffset(): void;
+  /**
+   * After `after` more appends/finishes, answer the next `count` with 500; with `keep`, the first
+   * of them is applied before the answer is lost (the server moved on, the client does not know).
+   */
+  failAppends(options: { after?: number; count: number; keep?: boolean }): void;
+  /** Forget every upload session (they expire after 7 days). */
+  expireSessions(): void;
   /** Stop it. */
   stop(): Promise<void>;
 }
@@ -56,6 +64,8 @@ export function startDropboxFake(): DropboxFake {
   const codes = new Map<string, string>();
   const verifiers: string[] = [];
   let skew = false;
+  let sessionCount = 0;
+  let failing: { after: number; count: number; keep: boolean; seen: number } | undefined;
   let issued = 0;
   const ac = new AbortController();
 
@@ -172,7 +182,7 @@ export function startDropboxFake(): DropboxFake {
       return save(arg.path, body, String(arg.mode ?? "add"));
     }
     if (route === "/2/files/upload_session/start") {
-      const id = `session-${sessions.size + 1}`;
+      const id = `session-${++sessionCount}`;
       sessions.set(id, { bytes: [body], offset: body.length });
       return json(200, { session_id: id });
     }
@@ -180,25 +190,35 @@ export function startDropboxFake(): DropboxFake {
     if (typeof cursor?.session_id !== "string" || typeof cursor.offset !== "number") {
       return new Response("missing cursor", { status: 400 });
     }
+    // append_v2 answers an UploadSessionLookupError as is; finish wraps it in lookup_failed.
+    const lookup = (tag: string, extra: Record<string, unknown> = {}) =>
+      route === "/2/files/upload_session/finish"
+        ? endpointError(`lookup_failed/${tag}/..`, {
+          ".tag": "lookup_failed",
+          lookup_failed: { ".tag": tag, ...extra },
+        })
+        : endpointError(`${tag}/..`, { ".tag": tag, ...extra });
     const s = sessions.get(cursor.session_id);
-    if (!s) {
-      return endpointError("not_found/..", { ".tag": "not_found" });
+    if (!s) return lookup("not_found");
+    if (failing && failing.count > 0 && ++failing.seen > failing.after) {
+      failing.count--;
+      // The first failure lands before the answer is lost: the server has the chunk.
+      if (failing.keep && cursor.offset === s.offset) {
+        failing.keep = false;
+        s.bytes.push(body);
+        s.offset += body.length;
+      }
+      return new Response("Internal Server Error", { status: 500 });
     }
     if (skew && cursor.offset === s.offset) {
       skew = false;
       s.bytes.push(body);
       s.offset += body.length;
       // The server got the previous chunk although the client never heard back.
-      return endpointError("incorrect_offset/..", {
-        ".tag": "incorrect_offset",
-        correct_offset: s.offset,
-      });
+      return lookup("incorrect_offset", { correct_offset: s.offset });
     }
     if (cursor.offset !== s.offset) {
-      return endpointError("incorrect_offset/..", {
-        ".tag": "incorrect_offset",
-        correct_offset: s.offset,
-      });
+      return lookup("incorrect_offset", { correct_offset: s.offset });
     }
     s.bytes.push(body);
     s.offset += body.length;
@@ -355,6 +375,9 @@ export function startDropboxFake(): DropboxFake {
     verifiers,
     addCode: (k, c) => void codes.set(c, k),
     skewNextOffset: () => void (skew = true),
+    failAppends: ({ after = 0, count, keep = false }) =>
+      void (failing = { after, count, keep, seen: 0 }),
+    expireSessions: () => sessions.clear(),
     async stop() {
       ac.abort();
       await server.finished;
