@@ -292,3 +292,30 @@ Deno.test("gitlab base: a trailing slash is dropped, plain http only for loopbac
   assertEquals(remote.code, 2, remote.stderr);
   assert(remote.stderr.includes("must be https"), remote.stderr);
 });
+
+Deno.test("gitlab pull: a body dropped by object storage resumes with a range, through a new redirect", async () => {
+  await using s = await setup();
+  const image = new Uint8Array(300_000);
+  image.set(sif("big"));
+  for (let i = 4096; i < image.length; i++) image[i] = (i * 7) & 0xff;
+  s.fake.addProject("g/p");
+  s.fake.addJob("g/p", { id: 9, files: { "build/Singularity.sif": image } });
+  s.fake.dropStorageOnce(100_000);
+  const r = await runCli(["--json", "pull", "--no-cache", "gitlab://g/p@9"], {
+    env: { ...s.env, SREGISTRY_HTTP_RETRIES: "3" },
+    cwd: s.home.dir,
+  });
+  assertEquals(r.code, 0, r.stderr);
+  const ranged = s.fake.storageCalls.filter((c) => c.range !== null);
+  assert(
+    ranged.some((c) => /^bytes=\d+-/.test(c.range!) && !c.range!.startsWith("bytes=0-")),
+    JSON.stringify(s.fake.storageCalls),
+  );
+  assert(s.fake.storageCalls.every((c) => c.privateToken === null && c.authorization === null));
+  const artifactCalls = s.fake.calls.filter((c) => c.includes("/jobs/9/artifacts/"));
+  assert(artifactCalls.length >= 2, artifactCalls.join("\n"));
+  const out = JSON.parse(r.stdout);
+  const path = String(out.path ?? out.file ?? "");
+  assert(path !== "", r.stdout);
+  assertEquals(sha(await Deno.readFile(path)), sha(image));
+});

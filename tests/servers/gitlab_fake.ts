@@ -57,7 +57,10 @@ export interface GitlabFake {
     path: string;
     privateToken: string | null;
     authorization: string | null;
+    range: string | null;
   }[];
+  /** Make the next full GET from object storage end after this many bytes (short of its length). */
+  dropStorageOnce(bytes: number): void;
   /** Stop both servers. */
   stop(): Promise<void>;
 }
@@ -114,6 +117,7 @@ export function startGitlabFake(): GitlabFake {
   const objects = new Map<string, { bytes: Uint8Array; etag: string }>();
   const calls: string[] = [];
   const storageCalls: GitlabFake["storageCalls"] = [];
+  let dropAt: number | undefined;
   const ac = new AbortController();
   let nextProjectId = 1000;
   let nextObject = 0;
@@ -125,7 +129,12 @@ export function startGitlabFake(): GitlabFake {
       const u = new URL(req.url);
       const privateToken = req.headers.get("private-token");
       const authorization = req.headers.get("authorization");
-      storageCalls.push({ path: u.pathname, privateToken, authorization });
+      storageCalls.push({
+        path: u.pathname,
+        privateToken,
+        authorization,
+        range: req.headers.get("range"),
+      });
       const xml = (status: number, code: string, message: string) =>
         new Response(
           `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`,
@@ -140,6 +149,24 @@ export function startGitlabFake(): GitlabFake {
       const obj = objects.get(u.pathname);
       if (!obj || u.searchParams.get("X-Amz-Signature") !== `sig${u.pathname.length}`) {
         return xml(403, "AccessDenied", "Request has expired or the signature does not match");
+      }
+      if (dropAt !== undefined && !req.headers.has("range") && req.method === "GET") {
+        const cut = obj.bytes.slice(0, dropAt);
+        dropAt = undefined;
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(cut);
+            c.close();
+          },
+        });
+        return new Response(body, {
+          headers: {
+            "content-type": "application/octet-stream",
+            "content-length": String(obj.bytes.length),
+            "accept-ranges": "bytes",
+            etag: obj.etag,
+          },
+        });
       }
       return serveBytes(req, obj.bytes, obj.etag);
     },
@@ -270,6 +297,7 @@ export function startGitlabFake(): GitlabFake {
     calls,
     storageCalls,
     addToken: (t) => void tokens.add(t),
+    dropStorageOnce: (n) => void (dropAt = n),
     addProject(path, options = {}) {
       projects.set(path, { id: nextProjectId++, public: options.public ?? false, jobs: new Map() });
     },
