@@ -11,13 +11,13 @@ const TOKEN = "library-test-token-0123456789";
 
 runClientConformance({
   scheme: "library",
-  capabilities: ["pull", "push", "search", "record"],
+  capabilities: ["pull", "push", "search", "record", "delete"],
   ignore,
   async start(fixture) {
     const reg = await startRegistry();
     await seed({ url: reg.url }, "conformance", fixture.bytes, "sif");
     const proxy = registryFaults(reg.url, "conformance");
-    const lib = startLibraryFake({
+    const lib = await startLibraryFake({
       token: TOKEN,
       registry: reg.url,
       faultRegistry: proxy.url,
