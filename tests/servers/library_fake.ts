@@ -80,7 +80,7 @@ export interface LibraryFake {
   readonly held: number;
   /** Answer `n` more part presign requests, then hold the others until {@link release}. */
   holdPartsAfter(n: number): void;
-  /** Let held part requests through (and stop holding). */
+  /** Stop holding: held requests answer 503 (their clients are gone), new ones pass. */
   release(): void;
   /** Stop the servers. */
   stop(): Promise<void>;
@@ -613,10 +613,12 @@ export async function startLibraryFake(o: LibraryFakeOptions): Promise<LibraryFa
         if (holdBudget !== undefined) {
           if (holdBudget > 0) holdBudget--;
           else {
-            // A client that goes away leaves its request here until release().
+            // Held until release(); by then its client has gone (interrupted), so it is never
+            // answered with a URL and never counted in partsPresigned.
             heldCount++;
             await released;
             heldCount--;
+            return envelope(503, "The part request was held until its client went away");
           }
         }
         partsPresigned.push(n);
