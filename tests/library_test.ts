@@ -183,6 +183,12 @@ Deno.test({
           const no = await cli(["delete", "library://me/tools/small:v1"]);
           assertEquals(no.code, 0, no.stderr);
           match(no.stderr, /Nothing deleted/);
+          // Yes to the first question, no to the one naming the other tags: nothing goes.
+          const half = await cli(["delete", "library://me/tools/small:v1"], {}, "y\nn\n");
+          assertEquals(half.code, 0, half.stderr);
+          match(half.stderr, /small:latest.*name the same image/);
+          match(half.stderr, /Nothing deleted/);
+          assert(!lib.calls.some((c) => c.startsWith("DELETE ")), `${lib.calls}`);
           const gone = await cli(["--json", "delete", "--force", "library://me/tools/small:v1"]);
           assertEquals(gone.code, 0, gone.stderr);
           const deleted: string[] = JSON.parse(gone.stdout).deleted;
@@ -281,6 +287,34 @@ Deno.test({
           ]);
           assertEquals(back.code, 0, back.stderr);
           assertEquals(await sha256(await Deno.readFile(out)), await sha256(new Uint8Array(bytes)));
+        },
+      );
+
+      await t.step(
+        "a part the object store keeps refusing: exit 5, the next push sends only it",
+        async () => {
+          const { lib, cli } = await fake();
+          const bytes = bigSif(11 * MiB, "amd64");
+          const src = await file("flaky.sif", bytes);
+          lib.failPart(2, 2);
+          const first = await cli(["push", src, "--name", "library://me/big/flaky:v1"]);
+          assertEquals(first.code, 5, first.stderr);
+          match(first.stderr, /503.*2 of 3 parts are stored: run the same push again to resume/);
+          const before = lib.partsPresigned.length;
+          const again = await cli(["push", src, "--name", "library://me/big/flaky:v1"]);
+          assertEquals(again.code, 0, again.stderr);
+          const resent = lib.partsPresigned.slice(before);
+          assertEquals(resent, [2], `resumed push sent parts ${resent}`);
+          const out = join(h.dir, "flaky-back.sif");
+          const back = await cli([
+            "pull",
+            "--no-cache",
+            "--file",
+            out,
+            "library://me/big/flaky:v1",
+          ]);
+          assertEquals(back.code, 0, back.stderr);
+          assertEquals(await sha256(await Deno.readFile(out)), await sha256(bytes));
         },
       );
 

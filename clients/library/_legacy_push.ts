@@ -321,7 +321,10 @@ async function multipartUpload(
   ctx.progress.emit({ type: "start", id, label: job.label, total: size, resumedFrom });
   try {
     using f = await Deno.open(job.file, { read: true });
-    await pool(todo, width, async (n, _i, signal) => {
+    // After a failure no new part starts, but parts in flight finish (the command's signal, not
+    // the pool's): each one stored is one the next run does not send.
+    const signal = ctx.signal;
+    await pool(todo, width, async (n) => {
       const buffer = free.pop() ?? new Uint8Array(st.partSize);
       try {
         const body = buffer.subarray(0, sizeOf(n));

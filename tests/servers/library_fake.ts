@@ -80,6 +80,8 @@ export interface LibraryFake {
   readonly held: number;
   /** Answer `n` more part presign requests, then hold the others until {@link release}. */
   holdPartsAfter(n: number): void;
+  /** The object store answers 503 to the next `times` uploads of part `n`. */
+  failPart(n: number, times: number): void;
   /** Stop holding: held requests answer 503 (their clients are gone), new ones pass. */
   release(): void;
   /** Stop the servers. */
@@ -175,11 +177,22 @@ async function startGateway(
   upstream: string,
   leaked: string[],
   log: string[],
-  parts: { now: number; max: number },
+  parts: { now: number; max: number; fail: Map<number, number> },
 ) {
   const up = new URL(upstream);
   const server = http.createServer((req, res) => {
     log.push(`${req.method} ${req.url}`);
+    const part = Number(/[?&]partNumber=(\d+)/.exec(req.url ?? "")?.[1]);
+    const failures = parts.fail.get(part) ?? 0;
+    if (req.method === "PUT" && failures > 0) {
+      parts.fail.set(part, failures - 1);
+      req.resume();
+      res.writeHead(503, { "content-type": "application/xml" });
+      res.end(
+        `<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>Please reduce your request rate.</Message></Error>`,
+      );
+      return;
+    }
     if (req.method === "PUT" && /[?&]partNumber=/.test(req.url ?? "")) {
       parts.max = Math.max(parts.max, ++parts.now);
       res.on("close", () => parts.now--);
@@ -261,7 +274,7 @@ export async function startLibraryFake(o: LibraryFakeOptions): Promise<LibraryFa
   const apiVersion = o.apiVersion ?? "2.0.0-alpha.1";
   const partSize = o.partSize ?? 5 * 1024 * 1024;
   const bucket = o.bucket ?? "library-fake";
-  const inFlight = { now: 0, max: 0 };
+  const inFlight = { now: 0, max: 0, fail: new Map<number, number>() };
   const gateway = o.s3
     ? await startGateway(o.s3.endpoint, leakedAuth, storeLog, inFlight)
     : undefined;
@@ -720,6 +733,9 @@ export async function startLibraryFake(o: LibraryFakeOptions): Promise<LibraryFa
     },
     get held() {
       return heldCount;
+    },
+    failPart(n: number, times: number) {
+      inFlight.fail.set(n, times);
     },
     holdPartsAfter(n: number) {
       holdBudget = n;
