@@ -58,6 +58,11 @@ export interface LibraryFakeOptions {
   apiVersion?: string;
   /** Multipart part size the server hands out. Default 5 MiB (S3's minimum). */
   partSize?: number;
+  /**
+   * Faults for the suite, by container name: `broken` answers 503 on every call naming it, the
+   * object store cuts `dropped` after 20,000 bytes and sends `slow` at 24 KiB/s.
+   */
+  faults?: boolean;
 }
 
 /** A running fake. */
@@ -76,6 +81,8 @@ export interface LibraryFake {
   storeLog: string[];
   /** The most part uploads the object store received at once. */
   readonly maxPartsInFlight: number;
+  /** Body bytes the object store sent for the `slow` image. */
+  readonly slowSent: number;
   /** Part presign requests waiting in {@link LibraryFake.holdPartsAfter}. */
   readonly held: number;
   /** Answer `n` more part presign requests, then hold the others until {@link release}. */
@@ -178,6 +185,7 @@ async function startGateway(
   leaked: string[],
   log: string[],
   parts: { now: number; max: number; fail: Map<number, number> },
+  faults: StoreFault[],
 ) {
   const up = new URL(upstream);
   const server = http.createServer((req, res) => {
@@ -207,6 +215,9 @@ async function startGateway(
       );
       return;
     }
+    const fault = req.method === "GET"
+      ? faults.find((f) => (req.url ?? "").includes(f.key))
+      : undefined;
     const out = http.request({
       host: up.hostname,
       port: Number(up.port),
@@ -214,8 +225,35 @@ async function startGateway(
       path: req.url,
       headers: req.headers,
     }, (ures) => {
-      res.writeHead(ures.statusCode ?? 502, ures.headers);
-      ures.pipe(res);
+      const headers = { ...ures.headers };
+      if (fault?.dropAfter !== undefined) {
+        // No validators and no ranges: the client cannot resume what was cut.
+        for (const h of ["accept-ranges", "etag", "last-modified"]) delete headers[h];
+      }
+      res.writeHead(ures.statusCode ?? 502, headers);
+      if (!fault) {
+        ures.pipe(res);
+        return;
+      }
+      let sent = 0;
+      ures.on("data", (chunk: Uint8Array) => {
+        let c = chunk;
+        if (fault.dropAfter !== undefined && sent + c.length > fault.dropAfter) {
+          c = c.subarray(0, Math.max(0, fault.dropAfter - sent));
+        }
+        sent += c.length;
+        fault.sent += c.length;
+        if (fault.rate) {
+          ures.pause();
+          setTimeout(() => ures.resume(), (c.length / fault.rate) * 1000);
+        }
+        if (c.length) res.write(c);
+        if (fault.dropAfter !== undefined && sent >= fault.dropAfter) {
+          ures.destroy();
+          res.destroy();
+        }
+      });
+      ures.on("end", () => res.end());
     });
     out.on("error", () => res.destroy());
     req.on("error", () => out.destroy());
@@ -231,6 +269,14 @@ async function startGateway(
         server.close(() => r());
       }),
   };
+}
+
+/** A fault on downloads of one object (matched by its key). */
+interface StoreFault {
+  key: string;
+  dropAfter?: number;
+  rate?: number;
+  sent: number;
 }
 
 interface Entity {
@@ -275,8 +321,14 @@ export async function startLibraryFake(o: LibraryFakeOptions): Promise<LibraryFa
   const partSize = o.partSize ?? 5 * 1024 * 1024;
   const bucket = o.bucket ?? "library-fake";
   const inFlight = { now: 0, max: 0, fail: new Map<number, number>() };
+  const faults: StoreFault[] = o.faults
+    ? [
+      { key: "/images/img-dropped.sif?", dropAfter: 20_000, sent: 0 },
+      { key: "/images/img-slow.sif?", rate: 24 * 1024, sent: 0 },
+    ]
+    : [];
   const gateway = o.s3
-    ? await startGateway(o.s3.endpoint, leakedAuth, storeLog, inFlight)
+    ? await startGateway(o.s3.endpoint, leakedAuth, storeLog, inFlight, faults)
     : undefined;
   const s3 = o.s3 && gateway ? { ...o.s3, endpoint: gateway.url } : undefined;
   let ids = 0;
@@ -437,6 +489,7 @@ export async function startLibraryFake(o: LibraryFakeOptions): Promise<LibraryFa
       return envelope(401, "Invalid token");
     }
     calls.push(`${req.method} ${p}`);
+    if (o.faults && /\/broken(:|$|\?)/.test(p)) return envelope(503, "Service unavailable");
     const arch = url.searchParams.get("arch") || "amd64";
     if (p === "/v1/token-status") return ok({ status: "valid" });
     if (p === "/v1/oci-redirect") {
@@ -714,8 +767,15 @@ export async function startLibraryFake(o: LibraryFakeOptions): Promise<LibraryFa
     if (p === "/v1/search") {
       const value = url.searchParams.get("value") ?? "";
       if (value.length < 3) return envelope(400, "Search value must be at least 3 characters");
-      const container = [...known].filter((n) => n.includes(value) || value.includes(n))
-        .map((name) => ({ name, entityName: "lib", collectionName: o.namespace }));
+      const hit = (n: string) => n.includes(value) || value.includes(n);
+      const container = [...containers.values()].filter((c) => hit(c.name))
+        .map((c) => ({ name: c.name, entityName: c.entityName, collectionName: c.collectionName }));
+      // Pushed through the OCI redirect: only the registry has them.
+      for (const name of known) {
+        if (hit(name) && !container.some((c) => c.name === name)) {
+          container.push({ name, entityName: "lib", collectionName: o.namespace });
+        }
+      }
       return ok({ entity: [], collection: [], container, image: [] });
     }
     return envelope(404, "Not found");
@@ -728,6 +788,9 @@ export async function startLibraryFake(o: LibraryFakeOptions): Promise<LibraryFa
     calls,
     partsPresigned,
     storeLog,
+    get slowSent() {
+      return faults[1]?.sent ?? 0;
+    },
     get maxPartsInFlight() {
       return inFlight.max;
     },
