@@ -318,6 +318,20 @@ Deno.test({
         },
       );
 
+      await t.step("a library without multipart uploads gets a large file in one PUT", async () => {
+        const { lib, cli } = await fake({ multipart: false });
+        const bytes = bigSif(6 * MiB, "amd64");
+        const src = await file("one-piece.sif", bytes);
+        const r = await cli(["push", src, "--name", "library://me/big/whole:v1"]);
+        assertEquals(r.code, 0, r.stderr);
+        assertEquals(lib.partsPresigned, []);
+        assertEquals(lib.storeLog.filter((l) => NEW_OBJECT_PUT.test(l)).length, 1);
+        const out = join(h.dir, "whole-back.sif");
+        const back = await cli(["pull", "--no-cache", "--file", out, "library://me/big/whole:v1"]);
+        assertEquals(back.code, 0, back.stderr);
+        assertEquals(await sha256(await Deno.readFile(out)), await sha256(bytes));
+      });
+
       await t.step(
         "the fake is strict: a wrong token, a bad hash, a Content-Type on v1 tags",
         async () => {

@@ -221,8 +221,15 @@ async function singleUpload(
   if (signedHeaders(r.uploadURL).includes("x-amz-content-sha256")) {
     headers["x-amz-content-sha256"] = sums.sha256;
   }
-  // The object store wants a Content-Length, which a streamed body never has: files under the
-  // multipart threshold are sent from memory.
+  // The object store wants a Content-Length, which a streamed body never has: the file is sent
+  // from memory, so only up to the part memory (a library without multipart uploads is rare).
+  if (size > job.memory) {
+    throw new UnsupportedError(
+      `The library at ${new URL(api.base).host} has no multipart upload, and "${job.file}" (${
+        Math.ceil(size / 1024 / 1024)
+      } MiB) is too large to send in one piece from memory (${job.memory / 1024 / 1024} MiB)`,
+    );
+  }
   const body = await Deno.readFile(job.file);
   if (body.length !== size) {
     throw new NetworkError(`"${job.file}" changed while it was uploaded; push it again`);

@@ -19,7 +19,9 @@
  *
  * Presigned URLs point at a small gateway in front of Swift that forwards every request unchanged
  * (Host included, so the signature holds) and refuses one that carries an Authorization header as
- * S3 does ("Only one auth mechanism allowed"), recording it in `leakedAuth`.
+ * S3 does ("Only one auth mechanism allowed"), recording it in `leakedAuth`. The gateway also logs
+ * what the store received and injects the suite's faults (a 503 for a part, a cut or slow body);
+ * `holdPartsAfter` parks part requests so a test can interrupt a push at a known point.
  * @module
  */
 
@@ -63,6 +65,8 @@ export interface LibraryFakeOptions {
    * object store cuts `dropped` after 20,000 bytes and sends `slow` at 24 KiB/s.
    */
   faults?: boolean;
+  /** false: no multipart upload (`_multipart` answers 404), as on an older library. */
+  multipart?: boolean;
 }
 
 /** A running fake. */
@@ -630,6 +634,9 @@ export async function startLibraryFake(o: LibraryFakeOptions): Promise<LibraryFa
         const failed = await finish(img, img.pending.size);
         if (failed) return failed;
         return ok({ quota: { quotaTotal: 0, quotaUsage: img.size }, containerUrl: "" });
+      }
+      if (step.startsWith("/_multipart") && o.multipart === false) {
+        return envelope(404, "Not found");
       }
       if (step === "/_multipart" && req.method === "POST") {
         if (typeof body.filesize !== "number" || body.filesize <= 0) {
