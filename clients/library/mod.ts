@@ -2,7 +2,9 @@
  * library://: the Sylabs library API (cloud.sylabs.io, Singularity Registry Server). Endpoints are
  * discovered from `/assets/config/config.prod.json`; every library call carries the bearer token.
  * pull and push use the OCI redirect (`v1/oci-redirect`) when the server offers it, moving the SIF
- * through its OCI registry with clients/oci; pull falls back to the legacy imagefile download.
+ * through its OCI registry with clients/oci; otherwise pull downloads the legacy imagefile and push
+ * uses the library's v2 upload (presigned, multipart in parallel parts, resumable; see
+ * `_legacy_push.ts`). The architecture pushed is the SIF's own. delete removes an image record.
  * @module
  */
 
@@ -13,11 +15,11 @@ import type {
   Context,
   PulledImage,
   PullTarget,
+  PushOptions,
   RemoteRecord,
   SearchHit,
 } from "../types.ts";
-import { FormatError, NotFoundError, UnsupportedError, UsageError } from "../../core/errors.ts";
-import { bearerToken } from "../../core/auth/basic.ts";
+import { FormatError, NotFoundError, UsageError } from "../../core/errors.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
 import type { BearerChallengeAuthorizer } from "../../core/auth/bearer_challenge.ts";
 import { download } from "../../core/transfer/mod.ts";
@@ -27,10 +29,43 @@ import { type Connection, downloadBlob, pulledSifLayer, resolveImage } from "../
 import { MediaType, parsePlatform } from "../oci/manifest.ts";
 import { registryScheme } from "../oci/reference.ts";
 import { createRegistry, sha256Digest } from "../oci/registry.ts";
+import { type LibraryApi, libraryApi as openApi } from "./_api.ts";
+import { legacyPush } from "./_legacy_push.ts";
 import { type LibraryRef, parseLibraryRef, refPath } from "./reference.ts";
+import { openSif, SifDataType, SifFsType } from "../../core/sif.ts";
 
 /** The default remote. */
 export const DEFAULT_LIBRARY = "https://cloud.sylabs.io";
+
+const MiB = 1024 * 1024;
+/** Files larger than this use the multipart upload (the reference client's 64 MiB). */
+export const MULTIPART_THRESHOLD = 64 * MiB;
+/** The most bytes of multipart parts held in memory at once. */
+export const PART_MEMORY = 1024 * MiB;
+
+/** What a SIF says about itself: its primary architecture, signatures, encryption. */
+export interface SifFacts {
+  /** Go architecture name, undefined when the header and partition do not say. */
+  arch?: string;
+  signed: boolean;
+  encrypted: boolean;
+}
+
+/** Read a SIF's own architecture (header, else primary partition) with the native reader. */
+export async function sifFacts(file: string): Promise<SifFacts | undefined> {
+  try {
+    using img = await openSif(file);
+    const primary = img.primaryPartition();
+    const known = (a: string | undefined) => a && a !== "unknown" ? a : undefined;
+    return {
+      arch: known(img.header.arch) ?? known(primary?.partition?.arch),
+      signed: img.find(SifDataType.signature).length > 0,
+      encrypted: primary?.partition?.fsType === SifFsType.encryptedSquashfs,
+    };
+  } catch {
+    return undefined;
+  }
+}
 
 interface Redirect {
   token?: string;
@@ -112,25 +147,29 @@ export function createLibraryClient(ctx: Context): Client {
     return p;
   }
 
-  function auth(api: string): Authorizer {
-    if (!token) return { authorize() {} };
-    return bearerToken(token, { log: ctx.log, origin: new URL(api).origin });
+  const apiCache = new Map<string, LibraryApi>();
+  function apiFor(base: string): LibraryApi {
+    let a = apiCache.get(base);
+    if (!a) apiCache.set(base, a = openApi(ctx, base, token));
+    return a;
   }
 
-  async function api<T>(
-    base: string,
-    path: string,
-    init: { method?: string; body?: unknown } = {},
-  ): Promise<T> {
-    const body = init.body === undefined ? undefined : JSON.stringify(init.body);
-    const res = await ctx.http.json<{ data?: T }>(`${base}/${path}`, {
-      method: init.method,
-      body,
-      headers: body ? { "content-type": "application/json" } : undefined,
-      auth: auth(base),
-      signal: ctx.signal,
-    });
-    return (res?.data ?? res) as T;
+  function auth(base: string): Authorizer {
+    return apiFor(base).auth;
+  }
+
+  function api<T>(base: string, path: string, init: { method?: string; body?: unknown } = {}) {
+    return apiFor(base).call<T>(path, init);
+  }
+
+  function positive(name: string, fallback: number, unit = 1): number {
+    const raw = get(name);
+    if (raw === undefined || raw === "") return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new UsageError(`${name}=${JSON.stringify(raw)} is not a whole number above 0`);
+    }
+    return n * unit;
   }
 
   function archOf(platform: string | undefined): string {
@@ -243,7 +282,7 @@ export function createLibraryClient(ctx: Context): Client {
   return {
     name: "library",
     pull,
-    async push(path, options) {
+    async push(path, options: PushOptions & { platform?: string; arch?: string }) {
       const file = resolve(path);
       try {
         if (!(await Deno.stat(file)).isFile) throw new Error();
@@ -253,13 +292,28 @@ export function createLibraryClient(ctx: Context): Client {
       const ref = parseLibraryRef(options.name);
       if (options.tag) ref.tags = options.tag.split(",");
       const lib = await libraryApi(remoteFor(ref));
+      // The image's own architecture, unless the caller names one (--platform/--arch).
+      const facts = await sifFacts(file);
+      const wanted = options.platform ?? (options.arch ? `linux/${options.arch}` : undefined);
+      const arch = wanted ? archOf(wanted) : facts?.arch ?? archOf(undefined);
+      if (!wanted && !facts?.arch) {
+        ctx.log.verbose(`${basename(file)} names no architecture; pushing it as ${arch}`);
+      }
       const redirect = await ociRedirect(lib, ref, true);
       if (!redirect) {
-        throw new UnsupportedError(
-          `${lib} offers no OCI redirect; the legacy library upload is not implemented yet`,
-        );
+        const r = await legacyPush({
+          ctx,
+          api: apiFor(lib),
+          ref,
+          file,
+          arch,
+          threshold: positive("SREGISTRY_LIBRARY_MULTIPART_THRESHOLD", MULTIPART_THRESHOLD, MiB),
+          concurrency: positive("SREGISTRY_LIBRARY_CONCURRENCY", 4),
+          memory: PART_MEMORY,
+          label: basename(file),
+        });
+        return { url: `library://${name(ref)}`, ...r };
       }
-      const arch = archOf(undefined);
       const conn = ociConnection(redirect, ref.tags[0]);
       const repo = redirect.name;
       const layer = await hashFile(file);
@@ -270,7 +324,13 @@ export function createLibraryClient(ctx: Context): Client {
       if (r.skipped) {
         ctx.log.info(`The library already has ${layer.digest}; not uploading it again`);
       }
-      const config = JSON.stringify({ architecture: arch, os: "linux", rootfs: layer.digest });
+      const config = JSON.stringify({
+        architecture: arch,
+        os: "linux",
+        rootfs: layer.digest,
+        signed: facts?.signed ?? false,
+        encrypted: facts?.encrypted ?? false,
+      });
       const cfgPath = join(ctx.globals.tmpDir, `sregistry-library-${crypto.randomUUID()}.json`);
       await Deno.mkdir(ctx.globals.tmpDir, { recursive: true });
       await Deno.writeTextFile(cfgPath, config);
@@ -346,6 +406,44 @@ export function createLibraryClient(ctx: Context): Client {
       }
       return hits;
     },
+    async delete(image, options) {
+      const ref = parseLibraryRef(image);
+      if (ref.tags.length !== 1) {
+        throw new UsageError(`Delete one tag at a time, not ${JSON.stringify(ref.tags.join(","))}`);
+      }
+      const lib = await libraryApi(remoteFor(ref));
+      const arch = archOf(undefined);
+      const rec = await imageRecord(lib, ref, arch);
+      // Deleting the image removes every tag that names it: say which before they go.
+      const others: string[] = [];
+      try {
+        const c = await api<{
+          imageTags?: Record<string, string>;
+          archTags?: Record<string, Record<string, string>>;
+        }>(lib, `v1/containers/${refPath(ref)}`);
+        for (const map of [c?.imageTags ?? {}, c?.archTags?.[arch] ?? {}]) {
+          for (const [t, id] of Object.entries(map)) {
+            if (id === rec.id && t !== ref.tags[0] && !others.includes(t)) others.push(t);
+          }
+        }
+      } catch (e) {
+        if (!(e instanceof NotFoundError)) throw e;
+      }
+      const uris = [ref.tags[0], ...others].map((t) => `library://${name(ref, t)}`);
+      if (others.length) {
+        const list = uris.slice(1).join(", ");
+        if (options.force) ctx.log.warning(`Also deleting ${list}: they name the same image`);
+        else if (
+          !(await ctx.prompt.confirm(`${list} name the same image and go with it. Delete them?`, {
+            default: false,
+          }))
+        ) return { deleted: [] };
+      }
+      await api(lib, `v1/images/${refPath(ref)}:${ref.tags[0]}?arch=${encodeURIComponent(arch)}`, {
+        method: "DELETE",
+      });
+      return { deleted: uris };
+    },
     async record(image): Promise<RemoteRecord> {
       const ref = parseLibraryRef(image);
       const lib = await libraryApi(remoteFor(ref));
@@ -379,6 +477,16 @@ export const libraryFactory: ClientFactory = {
     {
       name: "SREGISTRY_LIBRARY_NOHTTPS",
       description: "true: plain http for a host in the URI; false: https even on loopback",
+    },
+    {
+      name: "SREGISTRY_LIBRARY_MULTIPART_THRESHOLD",
+      description: "Legacy upload: files over this many MiB go up in parallel multipart parts",
+      default: "64",
+    },
+    {
+      name: "SREGISTRY_LIBRARY_CONCURRENCY",
+      description: "Legacy upload: multipart parts in flight at once (within 1 GiB of buffers)",
+      default: "4",
     },
   ],
   create: (ctx) => createLibraryClient(ctx),
