@@ -113,7 +113,7 @@ export function memorySink(isTerminal = false): TextSink & { text(): string } {
  * spaced (a header), since `name:tag` is the shape of an image name.
  */
 const SECRET_KEYS =
-  "access_token|refresh_token|id_token|identitytoken|token|password|passwd|secret|client_secret|secret_key|secretaccesskey|x-amz-signature|x-amz-security-token|x-amz-credential|signature|sig|apikey|api_key|api-key|private-token|job-token|x-auth-token|x-storage-token|x-registry-auth|sessiontoken|session_token";
+  "access_token|refresh_token|id_token|identitytoken|token|password|passwd|secret|client_secret|secret_key|secretaccesskey|x-amz-signature|x-amz-security-token|x-amz-credential|x-goog-signature|x-goog-credential|signature|sig|apikey|api_key|api-key|private-token|job-token|x-auth-token|x-storage-token|x-registry-auth|sessiontoken|session_token";
 const SECRET_PATTERNS: [RegExp, string][] = [
   [
     /(authorization["']?\s*[:=]\s*["']?)(bearer|basic|token|aws4-hmac-sha256)?\s*[^\s"',]+/gi,

@@ -58,6 +58,29 @@ Deno.test("500 then 429 with Retry-After are retried with backoff, each attempt 
   }
 });
 
+Deno.test("--debug lines hide the signatures of presigned URLs and keep the rest of the query", async () => {
+  const srv = startFaultServer();
+  try {
+    await srv.setFile("/part", new TextEncoder().encode("ok"));
+    const { http, sink } = setup();
+    const signed = `${srv.url}/part?partNumber=2&X-Amz-Credential=AKIA%2F20261201&` +
+      "X-Amz-Signature=deadbeef1234&X-Goog-Signature=cafe&access_token=tok5&sig=s1&q=alpine";
+    await (await http.request(signed)).text();
+    const text = sink.text();
+    // The logger hides credential-shaped query values; the rest of the query stays readable.
+    assert.match(
+      text,
+      /partNumber=2&X-Amz-Credential=\*{3}&X-Amz-Signature=\*{3}&X-Goog-Signature=\*{3}&/,
+    );
+    assert.match(text, /access_token=\*{3}&sig=\*{3}&q=alpine -> 200/);
+    for (const secret of ["AKIA", "deadbeef1234", "cafe", "tok5", "s1&"]) {
+      assert.ok(!text.includes(secret), `${secret} leaked into: ${text}`);
+    }
+  } finally {
+    await srv.close();
+  }
+});
+
 Deno.test("retries are bounded: a server that keeps failing is a NetworkError (exit 5)", async () => {
   const srv = startFaultServer();
   try {
