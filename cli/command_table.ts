@@ -81,6 +81,22 @@ export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   { name: "json", type: "boolean", description: "print data, and errors, as JSON" },
   { name: "help", short: "h", type: "boolean", description: "print help for the command" },
   { name: "version", short: "V", type: "boolean", description: "print the version and exit" },
+  {
+    name: "ca-file",
+    type: "string",
+    value: "<pem>",
+    description: "also trust the CA certificates in this PEM file (as SREGISTRY_CA_FILE)",
+  },
+  {
+    name: "insecure",
+    type: "boolean",
+    description: "do not verify TLS certificates, for testing only (as SREGISTRY_HTTPS_NOVERIFY)",
+  },
+  {
+    name: "plain-http",
+    type: "boolean",
+    description: "plain http to registries (as SREGISTRY_<CLIENT>_NOHTTPS=true for every client)",
+  },
 ];
 
 const str = (v: string | boolean | undefined): string | undefined =>
