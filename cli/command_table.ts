@@ -136,16 +136,37 @@ export const COMMANDS: readonly CommandSpec[] = [
       variadic: true,
       description: "match name, tag, uri or collection (substring); '*' for all",
     }],
-    options: [],
+    options: [
+      {
+        name: "no-trunc",
+        type: "boolean",
+        description: "full versions and digests (default: 12 characters, as docker)",
+      },
+      {
+        name: "format",
+        type: "string",
+        value: "<template>",
+        description: "print each image with a template of fields (see below)",
+      },
+    ],
+    notes: "Versions that are hashes show their first 12 characters; --no-trunc and --json show\n" +
+      "them whole. The table fits the terminal (or $COLUMNS), cutting its widest column with ….\n" +
+      "--format fields, as docker images --format: {{.Name}} {{.Collection}} {{.Tag}} {{.Version}}\n" +
+      "{{.Digest}} {{.Uri}} {{.Size}} {{.Bytes}} {{.Created}} {{.Client}} {{.Platform}} {{.Path}}\n" +
+      '{{.Url}} {{.ID}}, and {{json .}}; \\t is a tab; a leading "table" aligns columns under a header.',
     examples: [
       "sregistry images",
       'sregistry images vsoch          # every image whose name, tag or uri contains "vsoch"',
+      "sregistry images --no-trunc",
+      "sregistry images --format '{{.Name}}:{{.Tag}} {{.Size}}'",
+      "sregistry images --format 'table {{.Name}}\\t{{.Tag}}\\t{{.Version}}\\t{{.Size}}'",
       "sregistry images --json | jq '.[].uri'",
     ],
     needs: ["catalog"],
     load: async () => {
       const m = await import("./commands/local.ts");
-      return (app, args) => m.imagesCommand(app, args);
+      return (app, args, o) =>
+        m.imagesCommand(app, args, { noTrunc: bool(o["no-trunc"]), format: str(o.format) });
     },
   },
   {
