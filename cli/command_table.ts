@@ -398,6 +398,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       "sregistry pull https://example.org/hello.sif --name demo/hello:1.0",
       "sregistry pull --no-cache --file ./alpine.sif docker://alpine:3.20",
       "sregistry --json pull oras://127.0.0.1:5000/demo/hello:1.0",
+      "sregistry pull --ca-file ./ca.pem oras://registry.example.org/demo/hello:1.0",
+      "sregistry pull --plain-http oras://registry.lan:5000/demo/hello:1.0",
     ],
     needs: ["catalog", "clients"],
     load: async () => {
@@ -432,7 +434,10 @@ export const COMMANDS: readonly CommandSpec[] = [
       },
       { ...FORCE, description: "create a missing bucket without asking" },
     ],
-    examples: ["sregistry push hello.sif --name oras://127.0.0.1:5000/demo/hello:1.0"],
+    examples: [
+      "sregistry push hello.sif --name oras://127.0.0.1:5000/demo/hello:1.0",
+      "sregistry push hello.sif --name oras://registry.lan:5000/demo/hello:1.0 --plain-http",
+    ],
     needs: ["catalog", "clients"],
     load: async () => {
       const m = await import("./commands/remote.ts");
@@ -552,7 +557,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     examples: [
       "sregistry backend add oras NOHTTPS true      # stores SREGISTRY_ORAS_NOHTTPS",
       "sregistry backend activate docker",
-      "sregistry backend ls docker --json",
+      "sregistry backend ls docker --json         # its settings, capabilities and stored values",
     ],
     needs: ["clients"],
     load: async () => {

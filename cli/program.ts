@@ -36,6 +36,7 @@ const TOP_EXAMPLES = `Examples:
   sregistry pull https://example.org/images/hello.sif --name demo/hello:1.0
   sregistry images
   sregistry inspect demo/hello:1.0 --json
+  sregistry help oras
   singularity run $(sregistry get demo/hello:1.0)
 `;
 
@@ -67,12 +68,17 @@ Move Singularity/Apptainer images between this machine and many remotes, and kee
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`).join("\n")}
-  ${"help".padEnd(width)}print help for a command
+  ${"help".padEnd(width)}print help for a command, or a client's settings and capabilities
 
 Options (anywhere on the line):
 ${optionLines(GLOBAL_OPTIONS)}
 
-Run "sregistry <command> --help" for a command's arguments, options and examples.
+--ca-file, --insecure and --plain-http stand for the settings named, and win over the environment
+and the secrets file. --plain-http makes every client with a NOHTTPS setting (docker, oras...) use
+http:// for registry hosts (loopback hosts already do); https:// URLs stay https.
+
+Run "sregistry <command> --help" for a command's arguments, options and examples, and
+"sregistry help <client>" (docker, s3...) for a client's settings and what it can do.
 
 ${EXIT_CODES_HELP}
 ${TOP_EXAMPLES}`;
