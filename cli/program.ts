@@ -193,7 +193,9 @@ export async function parseInvocation(argv: readonly string[]): Promise<Invocati
   for (let i = 0; i < before.length; i++) {
     if (before[i] === "--") break;
     checkGlobalFlag(before[i]);
-    if (VALUED_GLOBALS.has(before[i])) i++;
+    if (VALUED_GLOBALS.has(before[i]) && ++i >= before.length) {
+      throw new UsageError(`Option ${before[i - 1]} needs a value: ${before[i - 1]} <value>`);
+    }
   }
   const word = at < 0 ? undefined : argv[at];
   if (word === undefined || word === "help") {

@@ -9,6 +9,7 @@ import { assert, assertEquals, assertIncludes } from "./_assert.ts";
 import { join } from "node:path";
 import { COMMANDS, GLOBAL_OPTIONS } from "../cli/command_table.ts";
 import { CAPABILITIES } from "../cli/commands/client_help.ts";
+import { cut, fitWidths, formatTable } from "../cli/render/table.ts";
 import { FACTORIES } from "../clients/mod.ts";
 import { type CliResult, requirement, runCli, tempHome } from "./_cli.ts";
 import { nginxAvailable, startNginx } from "./servers/nginx.ts";
@@ -283,6 +284,30 @@ Deno.test("images: short versions, --no-trunc, fits COLUMNS, --format templates"
     }
     assertEquals((await cli(["images", "--format", "{{.Name"])).code, 2);
     assertEquals((await cli(["images", "--format", "{{index .}}"])).code, 2);
+  } finally {
+    await home.cleanup();
+  }
+});
+
+Deno.test("table fitting: the widest column is cut with …, the others kept", () => {
+  assertEquals(fitWidths([3, 20, 8], 40), [3, 20, 8]);
+  assertEquals(fitWidths([3, 20, 8], 30), [3, 15, 8]);
+  assertEquals(fitWidths([3, 20, 8], 5), [3, 10, 8], "not below 10 columns");
+  assertEquals(fitWidths([3, 20, 8], undefined), [3, 20, 8]);
+  assertEquals([cut("abcdef", 4), cut("abc", 4)], ["abc…", "abc"]);
+  const t = formatTable([["a", "a-very-long-cell-value", "x"]], ["A", "B", "C"], { maxWidth: 20 });
+  assertEquals(t.split("\n"), ["A  B               C", "a  a-very-long-c…  x"]);
+  for (const l of t.split("\n")) assert(l.length <= 20, l);
+});
+
+Deno.test("global flags: a value flag without its value is a usage error", async () => {
+  const home = await tempHome();
+  try {
+    for (const args of [["--ca-file"], ["images", "--ca-file"], ["pull", "x", "--ca-file"]]) {
+      const r = await runCli(args, { env: home.env });
+      assertEquals(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assertIncludes(r.stderr, "--ca-file needs a value");
+    }
   } finally {
     await home.cleanup();
   }
