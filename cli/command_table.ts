@@ -121,7 +121,7 @@ const FORCE: OptionSpec = {
 export const COMMANDS: readonly CommandSpec[] = [
   {
     name: "version",
-    summary: "print the version",
+    summary: "print the version, with the Deno and SQLite versions",
     args: [],
     options: [],
     examples: ["sregistry version", "sregistry version --json"],
