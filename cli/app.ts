@@ -37,6 +37,12 @@ export interface AppOptions {
   quiet?: boolean;
   /** --json: data as JSON on stdout, errors as JSON on stderr. */
   json?: boolean;
+  /** --ca-file: read as SREGISTRY_CA_FILE, over the environment's. */
+  caFile?: string;
+  /** --insecure: read as SREGISTRY_HTTPS_NOVERIFY=true (same warning). */
+  insecure?: boolean;
+  /** --plain-http: every `SREGISTRY_<CLIENT>_NOHTTPS` reads true, over the environment and secrets. */
+  plainHttp?: boolean;
   /** Where data goes (default stdout). */
   stdout?: TextSink;
   /** Where messages go (default stderr). */
@@ -102,6 +108,13 @@ export interface App {
   maybeCatalog(): Catalog | undefined;
   /** Pick the client for an image or URI (scheme, SREGISTRY_CLIENT, secrets, hub) and build it. */
   getClient(image?: string): ClientHandle;
+  /** Build the client of `factory` with its context (no network I/O: `create` does none). */
+  buildClient(factory: ClientFactory): ClientHandle;
+  /**
+   * The width tables should fit: the terminal's columns when stdout is one, else `COLUMNS` when
+   * set; undefined means no limit (a pipe without COLUMNS).
+   */
+  columns(): number | undefined;
   /** Read an image file's metadata for the catalog. */
   readMetadata(file: string): Promise<Metadata>;
   /** The registered clients. */
@@ -110,9 +123,30 @@ export interface App {
   close(): void;
 }
 
+/**
+ * The environment as the global TLS flags make it: `--ca-file`, `--insecure` and `--plain-http`
+ * read as the settings they stand for, so every path that honours those settings (the http stack,
+ * each client's NOHTTPS) honours the flags, and the flags win over the environment as flags do.
+ */
+export function flagEnv(
+  env: Env,
+  flags: Pick<AppOptions, "caFile" | "insecure" | "plainHttp">,
+): Env {
+  const { caFile, insecure, plainHttp } = flags;
+  if (caFile === undefined && !insecure && !plainHttp) return env;
+  return {
+    get(name) {
+      if (caFile !== undefined && name === "SREGISTRY_CA_FILE") return caFile;
+      if (insecure && name === "SREGISTRY_HTTPS_NOVERIFY") return "true";
+      if (plainHttp && /^SREGISTRY_[A-Z0-9_]+_NOHTTPS$/.test(name)) return "true";
+      return env.get(name);
+    },
+  };
+}
+
 /** Build the app. */
 export function createApp(options: AppOptions = {}): App {
-  const env = options.env ?? processEnv;
+  const env = flagEnv(options.env ?? processEnv, options);
   const settings = readSettings(env);
   const stderr = options.stderr ?? streamSink(Deno.stderr);
   const stdout = options.stdout ?? streamSink(Deno.stdout);
@@ -175,14 +209,20 @@ export function createApp(options: AppOptions = {}): App {
       const { findFactory, resolveClientName } = registry();
       const factories = app.factories;
       const name = resolveClientName(image, { env: settings.client, secrets, log, factories });
-      const factory = findFactory(name, factories);
+      return app.buildClient(findFactory(name, factories));
+    },
+    buildClient(factory) {
       if (!options.createHttp) throw new Error("This command was not given the http stack");
       const http: Http = options.createHttp({
         log,
         fetch: options.fetch,
         insecure: settings.httpsNoVerify,
         caFile: settings.caFile,
-        caFileSetting: env.get("SREGISTRY_CA_FILE") ? "SREGISTRY_CA_FILE" : "SSL_CERT_FILE",
+        caFileSetting: options.caFile !== undefined
+          ? "--ca-file"
+          : env.get("SREGISTRY_CA_FILE")
+          ? "SREGISTRY_CA_FILE"
+          : "SSL_CERT_FILE",
       });
       if (!options.createContext) throw new Error("This command was not given the client context");
       const ctx: Context = options.createContext({
@@ -201,6 +241,11 @@ export function createApp(options: AppOptions = {}): App {
       });
       const client = factory.create(ctx);
       return { client, ctx, factory };
+    },
+    columns() {
+      if (stdout.isTerminal) return stdout.columns?.();
+      const raw = env.get("COLUMNS")?.trim();
+      return raw && /^\d+$/.test(raw) && Number(raw) > 0 ? Number(raw) : undefined;
     },
     readMetadata,
     close() {

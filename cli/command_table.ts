@@ -81,6 +81,22 @@ export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   { name: "json", type: "boolean", description: "print data, and errors, as JSON" },
   { name: "help", short: "h", type: "boolean", description: "print help for the command" },
   { name: "version", short: "V", type: "boolean", description: "print the version and exit" },
+  {
+    name: "ca-file",
+    type: "string",
+    value: "<pem>",
+    description: "also trust the CA certificates in this PEM file (as SREGISTRY_CA_FILE)",
+  },
+  {
+    name: "insecure",
+    type: "boolean",
+    description: "do not verify TLS certificates, for testing only (as SREGISTRY_HTTPS_NOVERIFY)",
+  },
+  {
+    name: "plain-http",
+    type: "boolean",
+    description: "plain http to registries (as SREGISTRY_<CLIENT>_NOHTTPS=true for every client)",
+  },
 ];
 
 const str = (v: string | boolean | undefined): string | undefined =>
@@ -105,7 +121,7 @@ const FORCE: OptionSpec = {
 export const COMMANDS: readonly CommandSpec[] = [
   {
     name: "version",
-    summary: "print the version",
+    summary: "print the version, with the Deno and SQLite versions",
     args: [],
     options: [],
     examples: ["sregistry version", "sregistry version --json"],
@@ -120,16 +136,37 @@ export const COMMANDS: readonly CommandSpec[] = [
       variadic: true,
       description: "match name, tag, uri or collection (substring); '*' for all",
     }],
-    options: [],
+    options: [
+      {
+        name: "no-trunc",
+        type: "boolean",
+        description: "full versions and digests (default: 12 characters, as docker)",
+      },
+      {
+        name: "format",
+        type: "string",
+        value: "<template>",
+        description: "print each image with a template of fields (see below)",
+      },
+    ],
+    notes: "Versions that are hashes show their first 12 characters; --no-trunc and --json show\n" +
+      "them whole. The table fits the terminal (or $COLUMNS), cutting its widest column with ….\n" +
+      "--format fields, as docker images --format: {{.Name}} {{.Collection}} {{.Tag}} {{.Version}}\n" +
+      "{{.Digest}} {{.Uri}} {{.Size}} {{.Bytes}} {{.Created}} {{.Client}} {{.Platform}} {{.Path}}\n" +
+      '{{.Url}} {{.ID}}, and {{json .}}; \\t is a tab; a leading "table" aligns columns under a header.',
     examples: [
       "sregistry images",
       'sregistry images vsoch          # every image whose name, tag or uri contains "vsoch"',
+      "sregistry images --no-trunc",
+      "sregistry images --format '{{.Name}}:{{.Tag}} {{.Size}}'",
+      "sregistry images --format 'table {{.Name}}\\t{{.Tag}}\\t{{.Version}}\\t{{.Size}}'",
       "sregistry images --json | jq '.[].uri'",
     ],
     needs: ["catalog"],
     load: async () => {
       const m = await import("./commands/local.ts");
-      return (app, args) => m.imagesCommand(app, args);
+      return (app, args, o) =>
+        m.imagesCommand(app, args, { noTrunc: bool(o["no-trunc"]), format: str(o.format) });
     },
   },
   {
@@ -361,6 +398,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       "sregistry pull https://example.org/hello.sif --name demo/hello:1.0",
       "sregistry pull --no-cache --file ./alpine.sif docker://alpine:3.20",
       "sregistry --json pull oras://127.0.0.1:5000/demo/hello:1.0",
+      "sregistry pull --ca-file ./ca.pem oras://registry.example.org/demo/hello:1.0",
+      "sregistry pull --plain-http oras://registry.lan:5000/demo/hello:1.0",
     ],
     needs: ["catalog", "clients"],
     load: async () => {
@@ -395,7 +434,10 @@ export const COMMANDS: readonly CommandSpec[] = [
       },
       { ...FORCE, description: "create a missing bucket without asking" },
     ],
-    examples: ["sregistry push hello.sif --name oras://127.0.0.1:5000/demo/hello:1.0"],
+    examples: [
+      "sregistry push hello.sif --name oras://127.0.0.1:5000/demo/hello:1.0",
+      "sregistry push hello.sif --name oras://registry.lan:5000/demo/hello:1.0 --plain-http",
+    ],
     needs: ["catalog", "clients"],
     load: async () => {
       const m = await import("./commands/remote.ts");
@@ -515,7 +557,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     examples: [
       "sregistry backend add oras NOHTTPS true      # stores SREGISTRY_ORAS_NOHTTPS",
       "sregistry backend activate docker",
-      "sregistry backend ls docker --json",
+      "sregistry backend ls docker --json         # its settings, capabilities and stored values",
     ],
     needs: ["clients"],
     load: async () => {

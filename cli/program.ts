@@ -36,6 +36,7 @@ const TOP_EXAMPLES = `Examples:
   sregistry pull https://example.org/images/hello.sif --name demo/hello:1.0
   sregistry images
   sregistry inspect demo/hello:1.0 --json
+  sregistry help oras
   singularity run $(sregistry get demo/hello:1.0)
 `;
 
@@ -67,12 +68,17 @@ Move Singularity/Apptainer images between this machine and many remotes, and kee
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`).join("\n")}
-  ${"help".padEnd(width)}print help for a command
+  ${"help".padEnd(width)}print help for a command, or a client's settings and capabilities
 
 Options (anywhere on the line):
 ${optionLines(GLOBAL_OPTIONS)}
 
-Run "sregistry <command> --help" for a command's arguments, options and examples.
+--ca-file, --insecure and --plain-http stand for the settings named, and win over the environment
+and the secrets file. --plain-http makes every client with a NOHTTPS setting (docker, oras...) use
+http:// for registry hosts (loopback hosts already do); https:// URLs stay https.
+
+Run "sregistry <command> --help" for a command's arguments, options and examples, and
+"sregistry help <client>" (docker, s3...) for a client's settings and what it can do.
 
 ${EXIT_CODES_HELP}
 ${TOP_EXAMPLES}`;
@@ -134,6 +140,7 @@ function didYouMean(s: string | undefined): string {
 /** What argv says to do. */
 export type Invocation =
   | { kind: "help"; spec?: CommandSpec }
+  | { kind: "client-help"; name: string }
   | { kind: "version" }
   | { kind: "run"; spec: CommandSpec; args: string[]; opts: OptionValues };
 
@@ -145,6 +152,21 @@ export interface GlobalFlags {
   quiet: boolean;
   /** --json. */
   json: boolean;
+}
+
+/** The global options that take a value (`--ca-file <pem>`): their value is not the command word. */
+const VALUED_GLOBALS: ReadonlySet<string> = new Set(
+  GLOBAL_OPTIONS.filter((o) => o.type === "string").map((o) => `--${o.name}`),
+);
+
+/** The index of the command word: the first word that is not a flag nor a global flag's value. */
+function commandIndex(argv: readonly string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith("-") || a === "-") return i;
+    if (VALUED_GLOBALS.has(a)) i++;
+  }
+  return -1;
 }
 
 /** The global flags anywhere on the line (before a `--`). */
@@ -166,16 +188,23 @@ export function scanGlobals(argv: readonly string[]): GlobalFlags {
  */
 export async function parseInvocation(argv: readonly string[]): Promise<Invocation> {
   // The command is the first word that is not a flag; only global flags may come before it.
-  const at = argv.findIndex((a) => !a.startsWith("-") || a === "-");
+  const at = commandIndex(argv);
   const before = at < 0 ? argv : argv.slice(0, at);
-  for (const a of before) {
-    if (a === "--") break;
-    checkGlobalFlag(a);
+  for (let i = 0; i < before.length; i++) {
+    if (before[i] === "--") break;
+    checkGlobalFlag(before[i]);
+    if (VALUED_GLOBALS.has(before[i]) && ++i >= before.length) {
+      throw new UsageError(`Option ${before[i - 1]} needs a value: ${before[i - 1]} <value>`);
+    }
   }
   const word = at < 0 ? undefined : argv[at];
   if (word === undefined || word === "help") {
     const topic = word === "help" ? argv.slice(at + 1).find((a) => !a.startsWith("-")) : undefined;
-    if (topic !== undefined) return { kind: "help", spec: mustFind(topic) };
+    if (topic !== undefined) {
+      // `help <client>` (docker, s3...): not a command, so the client registry answers.
+      const spec = findCommand(topic);
+      return spec ? { kind: "help", spec } : { kind: "client-help", name: topic };
+    }
     if (word === undefined && !before.some((a) => a === "-h" || a === "--help")) {
       if (before.some((a) => a === "-V" || a === "--version")) return { kind: "version" };
     }
@@ -267,6 +296,7 @@ export async function parseInvocation(argv: readonly string[]): Promise<Invocati
 function checkGlobalFlag(flag: string): void {
   const long = GLOBAL_OPTIONS.map((o) => `--${o.name}`);
   if (long.includes(flag)) return;
+  if (VALUED_GLOBALS.has(flag.split("=")[0])) return;
   if (/^-[a-zA-Z]+$/.test(flag)) {
     const shorts = GLOBAL_OPTIONS.map((o) => o.short).filter((s) => s !== undefined);
     const bad = [...flag.slice(1)].find((c) => !shorts.includes(c));
@@ -277,6 +307,25 @@ function checkGlobalFlag(flag: string): void {
       long.join(", ")
     } may come before the command`,
   );
+}
+
+/** `help <client>`: not in the command table, as it is not a command of its own. */
+const CLIENT_HELP: CommandSpec = {
+  name: "help",
+  summary: "print a client's settings and capabilities",
+  args: [{ name: "client", required: true, description: "a client's scheme, e.g. docker" }],
+  options: [],
+  examples: ["sregistry help docker", "sregistry help s3 --json"],
+  needs: ["clients"],
+  load: async () => {
+    const m = await import("./commands/client_help.ts");
+    return (app, [name]) => m.clientHelpCommand(app, name);
+  },
+};
+
+/** The names `help <topic>` accepts besides clients, for suggestions. */
+export function commandNames(): string[] {
+  return [...COMMANDS.map((c) => c.name), "help"];
 }
 
 function mustFind(word: string): CommandSpec {
@@ -352,7 +401,9 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     stdout.write(`${VERSION}\n`);
     return ExitCode.ok;
   }
-  const { spec, args, opts } = invocation;
+  const { spec, args, opts } = invocation.kind === "client-help"
+    ? { spec: CLIENT_HELP, args: [invocation.name], opts: {} as OptionValues }
+    : invocation;
   let app: App | undefined;
   try {
     const [run, parts, { createApp }] = await Promise.all([
@@ -360,7 +411,17 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       loadParts(spec, options),
       import("./app.ts"),
     ]);
-    app = createApp({ ...options, ...parts, stdout, stderr, ...globals });
+    app = createApp({
+      ...options,
+      ...parts,
+      stdout,
+      stderr,
+      ...globals,
+      // The TLS and plain-http flags overlay the settings they stand for (cli/app.ts).
+      caFile: typeof opts["ca-file"] === "string" ? opts["ca-file"] : options.caFile,
+      insecure: opts.insecure === true || options.insecure,
+      plainHttp: opts["plain-http"] === true || options.plainHttp,
+    });
     await run(app, args, opts);
     return ExitCode.ok;
   } catch (error) {

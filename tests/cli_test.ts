@@ -16,9 +16,13 @@ Deno.test("cli: version, --version, no arguments", async () => {
   const home = await tempHome();
   try {
     const v = await runCli(["version"], { env: home.env });
-    assertEquals([v.code, v.stdout], [0, `${VERSION}\n`]);
+    assertEquals([v.code, v.stdout.split("\n")[0]], [0, `sregistry ${VERSION}`]);
+    assertIncludes(v.stdout, `deno ${Deno.version.deno}`);
+    assert(/\nsqlite \d+\.\d+\.\d+\n/.test(v.stdout), v.stdout);
     const vj = await runCli(["version", "--json"], { env: home.env });
-    assertEquals(JSON.parse(vj.stdout).version, VERSION);
+    const versions = JSON.parse(vj.stdout);
+    assertEquals([versions.version, versions.deno], [VERSION, Deno.version.deno]);
+    assert(/^\d+\.\d+\.\d+$/.test(versions.sqlite), vj.stdout);
     const V = await runCli(["--version"], { env: home.env });
     assertEquals([V.code, V.stdout.trim()], [0, VERSION]);
     const none = await runCli([], { env: home.env });
@@ -176,7 +180,7 @@ Deno.test("cli: MESSAGELEVEL numbers work and bad values warn instead of crashin
     assertEquals(bad.code, 0);
     assertIncludes(bad.stderr, "WARNING");
     assertIncludes(bad.stderr, "SREGISTRY_PYTHON_THREADS");
-    assertEquals(bad.stdout, `${VERSION}\n`);
+    assertEquals(bad.stdout.split("\n")[0], `sregistry ${VERSION}`);
     void join;
   } finally {
     await home.cleanup();

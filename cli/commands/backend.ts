@@ -12,6 +12,7 @@ import type { App } from "../app.ts";
 import { NotFoundError, UsageError } from "../../core/errors.ts";
 import { DEFAULT_SECRETS, type Secrets, type SecretsData } from "../../core/secrets.ts";
 import { formatTable } from "../render/table.ts";
+import { describeClient, formatClientHelp } from "./client_help.ts";
 
 const SECRET_KEY = /token|password|passwd|secret|key|credential/i;
 
@@ -160,6 +161,25 @@ export function backendCommand(
       const data = secrets.read();
       const name = args[0];
       if (name !== undefined) {
+        const factory = app.factories.find((f) =>
+          f.scheme === name.toLowerCase() || f.aliases?.includes(name.toLowerCase())
+        );
+        if (factory) {
+          // A registered client: its settings and capabilities, then what the file holds for it.
+          const help = describeClient(app, factory);
+          const stored = factory.scheme in data
+            ? maskSettings(section(data, factory.scheme))
+            : null;
+          if (app.json) out.json({ name: factory.scheme, settings: stored ?? {}, client: help });
+          else {
+            out.line(
+              `${formatClientHelp(help)}\n\nIn the secrets file (${secrets.path}):\n${
+                stored ? JSON.stringify(stored, null, 4) : "nothing"
+              }`,
+            );
+          }
+          break;
+        }
         if (!(name in data) || name === "SREGISTRY_CLIENT") {
           throw new NotFoundError(
             `${name} is not a configured client; configured: ${

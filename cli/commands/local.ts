@@ -13,7 +13,8 @@ import type { Client } from "../../clients/types.ts";
 import { getUri } from "../../core/names.ts";
 import { rowToJson } from "../../db/catalog.ts";
 import type { ContainerRow, Metadata } from "../../db/types.ts";
-import { formatTable } from "../render/table.ts";
+import { cut, fitWidths, formatTable } from "../render/table.ts";
+import { parseTemplate } from "../render/template.ts";
 
 export { formatTable };
 
@@ -39,21 +40,68 @@ export function formatDate(createdAt: string): string {
   return `${MONTHS[m - 1]} ${createdAt.slice(8, 10)}, ${createdAt.slice(0, 4)}`;
 }
 
+/** A version or digest that is a long hex hash (sha256), which short listings cut. */
+const LONG_HEX = /^(sha256:)?[0-9a-f]{13,}$/;
+
+/** The short form of a version or digest: 12 hex characters, as docker shows image ids. */
+export function shortVersion(version: string): string {
+  if (!LONG_HEX.test(version)) return version;
+  return version.startsWith("sha256:") ? `sha256:${version.slice(7, 19)}` : version.slice(0, 12);
+}
+
+/**
+ * A uri with its version cut to 12 hex characters when it is a hash (others are kept). It reads the
+ * uri alone: listing rows load their other fields, for every row at once, on first use (db/).
+ */
+export function shortUri(uri: string): string {
+  const at = uri.lastIndexOf("@");
+  if (at < 0 || uri.length - at - 1 <= 12) return uri;
+  const start = uri.startsWith("sha256:", at + 1) ? at + 8 : at + 1;
+  // One slice of the uri and no copies: this runs for each of 10,000 rows in a listing.
+  HEX_TAIL.lastIndex = start;
+  return HEX_TAIL.test(uri) ? uri.slice(0, start + 12) : uri;
+}
+
+/** 13 or more hex characters up to the end, matched from `lastIndex`. */
+const HEX_TAIL = /[0-9a-f]{13,}$/y;
+
+/** A hash version at the end of a line, its first 12 hex characters captured (with `sha256:`). */
+const HASH_AT_END = /@((?:sha256:)?[0-9a-f]{12})[0-9a-f]+$/gm;
+
+/** Options of {@link formatImages}. */
+export interface ImagesTableOptions {
+  /** Cut hash versions to 12 characters (default false: full uris). */
+  trunc?: boolean;
+  /** Fit lines to this many columns, cutting the widest column with `…` (default: no limit). */
+  width?: number;
+}
+
 /**
  * The `images` table: `Containers:`, a header, then one numbered row per image. Built as one string
  * so 10,000 rows are one write, not 10,000; widths come from a first pass, so no row is copied.
  */
-export function formatImages(rows: readonly ContainerRow[]): string {
+export function formatImages(
+  rows: readonly ContainerRow[],
+  options: ImagesTableOptions = {},
+): string {
   const n = rows.length;
   // Dates and clients repeat: format and pad each distinct value once, and share the strings.
   const byDay = new Map<string, string>();
   const byClient = new Map<string, string>();
   let dateW = "[date]".length;
   let clientW = "[client]".length;
+  let uriW = "[uri]".length;
+  // Uris are measured (and cut one by one) only to fit a width; else hashes are cut in one pass.
+  const uris = options.width === undefined ? undefined : new Array<string>(n);
   // The platform column appears only when a row has one, so the original's layout stays otherwise.
   let platformW = 0;
   for (let i = 0; i < n; i++) {
     const r = rows[i];
+    if (uris) {
+      const uri = options.trunc ? shortUri(r.uri) : r.uri;
+      uris[i] = uri;
+      if (uri.length > uriW) uriW = uri.length;
+    }
     if (r.platform && r.platform.length > platformW) platformW = r.platform.length;
     const day = r.createdAt.slice(0, 10);
     if (!byDay.has(day)) {
@@ -67,34 +115,114 @@ export function formatImages(rows: readonly ContainerRow[]): string {
       if (c.length > clientW) clientW = c.length;
     }
   }
-  for (const [k, v] of byDay) byDay.set(k, v.padEnd(dateW));
-  for (const [k, v] of byClient) byClient.set(k, v.padEnd(clientW));
   const numW = String(n).length;
+  if (platformW) platformW = Math.max(platformW, "[platform]".length);
+  // Columns: number, date, client, [platform,] uri; the widest is cut to fit the width.
+  const widths = platformW ? [numW, dateW, clientW, platformW, uriW] : [numW, dateW, clientW, uriW];
+  const fitted = fitWidths(widths, options.width);
+  const cutAt = fitted.findIndex((w, i) => w < widths[i]);
+  const last = widths.length - 1;
+  const fit = (col: number, text: string) => col === cutAt ? cut(text, fitted[col]) : text;
+  const cell = (col: number, text: string) => fit(col, text).padEnd(fitted[col]);
+  for (const [k, v] of byDay) byDay.set(k, cell(1, v));
+  for (const [k, v] of byClient) byClient.set(k, cell(2, v));
   // Pieces joined once: neither a rope grown with += (slow to flatten) nor one concatenated
   // string per line (20,000 short-lived strings on the way to the one that is written).
-  if (platformW) platformW = Math.max(platformW, "[platform]".length);
   const parts = new Array<string>(1 + n * 10);
-  parts[0] = `Containers:\n${"".padEnd(numW)}  ${"[date]".padEnd(dateW)}  ${
-    "[client]".padEnd(clientW)
-  }  ${platformW ? `${"[platform]".padEnd(platformW)}  ` : ""}[uri]`;
+  parts[0] = `Containers:\n${cell(0, "")}  ${cell(1, "[date]")}  ${cell(2, "[client]")}  ${
+    platformW ? `${cell(3, "[platform]")}  ` : ""
+  }${fit(last, "[uri]")}`;
   let p = 1;
   for (let i = 0; i < n; i++) {
     const r = rows[i];
     parts[p++] = "\n";
-    parts[p++] = String(i + 1).padEnd(numW);
+    parts[p++] = cell(0, String(i + 1));
     parts[p++] = "  ";
     parts[p++] = byDay.get(r.createdAt.slice(0, 10))!;
     parts[p++] = "  ";
     parts[p++] = byClient.get(r.client)!;
     parts[p++] = "  ";
     if (platformW) {
-      parts[p++] = (r.platform ?? "").padEnd(platformW);
+      parts[p++] = cell(3, r.platform ?? "");
       parts[p++] = "  ";
     }
-    parts[p++] = r.uri;
+    parts[p++] = !uris ? r.uri : cutAt === last ? cut(uris[i], fitted[last]) : uris[i];
   }
   parts.length = p;
-  return parts.join("");
+  const text = parts.join("");
+  // The uri is the last column: one native replace over the text beats 10,000 calls of shortUri.
+  return options.trunc && !uris ? text.replace(HASH_AT_END, "@$1") : text;
+}
+
+/** Sizes as docker prints them: decimal units, three significant digits (`7.8MB`, `11B`). */
+export function humanSize(bytes: number | null): string {
+  if (bytes === null || !Number.isFinite(bytes)) return "";
+  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${Number(v.toPrecision(3))}${units[u]}`;
+}
+
+/** The fields `images --format` knows, in the order help lists them. */
+export const IMAGE_FIELDS = [
+  "Name",
+  "Collection",
+  "Tag",
+  "Version",
+  "Digest",
+  "Uri",
+  "Size",
+  "Bytes",
+  "Created",
+  "Client",
+  "Platform",
+  "Path",
+  "Url",
+  "ID",
+] as const;
+
+/** The body of `--format table` with nothing after it. */
+const DEFAULT_FORMAT = "{{.Name}}\t{{.Tag}}\t{{.Version}}\t{{.Size}}\t{{.Created}}\t{{.Client}}";
+
+/** One `images --format` field of a row; hashes cut to 12 characters when `trunc`. */
+export function imageField(r: ContainerRow, field: string, trunc: boolean): string {
+  const short = (v: string) => trunc ? shortVersion(v) : v;
+  switch (field) {
+    case "Name":
+      return `${r.collection}/${r.name}`;
+    case "Collection":
+      return r.collection;
+    case "Tag":
+      return r.tag;
+    case "Version":
+      return short(r.version);
+    case "Digest":
+      return r.digest ? short(r.digest) : "";
+    case "Uri":
+      return trunc ? shortUri(r.uri) : r.uri;
+    case "Size":
+      return humanSize(r.size);
+    case "Bytes":
+      return r.size === null ? "" : String(r.size);
+    case "Created":
+      return r.createdAt;
+    case "Client":
+      return r.client;
+    case "Platform":
+      return r.platform ?? "";
+    case "Path":
+      return r.image ?? "";
+    case "Url":
+      return r.url ?? "";
+    case "ID":
+      return String(r.id);
+    default:
+      return "";
+  }
 }
 
 /**
@@ -183,13 +311,39 @@ function printRow(app: App, row: ContainerRow, text: string): void {
   else app.out.line(text);
 }
 
+/** Options of {@link imagesCommand}. */
+export interface ImagesOptions {
+  /** `--no-trunc`: full versions and digests (default: cut to 12 characters, as docker). */
+  noTrunc?: boolean;
+  /** `--format`: a template of fields (`{{.Name}}:{{.Tag}}`, `table ...`, `{{json .}}`). */
+  format?: string;
+}
+
 /** `images [query...]`: the catalog listing, as one write. */
-export function imagesCommand(app: App, queries: string[]): Promise<void> {
+export function imagesCommand(
+  app: App,
+  queries: string[],
+  opts: ImagesOptions = {},
+): Promise<void> {
+  const trunc = !opts.noTrunc;
+  // A bad template is a usage error before the catalog is opened.
+  const template = opts.format !== undefined && !app.json
+    ? parseTemplate(opts.format, IMAGE_FIELDS, DEFAULT_FORMAT)
+    : undefined;
   const rows = app.catalog().images(queries);
   if (app.json) {
     app.out.json(rows.map((r) => rowToJson(r, false)));
+  } else if (template) {
+    if (rows.length || template.table) {
+      app.out.line(template.render(
+        rows,
+        (r, f) => imageField(r, f, trunc),
+        (r) => rowToJson(r, false),
+        { maxWidth: app.columns() },
+      ));
+    }
   } else if (rows.length) {
-    app.out.line(formatImages(rows));
+    app.out.line(formatImages(rows, { trunc, width: app.columns() }));
   } else {
     app.log.info(
       queries.length ? `No images match ${queries.join(", ")}` : "No images in the catalog",
