@@ -17,7 +17,7 @@ import { makeTestAccount, startGcsFake } from "./servers/gcs_fake.ts";
 import { startCloudBuildFake } from "./servers/cloudbuild_fake.ts";
 import { collectEntries, writeTarGz } from "../clients/google-build/_tar.ts";
 import { cloudBuildOrigin, fillTemplate } from "../clients/google-build/_cloudbuild.ts";
-import { storageOrigin } from "../clients/google-build/_gcs.ts";
+import { storageEndpoint } from "../clients/gcs/endpoint.ts";
 import { ConfigError } from "../core/errors.ts";
 import { parseRepo } from "../clients/google-build/mod.ts";
 
@@ -426,10 +426,10 @@ Deno.test("google-build: endpoints are https except on loopback", () => {
   assertEquals(cloudBuildOrigin("http://127.0.0.1:8080", "B"), "http://127.0.0.1:8080");
   assertThrows(() => cloudBuildOrigin("http://cloudbuild.example.org", "B"), ConfigError);
   assertThrows(() => cloudBuildOrigin("https://h.example.org/v1", "B"), ConfigError);
-  assertEquals(storageOrigin(""), "https://storage.googleapis.com");
-  assertEquals(storageOrigin("localhost:4443"), "http://localhost:4443");
-  assertEquals(storageOrigin("gcs.example.org"), "https://gcs.example.org");
-  assertThrows(() => storageOrigin("http://gcs.example.org"), ConfigError);
+  assertEquals(storageEndpoint("").origin, "https://storage.googleapis.com");
+  assertEquals(storageEndpoint("localhost:4443").origin, "http://localhost:4443");
+  assertEquals(storageEndpoint("gcs.example.org").origin, "https://gcs.example.org");
+  assertThrows(() => storageEndpoint("http://gcs.example.org"), ConfigError);
 });
 
 Deno.test("google-build: private images get no public ACL; another project is exit 4", async () => {

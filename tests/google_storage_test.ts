@@ -18,10 +18,10 @@ import { ConfigError, NetworkError, UsageError } from "../core/errors.ts";
 import { createHttp } from "../core/http.ts";
 import { createLogger, Level, memorySink } from "../core/log.ts";
 import { envFrom } from "../core/settings.ts";
-import { storageEndpoint } from "../clients/google-storage/endpoint.ts";
-import { resumableUpload } from "../clients/google-storage/resumable_upload.ts";
+import { storageEndpoint } from "../clients/gcs/endpoint.ts";
+import { resumableUpload } from "../clients/gcs/resumable_upload.ts";
 import { isPrivate, parseChunkSize } from "../clients/google-storage/mod.ts";
-import { pushMetadata } from "../clients/google-storage/layout.ts";
+import { pushMetadata } from "../clients/gcs/layout.ts";
 import { parseImageName } from "../core/names.ts";
 
 const SCOPE = "https://www.googleapis.com/auth/devstorage.read_write";

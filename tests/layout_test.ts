@@ -10,7 +10,7 @@ import { dirname, join, relative, resolve } from "node:path";
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
 
 /** Folders under clients/ that hold protocol code several backends share, not a backend. */
-const SHARED_PROTOCOL = ["oci"];
+const SHARED_PROTOCOL = ["oci", "gcs"];
 
 /** Every relative import (static, `export from`, and string-literal dynamic) in a source file. */
 export function relativeImports(source: string): string[] {
@@ -95,6 +95,8 @@ Deno.test("layout: the rules reject what they should", () => {
   assert.ok(violation("clients/http/mod.ts", "db/catalog.ts"));
   assert.ok(violation("clients/http/mod.ts", "cli/app.ts"));
   assert.equal(violation("clients/aws/mod.ts", "clients/oci/client.ts"), undefined);
+  assert.equal(violation("clients/google-build/mod.ts", "clients/gcs/api.ts"), undefined);
+  assert.ok(violation("clients/google-build/mod.ts", "clients/google-storage/mod.ts"));
   assert.equal(violation("clients/aws/mod.ts", "core/auth/sigv4.ts"), undefined);
   assert.equal(violation("db/catalog.ts", "core/names.ts"), undefined);
   assert.deepEqual(

@@ -14,18 +14,14 @@
  *   private objects can be pulled.
  *
  * Authentication is the service account of GOOGLE_APPLICATION_CREDENTIALS through the JWT-bearer
- * grant (core/auth/jwt_bearer.ts), one cloud-platform token for both APIs.
+ * grant (core/auth/jwt_bearer.ts), one cloud-platform token for both APIs. The Cloud Storage side
+ * (JSON API, uploads, object layout, search, pull, delete) is clients/gcs/, shared with
+ * google-storage.
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { join } from "node:path";
-import {
-  type AccessToken,
-  jwtBearerAuth,
-  type JwtBearerAuthorizer,
-  readServiceAccount,
-} from "../../core/auth/jwt_bearer.ts";
+import { type JwtBearerAuthorizer, readServiceAccount } from "../../core/auth/jwt_bearer.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
 import {
   ConfigError,
@@ -35,9 +31,7 @@ import {
   UsageError,
 } from "../../core/errors.ts";
 import { hashFile } from "../../core/hasher.ts";
-import { isLoopback } from "../../core/http.ts";
 import { type ParsedName, parseImageName, removeUri } from "../../core/names.ts";
-import { download } from "../../core/transfer/mod.ts";
 import type { Metadata } from "../../db/types.ts";
 import type {
   Client,
@@ -59,20 +53,28 @@ import {
   TERMINAL_STATES,
 } from "./_cloudbuild.ts";
 import {
-  bucketExists,
-  createBucket,
+  type Api,
   deleteObject,
-  type Gcs,
-  type GcsObject,
   getObject,
   listObjects,
   makePublic,
   mediaUrl,
+  type ObjectResource,
   patchMetadata,
   readFrom,
-  storageOrigin,
-  uploadFile,
-} from "./_gcs.ts";
+} from "../gcs/api.ts";
+import { storageEndpoint } from "../gcs/endpoint.ts";
+import { pushNames } from "../gcs/layout.ts";
+import {
+  deleteObjects,
+  describeObject,
+  ensureBucket,
+  findObjects,
+  pullObject,
+  searchHits,
+  serviceAccountAuth,
+} from "../gcs/objects.ts";
+import { uploadFile } from "../gcs/resumable_upload.ts";
 import { collectEntries, writeTarGz } from "./_tar.ts";
 
 const SCHEME = "google-build";
@@ -89,6 +91,8 @@ const TEMPLATE = "SREGISTRY_GOOGLE_BUILD_TEMPLATE";
 const REPO_TEMPLATE = "SREGISTRY_GOOGLE_BUILD_REPO_TEMPLATE";
 const INTERVAL = "SREGISTRY_GOOGLE_BUILD_INTERVAL";
 const WAIT = "SREGISTRY_GOOGLE_BUILD_WAIT";
+/** What the error of a listing of a missing bucket says to do. */
+const MISSING_BUCKET_FIX = `build an image to create it, or set ${BUCKET}`;
 
 /** The scope of both APIs. */
 export const CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform";
@@ -156,28 +160,10 @@ function createGoogleBuildClient(ctx: Context): Client {
   const credentialsPath = () => ctx.settings.require(CREDENTIALS);
 
   const token = (): JwtBearerAuthorizer => {
-    if (authz) return authz;
-    const path = credentialsPath();
-    let mtime = "";
-    try {
-      mtime = String(Deno.statSync(path).mtime?.getTime() ?? "");
-    } catch {
-      // reported when the key is read
-    }
-    const fingerprint = createHash("sha256").update(`${path}\n${mtime}\n${CLOUD_PLATFORM_SCOPE}`)
-      .digest("hex");
-    const kept = ctx.credentials.get<AccessToken & { for?: string }>("access_token");
-    authz = jwtBearerAuth({
-      http: ctx.http,
-      account: () => readServiceAccount(path, CREDENTIALS),
+    authz ??= serviceAccountAuth(ctx, {
+      setting: CREDENTIALS,
+      path: credentialsPath(),
       scopes: CLOUD_PLATFORM_SCOPE,
-      cached: kept?.for === fingerprint && typeof kept.accessToken === "string"
-        ? { accessToken: kept.accessToken, expiresAt: kept.expiresAt }
-        : undefined,
-      onToken: (t) => ctx.credentials.set("access_token", { ...t, for: fingerprint }),
-      source: `${JSON.stringify(path)} (${CREDENTIALS})`,
-      log: ctx.log,
-      signal: ctx.signal,
     });
     return authz;
   };
@@ -192,11 +178,11 @@ function createGoogleBuildClient(ctx: Context): Client {
     };
   };
 
-  let gcsCache: Gcs | undefined;
-  const gcs = (): Gcs => {
+  let gcsCache: Api | undefined;
+  const gcs = (): Api => {
     if (gcsCache) return gcsCache;
-    const origin = storageOrigin(ctx.env.get(EMULATOR));
-    gcsCache = { http: ctx.http, origin, auth: boundTo(origin), signal: ctx.signal };
+    const endpoint = storageEndpoint(ctx.env.get(EMULATOR));
+    gcsCache = { http: ctx.http, endpoint, auth: boundTo(endpoint.origin), signal: ctx.signal };
     return gcsCache;
   };
 
@@ -239,13 +225,7 @@ function createGoogleBuildClient(ctx: Context): Client {
     return `sregistry-gcloud-build-${who.toLowerCase().replace(/[^a-z0-9-]/g, "-")}`;
   };
 
-  const ensureBucket = async (bucket: string) => {
-    const g = gcs();
-    if (await bucketExists(g, bucket)) return;
-    const p = await project();
-    await createBucket(g, bucket, p);
-    ctx.log.info(`Created bucket ${bucket} in project ${p}`);
-  };
+  const ensure = (bucket: string) => ensureBucket(ctx, gcs(), bucket, project);
 
   const readTemplate = async (
     setting: string,
@@ -280,36 +260,14 @@ function createGoogleBuildClient(ctx: Context): Client {
     }
   };
 
-  const uriOf = (o: GcsObject): string =>
-    `${SCHEME}://${o.metadata?.uri ?? o.name.replace(/\.sif$/, "")}`;
-
-  const isContainer = (o: GcsObject) => o.metadata?.type === "container";
-
-  const digestOf = (o: GcsObject): string | undefined => {
-    const v = o.metadata?.sha256sum?.trim().toLowerCase().replace(/^sha256:/, "");
-    return v && /^[0-9a-f]{64}$/.test(v) ? `sha256:${v}` : undefined;
-  };
-
   /** The objects a name means, newest first: `url:tag.sif` and `url:tag@<version>.sif`. */
-  async function resolve(image: string): Promise<{ names: ParsedName; objects: GcsObject[] }> {
+  async function resolve(image: string): Promise<{ names: ParsedName; objects: ObjectResource[] }> {
     const names = parseImageName(removeUri(image));
     const bucket = bucketName();
-    if (names.version) {
-      const o = await getObject(gcs(), bucket, names.storage);
-      return { names, objects: o ? [o] : [] };
-    }
-    const stem = `${names.url}:${names.tag}`;
-    const objects = (await listObjects(gcs(), bucket, stem))
-      .filter((o) => {
-        if (!o.name.endsWith(".sif")) return false;
-        const rest = o.name.slice(stem.length, -4);
-        return (rest === "" || /^@[^/@]+$/.test(rest)) && isContainer(o);
-      })
-      .sort((x, y) => (y.updated ?? "").localeCompare(x.updated ?? ""));
-    return { names, objects };
+    return { names, objects: await findObjects(gcs(), bucket, names, { fix: MISSING_BUCKET_FIX }) };
   }
 
-  async function one(image: string): Promise<{ names: ParsedName; object: GcsObject }> {
+  async function one(image: string): Promise<{ names: ParsedName; object: ObjectResource }> {
     const { names, objects } = await resolve(image);
     if (objects.length === 0) {
       throw new NotFoundError(
@@ -321,27 +279,8 @@ function createGoogleBuildClient(ctx: Context): Client {
     return { names, object: objects[0] };
   }
 
-  function describe(o: GcsObject, names?: ParsedName): RemoteRecord {
-    const url = o.mediaLink ?? mediaUrl(gcs(), o).href;
-    const size = Number(o.size);
-    const version = names?.version ?? o.name.match(/@([^/@]+)\.sif$/)?.[1];
-    const base = names ? `${names.url}:${names.tag}` : o.name.replace(/(@[^/@]+)?\.sif$/, "");
-    return {
-      url,
-      digest: digestOf(o),
-      ...(Number.isSafeInteger(size) ? { size } : {}),
-      metadata: {
-        ...o.metadata,
-        bucket: o.bucket,
-        object: o.name,
-        generation: o.generation,
-        ...(o.md5Hash ? { md5Hash: o.md5Hash } : {}),
-        ...(o.crc32c ? { crc32c: o.crc32c } : {}),
-        url,
-      },
-      suggestedName: version ? `${base}@${version}` : base,
-    };
-  }
+  const describe = (o: ObjectResource, names?: ParsedName): RemoteRecord =>
+    describeObject(gcs(), o, names, ["md5Hash", "crc32c"]);
 
   /** Print the log lines written since `state.offset` (the log object grows while a build runs). */
   async function followLog(b: Build, state: { offset: number; partial: string; off?: boolean }) {
@@ -381,7 +320,7 @@ function createGoogleBuildClient(ctx: Context): Client {
     }
     const stem = target.object.replace(/\.sif$/, "");
     const parsed = names ?? parseImageName(stem);
-    const publicUrl = `${g.origin}/${target.bucket}/${target.object}`;
+    const publicUrl = `${g.endpoint.origin}/${target.bucket}/${target.object}`;
     let isPublic = false;
     if (!isSet(ctx.settings.get(PRIVATE))) {
       const refused = await makePublic(g, target.bucket, target.object);
@@ -565,14 +504,14 @@ function createGoogleBuildClient(ctx: Context): Client {
         const cb = await cloudBuild();
         if (context) {
           const g = gcs();
-          await ensureBucket(context.bucket);
+          await ensure(context.bucket);
           if (await getObject(g, context.bucket, context.object)) {
             ctx.log.verbose(`gs://${context.bucket}/${context.object} is there already`);
           } else {
             await uploadFile(g, context.bucket, context.object, context.file);
           }
         }
-        await ensureBucket(bucket);
+        await ensure(bucket);
         const b = await submitBuild(cb, config);
         ctx.log.info(
           `Build ${b.id} of ${display} submitted${b.logUrl ? `; logs: ${b.logUrl}` : ""}`,
@@ -585,23 +524,7 @@ function createGoogleBuildClient(ctx: Context): Client {
 
     async pull(image: string, into: PullTarget): Promise<PulledImage> {
       const { names, object } = await one(image);
-      const g = gcs();
-      const record = describe(object, names);
-      const url = mediaUrl(g, object);
-      const r = await download({
-        http: ctx.http,
-        url,
-        dest: into.resumable,
-        auth: g.auth,
-        expectedDigest: record.digest,
-        expectedSize: record.size,
-        parallel: isLoopback(url.host) ? 1 : Math.min(ctx.globals.workers, 4),
-        progress: ctx.progress,
-        label: removeUri(image),
-        signal: ctx.signal,
-      });
-      await Deno.rename(into.resumable, into.path);
-      return { ...record, file: into.path, format: "unknown", digest: r.digest, size: r.size };
+      return await pullObject(ctx, gcs(), object, describe(object, names), into, removeUri(image));
     },
 
     async record(image: string): Promise<RemoteRecord> {
@@ -610,15 +533,11 @@ function createGoogleBuildClient(ctx: Context): Client {
     },
 
     async push(path, options) {
-      const given = parseImageName(options.name, { tag: options.tag });
       const { digest, size } = await hashFile(path);
       const hex = digest.slice("sha256:".length);
-      const names = parseImageName(options.name, {
-        tag: options.tag,
-        version: given.version ?? hex,
-      });
+      const names = pushNames(options.name, options.tag, hex);
       const bucket = bucketName();
-      await ensureBucket(bucket);
+      await ensure(bucket);
       const g = gcs();
       const uploaded = await uploadFile(
         g,
@@ -647,40 +566,19 @@ function createGoogleBuildClient(ctx: Context): Client {
     },
 
     async search(query: string | undefined): Promise<SearchHit[]> {
-      const q = query?.toLowerCase();
-      return (await listObjects(gcs(), bucketName()))
-        .filter(isContainer)
-        .filter((o) =>
-          !q || o.name.toLowerCase().includes(q) ||
-          Object.values(o.metadata ?? {}).some((v) => String(v).toLowerCase().includes(q))
-        )
-        .map((o) => ({
-          uri: uriOf(o),
-          details: {
-            size: `${Math.round(Number(o.size) / 1024 / 1024)} MB`,
-            updated: o.updated,
-            ...(o.metadata?.buildId ? { build: o.metadata.buildId } : {}),
-          },
-        }));
+      const objects = await listObjects(gcs(), bucketName(), undefined, MISSING_BUCKET_FIX);
+      return searchHits(
+        SCHEME,
+        objects,
+        query,
+        (o) => o.metadata?.buildId ? { build: o.metadata.buildId } : {},
+      );
     },
 
     async delete(image: string, options: { force?: boolean }) {
       const { names, objects } = await resolve(image);
       if (objects.length === 0) await one(image);
-      if (objects.length > 1 && !options.force) {
-        const ok = await ctx.prompt.confirm(
-          `${SCHEME}://${names.uri} names ${objects.length} objects (${
-            objects.map((o) => o.name).join(", ")
-          }); delete them all?`,
-          { default: false },
-        );
-        if (!ok) return { deleted: [] };
-      }
-      const deleted: string[] = [];
-      for (const o of objects) {
-        if (await deleteObject(gcs(), o.bucket, o.name)) deleted.push(uriOf(o));
-      }
-      return { deleted };
+      return await deleteObjects(ctx, gcs(), SCHEME, names, objects, options.force);
     },
   };
 }

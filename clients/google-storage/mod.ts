@@ -10,21 +10,16 @@
  * token is kept in the credential store until shortly before it expires. Unlike the original,
  * private objects can be pulled (every call carries the token), and a `google-storage://` prefix
  * works for delete. STORAGE_EMULATOR_HOST sends every call to an emulator.
+ *
+ * The JSON API, the resumable upload and the object layout are in clients/gcs/ (shared with
+ * google-build).
  * @module
  */
 
-import { createHash } from "node:crypto";
-import {
-  type AccessToken,
-  jwtBearerAuth,
-  type JwtBearerAuthorizer,
-  readServiceAccount,
-} from "../../core/auth/jwt_bearer.ts";
+import { readServiceAccount } from "../../core/auth/jwt_bearer.ts";
 import { ConfigError, NotFoundError } from "../../core/errors.ts";
 import { hashFile } from "../../core/hasher.ts";
-import { isLoopback } from "../../core/http.ts";
 import { type ParsedName, parseImageName, removeUri } from "../../core/names.ts";
-import { download, MAX_STREAMS } from "../../core/transfer/mod.ts";
 import type {
   Client,
   ClientFactory,
@@ -34,20 +29,19 @@ import type {
   RemoteRecord,
   SearchHit,
 } from "../types.ts";
+import { type Api, listObjects, makePublic, mediaUrl, type ObjectResource } from "../gcs/api.ts";
+import { EMULATOR_VARIABLE, storageEndpoint } from "../gcs/endpoint.ts";
+import { isContainer, objectUri, pushMetadata, pushNames } from "../gcs/layout.ts";
 import {
-  type Api,
-  bucketExists,
-  createBucket,
-  deleteObject,
-  getObject,
-  listObjects,
-  makePublic,
-  mediaUrl,
-  type ObjectResource,
-} from "./api.ts";
-import { EMULATOR_VARIABLE, storageEndpoint } from "./endpoint.ts";
-import { digestOf, isContainer, isVersionOf, pushMetadata } from "./layout.ts";
-import { CHUNK_QUANTUM, DEFAULT_CHUNK_SIZE, resumableUpload } from "./resumable_upload.ts";
+  deleteObjects,
+  describeObject,
+  ensureBucket,
+  findObjects,
+  pullObject,
+  searchHits,
+  serviceAccountAuth,
+} from "../gcs/objects.ts";
+import { CHUNK_QUANTUM, DEFAULT_CHUNK_SIZE, resumableUpload } from "../gcs/resumable_upload.ts";
 
 const SCHEME = "google-storage";
 const CREDENTIALS = "GOOGLE_APPLICATION_CREDENTIALS";
@@ -83,13 +77,7 @@ export function isPrivate(value: string | undefined): boolean {
   return value !== undefined && !/^(|false|no|0|off)$/i.test(value.trim());
 }
 
-/** The version part of an object name (`url:tag@<version>.sif`), if any. */
-function versionOfName(objectName: string): string | undefined {
-  return objectName.match(/@([^/@]+)\.sif$/)?.[1];
-}
-
 function createGoogleStorageClient(ctx: Context): Client {
-  let authz: JwtBearerAuthorizer | undefined;
   let apiCache: Api | undefined;
 
   const credentialsPath = () => ctx.settings.require(CREDENTIALS);
@@ -108,51 +96,21 @@ function createGoogleStorageClient(ctx: Context): Client {
   const api = (): Api => {
     if (apiCache) return apiCache;
     const endpoint = storageEndpoint(ctx.env.get(EMULATOR_VARIABLE));
-    const path = credentialsPath();
-    let mtime = "";
-    try {
-      mtime = String(Deno.statSync(path).mtime?.getTime() ?? "");
-    } catch {
-      // reported when the key is read
-    }
-    // The kept token belongs to this key file (as it was) and these scopes only.
-    const fingerprint = createHash("sha256")
-      .update(`${path}\n${mtime}\n${STORAGE_SCOPES.join(" ")}`).digest("hex");
-    const kept = ctx.credentials.get<AccessToken & { for?: string }>("access_token");
-    authz = jwtBearerAuth({
-      http: ctx.http,
-      account: () => readServiceAccount(path, CREDENTIALS),
+    const auth = serviceAccountAuth(ctx, {
+      setting: CREDENTIALS,
+      path: credentialsPath(),
       scopes: STORAGE_SCOPES,
       origin: endpoint.origin,
-      cached: kept?.for === fingerprint && typeof kept.accessToken === "string"
-        ? { accessToken: kept.accessToken, expiresAt: kept.expiresAt }
-        : undefined,
-      onToken: (t) => ctx.credentials.set("access_token", { ...t, for: fingerprint }),
-      source: `${JSON.stringify(path)} (${CREDENTIALS})`,
-      log: ctx.log,
-      signal: ctx.signal,
     });
-    apiCache = { http: ctx.http, endpoint, auth: authz, signal: ctx.signal };
+    apiCache = { http: ctx.http, endpoint, auth, signal: ctx.signal };
     return apiCache;
   };
-
-  const uriOf = (o: ObjectResource): string =>
-    `${SCHEME}://${o.metadata?.uri ?? o.name.replace(/\.sif$/, "")}`;
 
   /** The objects an image name means, newest first: its exact object, or every version of a tag. */
   async function resolve(image: string): Promise<{ names: ParsedName; objects: ObjectResource[] }> {
     const names = parseImageName(removeUri(image));
     const a = api();
-    const bucket = bucketName();
-    if (names.version) {
-      const o = await getObject(a, bucket, names.storage);
-      return { names, objects: o ? [o] : [] };
-    }
-    const listed = await listObjects(a, bucket, `${names.url}:${names.tag}`);
-    const exact = `${names.url}:${names.tag}.sif`;
-    const objects = listed
-      .filter((o) => isVersionOf(o.name, names) && (o.name === exact || isContainer(o.metadata)))
-      .sort((x, y) => (y.updated ?? "").localeCompare(x.updated ?? ""));
+    const objects = await findObjects(a, bucketName(), names, { untypedExact: true });
     return { names, objects };
   }
 
@@ -161,7 +119,7 @@ function createGoogleStorageClient(ctx: Context): Client {
     let near: string[] = [];
     try {
       near = (await listObjects(api(), bucket, `${names.collection}/`))
-        .filter((o) => isContainer(o.metadata)).slice(0, 5).map(uriOf);
+        .filter((o) => isContainer(o.metadata)).slice(0, 5).map((o) => objectUri(SCHEME, o));
     } catch {
       // the suggestion is optional
     }
@@ -180,52 +138,15 @@ function createGoogleStorageClient(ctx: Context): Client {
     return { names, object: objects[0] };
   }
 
-  function describe(names: ParsedName, o: ObjectResource): RemoteRecord {
-    const a = api();
-    const url = o.mediaLink ?? mediaUrl(a, o).href;
-    let suggested = `${names.url}:${names.tag}`;
-    const version = names.version ?? versionOfName(o.name);
-    if (version) suggested += `@${version}`;
-    const size = Number(o.size);
-    return {
-      url,
-      digest: digestOf(o.metadata),
-      ...(Number.isSafeInteger(size) ? { size } : {}),
-      metadata: {
-        ...o.metadata,
-        bucket: o.bucket,
-        object: o.name,
-        generation: o.generation,
-        ...(o.selfLink ? { selfLink: o.selfLink } : {}),
-        ...(o.md5Hash ? { md5Hash: o.md5Hash } : {}),
-        url,
-      },
-      suggestedName: suggested,
-    };
-  }
+  const describe = (names: ParsedName, o: ObjectResource): RemoteRecord =>
+    describeObject(api(), o, names, ["selfLink", "md5Hash"]);
 
   return {
     name: SCHEME,
 
     async pull(image: string, into: PullTarget): Promise<PulledImage> {
       const { names, object } = await one(image);
-      const a = api();
-      const record = describe(names, object);
-      const url = mediaUrl(a, object);
-      const r = await download({
-        http: ctx.http,
-        url,
-        dest: into.resumable,
-        auth: a.auth,
-        expectedDigest: record.digest,
-        expectedSize: record.size,
-        parallel: isLoopback(url.host) ? 1 : Math.min(ctx.globals.workers, MAX_STREAMS),
-        progress: ctx.progress,
-        label: removeUri(image),
-        signal: ctx.signal,
-      });
-      await Deno.rename(into.resumable, into.path);
-      return { ...record, file: into.path, format: "unknown", digest: r.digest, size: r.size };
+      return await pullObject(ctx, api(), object, describe(names, object), into, removeUri(image));
     },
 
     async record(image: string): Promise<RemoteRecord> {
@@ -234,17 +155,13 @@ function createGoogleStorageClient(ctx: Context): Client {
     },
 
     async push(path, options) {
-      const given = parseImageName(options.name, { tag: options.tag });
       const chunkSize = parseChunkSize(ctx.settings.get(CHUNK));
       const a = api();
       const bucket = bucketName();
       const { digest, size } = await hashFile(path);
       const hex = digest.slice("sha256:".length);
-      const names = parseImageName(options.name, {
-        tag: options.tag,
-        version: given.version ?? hex,
-      });
-      if (!(await bucketExists(a, bucket))) {
+      const names = pushNames(options.name, options.tag, hex);
+      await ensureBucket(ctx, a, bucket, async () => {
         const project = ctx.settings.getAndUpdate(PROJECT) ??
           (await readServiceAccount(credentialsPath(), CREDENTIALS)).project_id;
         if (!project) {
@@ -254,9 +171,8 @@ function createGoogleStorageClient(ctx: Context): Client {
             } does not exist and no project is known to create it in: set ${PROJECT}`,
           );
         }
-        await createBucket(a, bucket, project);
-        ctx.log.info(`Created bucket ${bucket} in project ${project}`);
-      }
+        return project;
+      });
       let labels: Record<string, unknown> = {};
       try {
         labels = await ctx.metadata(path);
@@ -307,41 +223,13 @@ function createGoogleStorageClient(ctx: Context): Client {
     },
 
     async search(query: string | undefined): Promise<SearchHit[]> {
-      const objects = await listObjects(api(), bucketName());
-      const q = query?.toLowerCase();
-      return objects
-        .filter((o) => isContainer(o.metadata))
-        .filter((o) =>
-          !q || o.name.toLowerCase().includes(q) ||
-          Object.values(o.metadata ?? {}).some((v) => String(v).toLowerCase().includes(q))
-        )
-        .map((o) => ({
-          uri: uriOf(o),
-          details: {
-            size: `${Math.round(Number(o.size) / 1024 / 1024)} MB`,
-            updated: o.updated,
-          },
-        }));
+      return searchHits(SCHEME, await listObjects(api(), bucketName()), query);
     },
 
     async delete(image: string, options: { force?: boolean }) {
       const { names, objects } = await resolve(image);
       if (objects.length === 0) throw await notFound(names);
-      if (objects.length > 1 && !options.force) {
-        const ok = await ctx.prompt.confirm(
-          `${SCHEME}://${names.uri} names ${objects.length} objects (${
-            objects.map((o) => o.name).join(", ")
-          }); delete them all?`,
-          { default: false },
-        );
-        if (!ok) return { deleted: [] };
-      }
-      const a = api();
-      const deleted: string[] = [];
-      for (const o of objects) {
-        if (await deleteObject(a, o.bucket, o.name)) deleted.push(uriOf(o));
-      }
-      return { deleted };
+      return await deleteObjects(ctx, api(), SCHEME, names, objects, options.force);
     },
   };
 }

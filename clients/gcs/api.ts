@@ -1,6 +1,7 @@
 /**
- * The JSON API calls the client makes besides uploads: bucket get and insert, object get, list
- * (following page tokens), delete, and the public-read ACL entry.
+ * The Cloud Storage JSON API calls google-storage and google-build make besides uploads: bucket get
+ * and insert, object get, list (following page tokens), metadata patch, delete, the public-read ACL
+ * entry and a ranged media read.
  * @module
  */
 
@@ -10,7 +11,7 @@ import { type Http, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
 import type { StorageEndpoint } from "./endpoint.ts";
 import type { ObjectMetadata } from "./layout.ts";
 
-/** The fields of an object resource the client reads. */
+/** The fields of an object resource the clients read. */
 export interface ObjectResource {
   /** The object name. */
   name: string;
@@ -134,14 +135,20 @@ export async function getObject(
   );
 }
 
+/** What the error of a listing of a missing bucket tells the user to do, by default. */
+export const MISSING_BUCKET_FIX =
+  "push an image to create it, or set SREGISTRY_GOOGLE_STORAGE_BUCKET";
+
 /**
  * Every object (under `prefix`), following `nextPageToken` to the end.
+ * @param fix What the error of a missing bucket says to do.
  * @throws {NotFoundError} when the bucket does not exist.
  */
 export async function listObjects(
   api: Api,
   bucket: string,
   prefix?: string,
+  fix: string = MISSING_BUCKET_FIX,
 ): Promise<ObjectResource[]> {
   const out: ObjectResource[] = [];
   let token: string | undefined;
@@ -160,9 +167,7 @@ export async function listObjects(
     if (res.status === 404) {
       await res.body?.cancel();
       throw new NotFoundError(
-        `The bucket ${
-          JSON.stringify(bucket)
-        } does not exist; push an image to create it, or set SREGISTRY_GOOGLE_STORAGE_BUCKET`,
+        `The bucket ${JSON.stringify(bucket)} does not exist; ${fix}`,
       );
     }
     const page = await readJson(
@@ -184,6 +189,24 @@ export async function listObjects(
     }
   } while (token !== undefined);
   return out;
+}
+
+/** Merge custom metadata into an object's (a null value deletes the key); the patched resource. */
+export async function patchMetadata(
+  api: Api,
+  bucket: string,
+  name: string,
+  metadata: Record<string, string | null>,
+): Promise<ObjectResource> {
+  const url = objectUrl(api, bucket, name);
+  const res = await api.http.request(url, {
+    method: "PATCH",
+    headers: { "content-type": "application/json; charset=UTF-8" },
+    body: JSON.stringify({ metadata }),
+    auth: api.auth,
+    signal: api.signal,
+  });
+  return checkResource(await readJson(api, res, "The patched object resource"), url.host);
 }
 
 /** Delete one object; false when it was already gone. */
@@ -226,4 +249,38 @@ export async function makePublic(
     | undefined;
   const m = data?.error?.message;
   return m ? m.split(". ")[0] : `HTTP ${res.status}`;
+}
+
+/** A build log is a few MiB; this is far beyond any. */
+const MAX_READ_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The bytes of an object from `offset` on (a log object growing while a build runs); empty when
+ * the object does not exist yet or has nothing new.
+ */
+export async function readFrom(
+  api: Api,
+  bucket: string,
+  name: string,
+  offset: number,
+): Promise<Uint8Array> {
+  const url = objectUrl(api, bucket, name);
+  url.searchParams.set("alt", "media");
+  const res = await api.http.request(url, {
+    auth: api.auth,
+    signal: api.signal,
+    headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+    accept: (s) => s === 200 || s === 206 || s === 404 || s === 416,
+  });
+  if (res.status === 404 || res.status === 416) {
+    await res.body?.cancel();
+    return new Uint8Array();
+  }
+  const bytes = await readBody(api.http, res, {
+    limit: MAX_READ_BYTES,
+    what: `The log ${name}`,
+    signal: api.signal,
+  });
+  // A server ignoring Range sends it all.
+  return res.status === 200 && offset > 0 ? bytes.subarray(offset) : bytes;
 }

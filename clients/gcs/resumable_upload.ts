@@ -8,6 +8,8 @@
  * After a dropped connection, a stalled answer or a 5xx, the session is asked where it stands
  * (`PUT` with an empty body and `Content-Range: bytes *\/<size>`) and the upload goes on from the
  * first byte it lacks. A session URI kept by the caller lets a later run continue the same way.
+ *
+ * {@link uploadFile} is the small case (a build context): one session, one PUT of the whole file.
  * @module
  */
 
@@ -15,7 +17,7 @@ import type { Authorizer } from "../../core/auth/types.ts";
 import { NetworkError, NotFoundError, UsageError } from "../../core/errors.ts";
 import { type Http, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
 import { nextProgressId, NO_PROGRESS, type ProgressSink } from "../../core/progress_events.ts";
-import type { ObjectResource } from "./api.ts";
+import type { Api, ObjectResource } from "./api.ts";
 import type { ObjectMetadata } from "./layout.ts";
 
 /** Chunks are multiples of this (256 KiB), as the API requires. */
@@ -78,6 +80,92 @@ async function resourceOf(http: Http, res: Response, signal?: AbortSignal) {
   }
 }
 
+/** What {@link openSession} asks for. */
+export interface SessionRequest {
+  /** ctx.http. */
+  http: Http;
+  /** The bearer authorizer (bound to the API's origin). */
+  auth: Authorizer;
+  /** `<origin>/upload/storage/v1`. */
+  uploadRoot: string;
+  /** The bucket. */
+  bucket: string;
+  /** The object name. */
+  name: string;
+  /** The size of the whole upload, in bytes. */
+  size: number;
+  /** Content type (default application/octet-stream). */
+  contentType?: string;
+  /** Custom metadata set with the object. */
+  metadata?: ObjectMetadata;
+  /** Cancels the request. */
+  signal?: AbortSignal;
+}
+
+/** Start a resumable session (the POST with the object's resource); returns the session URI. */
+export async function openSession(r: SessionRequest): Promise<string> {
+  const contentType = r.contentType ?? "application/octet-stream";
+  const url = new URL(`${r.uploadRoot}/b/${encodeURIComponent(r.bucket)}/o`);
+  url.searchParams.set("uploadType", "resumable");
+  url.searchParams.set("name", r.name);
+  const res = await r.http.request(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json; charset=UTF-8",
+      "x-upload-content-type": contentType,
+      "x-upload-content-length": String(r.size),
+    },
+    body: JSON.stringify({
+      name: r.name,
+      contentType,
+      ...(r.metadata ? { metadata: r.metadata } : {}),
+    }),
+    auth: r.auth,
+    signal: r.signal,
+  });
+  await res.body?.cancel();
+  const location = res.headers.get("location");
+  if (!location) throw new NetworkError("The upload was accepted but no session URI came back");
+  return new URL(location, url).href;
+}
+
+/**
+ * Upload a small file (a build context) in one resumable session: the POST, then a single PUT of
+ * the whole file, which is held in memory so that a retry can send it again.
+ */
+export async function uploadFile(
+  api: Api,
+  bucket: string,
+  name: string,
+  file: string,
+  contentType = "application/gzip",
+): Promise<ObjectResource> {
+  const size = (await Deno.stat(file)).size;
+  const session = await openSession({
+    http: api.http,
+    auth: api.auth,
+    uploadRoot: api.endpoint.upload,
+    bucket,
+    name,
+    size,
+    contentType,
+    signal: api.signal,
+  });
+  api.http.log.addSecret(new URL(session).searchParams.get("upload_id") ?? undefined);
+  const res = await api.http.request(session, {
+    method: "PUT",
+    headers: {
+      "content-type": contentType,
+      "content-range": size ? `bytes 0-${size - 1}/${size}` : "bytes */0",
+    },
+    body: await Deno.readFile(file),
+    auth: api.auth,
+    signal: api.signal,
+    accept: (s) => s === 200 || s === 201,
+  });
+  return await resourceOf(api.http, res, api.signal);
+}
+
 /** Upload the file through a resumable session; returns the object resource. */
 export async function resumableUpload(job: ResumableUploadJob): Promise<ObjectResource> {
   const { http, signal } = job;
@@ -124,28 +212,17 @@ export async function resumableUpload(job: ResumableUploadJob): Promise<ObjectRe
   };
 
   const open = async (): Promise<string> => {
-    const url = new URL(`${job.uploadRoot}/b/${encodeURIComponent(job.bucket)}/o`);
-    url.searchParams.set("uploadType", "resumable");
-    url.searchParams.set("name", job.name);
-    const res = await http.request(url, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json; charset=UTF-8",
-        "x-upload-content-type": job.contentType ?? "application/octet-stream",
-        "x-upload-content-length": String(size),
-      },
-      body: JSON.stringify({
-        name: job.name,
-        contentType: job.contentType ?? "application/octet-stream",
-        ...(job.metadata ? { metadata: job.metadata } : {}),
-      }),
+    const session = await openSession({
+      http,
       auth: job.auth,
+      uploadRoot: job.uploadRoot,
+      bucket: job.bucket,
+      name: job.name,
+      size,
+      contentType: job.contentType,
+      metadata: job.metadata,
       signal,
     });
-    await res.body?.cancel();
-    const location = res.headers.get("location");
-    if (!location) throw new NetworkError("The upload was accepted but no session URI came back");
-    const session = new URL(location, url).href;
     job.onSession?.(session);
     return session;
   };

@@ -4,10 +4,11 @@
  * (`collection/image:tag@version.sif`, the version being the file's sha256 unless the name gives
  * one), and its metadata is the parsed name's fields, the image's labels, and `type: container`.
  * We add `sha256sum` (the hex digest, the key google-build writes too), read back on pull.
+ * google-build's images follow the same naming and carry the same `type` and digest keys.
  * @module
  */
 
-import type { ParsedName } from "../../core/names.ts";
+import { type ParsedName, parseImageName } from "../../core/names.ts";
 
 /** The metadata key holding the file's sha256 (hex). */
 export const DIGEST_KEY = "sha256sum";
@@ -30,6 +31,12 @@ const NOT_LABELS = new Set([
   "apps",
   "type",
 ]);
+
+/** The names of a push: the version is the one the name gives, else the file's sha256 (hex). */
+export function pushNames(name: string, tag: string | undefined, sha256hex: string): ParsedName {
+  const given = parseImageName(name, { tag });
+  return parseImageName(name, { tag, version: given.version ?? sha256hex });
+}
 
 /** The name fields the original stored (its `parse_image_name` dict; None values dropped). */
 export function nameFields(names: ParsedName): ObjectMetadata {
@@ -99,4 +106,17 @@ export function isVersionOf(objectName: string, names: ParsedName): boolean {
   if (!objectName.startsWith(stem) || !objectName.endsWith(".sif")) return false;
   const rest = objectName.slice(stem.length, -4);
   return rest === "" || /^@[^/@]+$/.test(rest);
+}
+
+/** The version part of an object name (`url:tag@<version>.sif`), if any. */
+export function versionOfName(objectName: string): string | undefined {
+  return objectName.match(/@([^/@]+)\.sif$/)?.[1];
+}
+
+/** The `<scheme>://` URI of an object: its metadata's `uri`, else its name without `.sif`. */
+export function objectUri(
+  scheme: string,
+  o: { name: string; metadata?: ObjectMetadata },
+): string {
+  return `${scheme}://${o.metadata?.uri ?? o.name.replace(/\.sif$/, "")}`;
 }
