@@ -153,6 +153,29 @@ export interface Client {
   labels?(options: { key?: string; value?: string }): Promise<Metadata[]>;
 }
 
+/**
+ * The optional methods of a {@link Client}, each run by the command of the same name, in the order
+ * help and the README's table list them. A capability exists when its method does.
+ */
+export const CAPABILITIES = [
+  "pull",
+  "push",
+  "search",
+  "record",
+  "delete",
+  "share",
+  "build",
+  "labels",
+] as const;
+
+/** One optional method of a {@link Client}. */
+export type Capability = typeof CAPABILITIES[number];
+
+/** The capabilities `client` has, in {@link CAPABILITIES} order. */
+export function capabilitiesOf(client: Client): Capability[] {
+  return CAPABILITIES.filter((c) => typeof client[c] === "function");
+}
+
 /** Options of {@link Client.build}. */
 export interface BuildOptions {
   /** The image name (`--name`, URI removed). */

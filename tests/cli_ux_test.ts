@@ -8,7 +8,7 @@
 import { assert, assertEquals, assertIncludes } from "./_assert.ts";
 import { join } from "node:path";
 import { COMMANDS, GLOBAL_OPTIONS } from "../cli/command_table.ts";
-import { CAPABILITIES } from "../cli/commands/client_help.ts";
+import { CAPABILITIES } from "../clients/types.ts";
 import { cut, fitWidths, formatTable } from "../cli/render/table.ts";
 import { FACTORIES } from "../clients/mod.ts";
 import { type CliResult, requirement, runCli, tempHome } from "./_cli.ts";

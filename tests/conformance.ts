@@ -27,23 +27,21 @@ import { CLI_ARGS, type CliResult, DENO_DIR, ROOT, type TempHome, tempHome } fro
 import { buildSingularityLike } from "./_sif_writer.ts";
 import { createApp } from "../mod.ts";
 import { FACTORIES, findFactory } from "../clients/mod.ts";
-import type { ClientFactory } from "../clients/types.ts";
+import {
+  CAPABILITIES as ALL_CAPABILITIES,
+  type Capability as AnyCapability,
+  type ClientFactory,
+} from "../clients/types.ts";
 import { memorySink } from "../core/log.ts";
 import { envFrom } from "../core/settings.ts";
 
-/** A capability a client may have (a method on the client object). */
-export type Capability = "pull" | "push" | "search" | "record" | "delete" | "share" | "build";
+/** A capability the suite checks: every one but `labels` (which falls back to the local catalog). */
+export type Capability = Exclude<AnyCapability, "labels">;
 
-/** Every capability, in the order the suite reports them. */
-export const CAPABILITIES: readonly Capability[] = [
-  "pull",
-  "push",
-  "search",
-  "record",
-  "delete",
-  "share",
-  "build",
-];
+/** Every capability the suite checks, in the order it reports them. */
+export const CAPABILITIES: readonly Capability[] = ALL_CAPABILITIES.filter(
+  (c): c is Capability => c !== "labels",
+);
 
 /**
  * The one documented exit code for "already exists: use --force" (DESIGN.md, exit codes: a usage

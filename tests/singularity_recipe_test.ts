@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
 import { DENO_DIR, ROOT, tempHome } from "./_cli.ts";
 import { FACTORIES } from "../clients/mod.ts";
-import { type Capability, clientRows } from "../tools/gen_docs.ts";
+import type { Capability } from "../clients/types.ts";
+import { clientRows } from "../tools/gen_docs.ts";
 
 /** One section of a definition file: `%name [app]` and its body. */
 interface Section {

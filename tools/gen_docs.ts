@@ -21,36 +21,18 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createApp } from "../mod.ts";
 import { FACTORIES } from "../clients/mod.ts";
-import type { ClientFactory } from "../clients/types.ts";
+import {
+  CAPABILITIES,
+  capabilitiesOf,
+  type Capability,
+  type ClientFactory,
+} from "../clients/types.ts";
 import { COMMANDS, type CommandSpec } from "../cli/command_table.ts";
 import { memorySink } from "../core/log.ts";
 import { envFrom } from "../core/settings.ts";
 
 /** The repository root. */
 export const ROOT: string = fileURLToPath(new URL("../", import.meta.url));
-
-/** A capability: a method a client object may have. */
-export type Capability =
-  | "pull"
-  | "push"
-  | "search"
-  | "record"
-  | "delete"
-  | "share"
-  | "build"
-  | "labels";
-
-/** Every capability, in table order. */
-export const CAPABILITIES: readonly Capability[] = [
-  "pull",
-  "push",
-  "search",
-  "record",
-  "delete",
-  "share",
-  "build",
-  "labels",
-];
 
 /** One registered client as the generated text shows it. */
 export interface ClientRow {
@@ -100,12 +82,7 @@ export function clientRows(factories: readonly ClientFactory[] = FACTORIES): Cli
         stderr: memorySink(),
       });
       try {
-        const { client } = app.getClient();
-        const methods = client as unknown as Record<string, unknown>;
-        return {
-          factory,
-          capabilities: CAPABILITIES.filter((c) => typeof methods[c] === "function"),
-        };
+        return { factory, capabilities: capabilitiesOf(app.getClient().client) };
       } finally {
         app.close();
       }

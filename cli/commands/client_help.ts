@@ -7,25 +7,15 @@
  */
 
 import type { App } from "../app.ts";
-import type { ClientFactory } from "../../clients/types.ts";
+import {
+  CAPABILITIES,
+  capabilitiesOf,
+  type Capability,
+  type ClientFactory,
+} from "../../clients/types.ts";
 import { UsageError } from "../../core/errors.ts";
 import { formatTable } from "../render/table.ts";
 import { commandNames, suggest } from "../program.ts";
-
-/** The optional client methods, each the command that uses it. */
-export const CAPABILITIES = [
-  "pull",
-  "push",
-  "search",
-  "record",
-  "delete",
-  "share",
-  "build",
-  "labels",
-] as const;
-
-/** One capability name. */
-export type Capability = typeof CAPABILITIES[number];
 
 /** What help says about a client. */
 export interface ClientHelp {
@@ -54,9 +44,7 @@ export function describeClient(app: App, factory: ClientFactory): ClientHelp {
   let capabilities: Capability[] | null = null;
   let error: string | undefined;
   try {
-    const { client } = app.buildClient(factory);
-    const methods = client as unknown as Record<string, unknown>;
-    capabilities = CAPABILITIES.filter((c) => typeof methods[c] === "function");
+    capabilities = capabilitiesOf(app.buildClient(factory).client);
   } catch (e) {
     error = e instanceof Error ? e.message : String(e);
   }

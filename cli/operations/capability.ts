@@ -4,14 +4,11 @@
  * @module
  */
 
-import type { Client } from "../../clients/types.ts";
+import type { Capability, Client } from "../../clients/types.ts";
 import { UnsupportedError } from "../../core/errors.ts";
 
-/** The capabilities a command may ask a client for. */
-export type Capability = "pull" | "push" | "search" | "delete" | "share" | "build" | "record";
-
 /** The client's method for a capability, or an UnsupportedError naming client and capability. */
-export function capability<K extends Capability>(
+export function capability<K extends Exclude<Capability, "labels">>(
   client: Client,
   name: K,
 ): NonNullable<Client[K]> {
