@@ -78,7 +78,7 @@ export type {
   Metadata,
 } from "./db/types.ts";
 export { FACTORIES, findFactory, knownSchemes, resolveClientName } from "./clients/mod.ts";
-export { CAPABILITIES, type Capability, capabilitiesOf } from "./clients/types.ts";
+export { CAPABILITIES, capabilitiesOf, type Capability } from "./clients/types.ts";
 export type {
   BuildOptions,
   BuiltImage,

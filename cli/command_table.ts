@@ -9,6 +9,7 @@
  */
 
 import type { App } from "./app.ts";
+import { UsageError } from "../core/errors.ts";
 
 /** One option of a command. */
 export interface OptionSpec {
@@ -110,6 +111,25 @@ const METADATA: OptionSpec = {
   value: "<json>",
   description: "extra metadata: a JSON object or @file.json",
 };
+const ARCH: OptionSpec = {
+  name: "arch",
+  type: "string",
+  value: "<arch>",
+  description: "architecture, short for --platform linux/<arch>",
+};
+
+/** `--platform`, or `--arch` as `linux/<arch>`; both at once is a usage error. */
+function platformOf(o: Record<string, string | boolean | undefined>): string | undefined {
+  const platform = str(o.platform);
+  const arch = str(o.arch);
+  if (platform && arch) {
+    throw new UsageError(
+      `Give --platform ${JSON.stringify(platform)} or --arch ${JSON.stringify(arch)}, not both`,
+    );
+  }
+  return arch ? `linux/${arch}` : platform;
+}
+
 const FORCE: OptionSpec = {
   name: "force",
   short: "f",
@@ -393,6 +413,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         value: "<os/arch>",
         description: "platform of a multi-platform image (default: this machine's)",
       },
+      ARCH,
     ],
     examples: [
       "sregistry pull https://example.org/hello.sif --name demo/hello:1.0",
@@ -410,7 +431,7 @@ export const COMMANDS: readonly CommandSpec[] = [
           file: str(o.file),
           force: bool(o.force),
           cache: o["no-cache"] === true ? false : undefined,
-          platform: str(o.platform),
+          platform: platformOf(o),
         });
     },
   },
@@ -433,16 +454,29 @@ export const COMMANDS: readonly CommandSpec[] = [
         description: "tag (overrides the tag in --name)",
       },
       { ...FORCE, description: "create a missing bucket without asking" },
+      {
+        name: "platform",
+        type: "string",
+        value: "<os/arch>",
+        description: "platform the remote records for the image (default: the image's own)",
+      },
+      ARCH,
     ],
     examples: [
       "sregistry push hello.sif --name oras://127.0.0.1:5000/demo/hello:1.0",
+      "sregistry push hello-arm64.sif --name library://demo/tools/hello:1.0 --arch arm64",
       "sregistry push hello.sif --name oras://registry.lan:5000/demo/hello:1.0 --plain-http",
     ],
     needs: ["catalog", "clients"],
     load: async () => {
       const m = await import("./commands/remote.ts");
       return (app, [image], o) =>
-        m.pushCommand(app, image, { name: str(o.name)!, tag: str(o.tag), force: bool(o.force) });
+        m.pushCommand(app, image, {
+          name: str(o.name)!,
+          tag: str(o.tag),
+          force: bool(o.force),
+          platform: platformOf(o),
+        });
     },
   },
   {

@@ -98,6 +98,11 @@ export interface PushOptions {
   tag?: string;
   /** `--force`: create what the remote lacks (a bucket) without asking. */
   force?: boolean;
+  /**
+   * `--platform` (or `--arch`), `os/arch[/variant]`: the platform a remote that records one (library
+   * tags, an OCI index) files the image under. Unset: the image's own, else this machine's.
+   */
+  platform?: string;
 }
 
 /** The outcome of a push. */

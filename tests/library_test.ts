@@ -421,6 +421,21 @@ Deno.test({
         .json();
       assertEquals(config.architecture, "arm64");
       assertEquals(config.signed, false);
+      // --arch (or --platform) files the image under another architecture than its own.
+      const other = await runCli(
+        ["push", file, "--name", "library://lib/ns/other:v1", "--arch", "ppc64le"],
+        { env },
+      );
+      assertEquals(other.code, 0, other.stderr);
+      const otherIndex =
+        await (await fetch(`${reg.url}/v2/ns/other/manifests/v1`, { headers: { accept } })).json();
+      assertEquals(otherIndex.manifests[0].platform, { architecture: "ppc64le", os: "linux" });
+      const both = await runCli(
+        ["push", file, "--name", uri, "--arch", "arm64", "--platform", "linux/arm64"],
+        { env },
+      );
+      assertEquals(both.code, 2, both.stderr);
+      assert(/not both/.test(both.stderr), both.stderr);
       const out = join(h.dir, "via-oras.sif");
       const oras = await runCli(
         [

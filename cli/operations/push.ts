@@ -13,7 +13,7 @@ import { capability } from "./capability.ts";
 export async function pushCommand(
   app: App,
   image: string,
-  opts: { name: string; tag?: string; force?: boolean },
+  opts: { name: string; tag?: string; force?: boolean; platform?: string },
 ): Promise<void> {
   if (!exists(image)) throw new NotFoundError(`Image file ${JSON.stringify(image)} does not exist`);
   if (!isFile(image)) throw new UsageError(`${JSON.stringify(image)} is not a file`);
@@ -23,6 +23,7 @@ export async function pushCommand(
     name: removeUri(opts.name),
     tag: opts.tag,
     force: opts.force,
+    platform: opts.platform,
   });
   if (app.json) app.out.json({ client: client.name, ...result });
   else app.out.line(result.url);

@@ -282,7 +282,7 @@ export function createLibraryClient(ctx: Context): Client {
   return {
     name: "library",
     pull,
-    async push(path, options: PushOptions & { platform?: string; arch?: string }) {
+    async push(path, options: PushOptions) {
       const file = resolve(path);
       try {
         if (!(await Deno.stat(file)).isFile) throw new Error();
@@ -294,7 +294,7 @@ export function createLibraryClient(ctx: Context): Client {
       const lib = await libraryApi(remoteFor(ref));
       // The image's own architecture, unless the caller names one (--platform/--arch).
       const facts = await sifFacts(file);
-      const wanted = options.platform ?? (options.arch ? `linux/${options.arch}` : undefined);
+      const wanted = options.platform;
       const arch = wanted ? archOf(wanted) : facts?.arch ?? archOf(undefined);
       if (!wanted && !facts?.arch) {
         ctx.log.verbose(`${basename(file)} names no architecture; pushing it as ${arch}`);
