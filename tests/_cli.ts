@@ -36,6 +36,22 @@ export interface CliResult {
   stderr: string;
 }
 
+/** The permission flags in a command line: `-P=<set>`, `--permission-set`, `-A`, `--allow-*`. */
+export function permissionFlags(words: readonly string[]): string[] {
+  return words.filter((w) => /^(-P|--permission-set)(=|$)|^-A$|^--allow-|^--deny-/.test(w));
+}
+
+/**
+ * The permission flags of deno.json's compile task (`-P=cli`), read from it so that the tests run
+ * the CLI with exactly what the binary gets.
+ */
+export function compilePermissionFlags(): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json")));
+  const flags = permissionFlags(String(config.tasks?.compile ?? "").split(/\s+/));
+  if (flags.length === 0) throw new Error("deno.json's compile task has no permission flags");
+  return flags;
+}
+
 /**
  * `deno` arguments that run the CLI with the "cli" permission set (prefix them with
  * `Deno.execPath()` and append the command's own arguments). Benchmarks use them too.
@@ -43,7 +59,7 @@ export interface CliResult {
 export const CLI_ARGS: readonly string[] = [
   "run",
   "-q",
-  "-P=cli",
+  ...compilePermissionFlags(),
   "--config",
   join(ROOT, "deno.json"),
   join(ROOT, "main.ts"),

@@ -9,7 +9,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
-import { CLI_ARGS, ROOT } from "./_cli.ts";
+import { CLI_ARGS, permissionFlags, ROOT } from "./_cli.ts";
 import { existsSync } from "node:fs";
 
 interface Dep {
@@ -212,11 +212,6 @@ function withoutTarget(task: string): string[] {
     else out.push(words[i]);
   }
   return out;
-}
-
-/** The permission flags in a command line: `-P=<set>`, `--permission-set`, `-A`, `--allow-*`. */
-function permissionFlags(words: readonly string[]): string[] {
-  return words.filter((w) => /^(-P|--permission-set)(=|$)|^-A$|^--allow-|^--deny-/.test(w));
 }
 
 Deno.test("compile tasks: the binary, the tests and deno task start share one permission set", () => {

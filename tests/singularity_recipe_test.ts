@@ -8,7 +8,7 @@
 
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
-import { DENO_DIR, ROOT, tempHome } from "./_cli.ts";
+import { compilePermissionFlags, DENO_DIR, ROOT, tempHome } from "./_cli.ts";
 import { FACTORIES } from "../clients/mod.ts";
 import type { Capability } from "../clients/types.ts";
 import { clientRows } from "../tools/gen_docs.ts";
@@ -50,21 +50,6 @@ for (const s of recipe.sections.filter((s) => s.name.startsWith("app"))) {
   assertEquals(app[s.name], undefined, `%${s.name} ${s.app} twice`);
   app[s.name] = s.body.join("\n");
   apps.set(s.app, app);
-}
-
-/** The permission flags of the compile task: what is left without its build-only options. */
-function compilePermissionFlags(): string[] {
-  const tasks = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json"))).tasks;
-  const words = (tasks.compile as string).split(/\s+/);
-  assertEquals(words.slice(0, 2), ["deno", "compile"]);
-  const flags: string[] = [];
-  for (let i = 2; i < words.length; i++) {
-    const w = words[i];
-    if (["--include", "--output", "-o", "--target"].includes(w)) i++;
-    else if (/^--(include|output|target)=/.test(w) || w === "-q" || w === "main.ts") continue;
-    else flags.push(w);
-  }
-  return flags;
 }
 
 /** A command that exercises a capability, for a client lacking it. */
