@@ -160,7 +160,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       {
         name: "no-trunc",
         type: "boolean",
-        description: "full versions and digests (default: 12 characters, as docker)",
+        description: "cut nothing: full versions and digests, even past the terminal width",
       },
       {
         name: "format",
@@ -170,7 +170,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       },
     ],
     notes: "Versions that are hashes show their first 12 characters; --no-trunc and --json show\n" +
-      "them whole. The table fits the terminal (or $COLUMNS), cutting its widest column with ….\n" +
+      "them whole. The table fits the terminal (or $COLUMNS), cutting its widest column with …,\n" +
+      "unless --no-trunc.\n" +
       "--format fields, as docker images --format: {{.Name}} {{.Collection}} {{.Tag}} {{.Version}}\n" +
       "{{.Digest}} {{.Uri}} {{.Size}} {{.Bytes}} {{.Created}} {{.Client}} {{.Platform}} {{.Path}}\n" +
       '{{.Url}} {{.ID}}, and {{json .}}; \\t is a tab; a leading "table" aligns columns under a header.',

@@ -200,8 +200,9 @@ export async function parseInvocation(argv: readonly string[]): Promise<Invocati
   const word = at < 0 ? undefined : argv[at];
   if (word === undefined || word === "help") {
     const topic = word === "help" ? argv.slice(at + 1).find((a) => !a.startsWith("-")) : undefined;
-    if (topic !== undefined) {
+    if (topic !== undefined && topic !== "help") {
       // `help <client>` (docker, s3...): not a command, so the client registry answers.
+      // `help help` is the top help, as `help --help` is.
       const spec = findCommand(topic);
       return spec ? { kind: "help", spec } : { kind: "client-help", name: topic };
     }

@@ -49,6 +49,8 @@ Deno.test("help: every command has examples, and its --help shows them and every
     for (const flag of ["--ca-file <pem>", "--insecure", "--plain-http"]) {
       assertIncludes(top.stdout, flag);
     }
+    // `help help` is the top help, as `help --help` is, not an unknown client.
+    assertEquals(ok(await runCli(["help", "help"], { env: home.env })).stdout, top.stdout);
   } finally {
     await home.cleanup();
   }
@@ -238,11 +240,20 @@ Deno.test("images: short versions, --no-trunc, fits COLUMNS, --format templates"
     assertIncludes(short, "vsoch/b:v1@1.0");
     assertIncludes(ok(await cli(["images", "--no-trunc"])).stdout, `@${a.version}`);
 
-    const narrow = ok(await cli(["images", "--no-trunc"], { COLUMNS: "50" })).stdout;
+    const narrow = ok(await cli(["images"], { COLUMNS: "50" })).stdout;
     const lines = narrow.trimEnd().split("\n");
     for (const l of lines) assert(l.length <= 50, `${l.length}: ${l}`);
     assert(lines.some((l) => l.endsWith("…")), narrow);
     assertIncludes(lines[1], "[uri]");
+    // --no-trunc cuts nothing, as docker's: not even to fit the width.
+    const uncut = ok(await cli(["images", "--no-trunc"], { COLUMNS: "50" })).stdout;
+    assertIncludes(uncut, `vsoch/a-rather-long-image-name-here:latest@${a.version}\n`);
+    const uncutTable = ok(
+      await cli(["images", "--no-trunc", "--format", "table {{.Uri}}"], { COLUMNS: "20" }),
+    ).stdout;
+    assertIncludes(uncutTable, `@${a.version}\n`);
+    const cutTable = ok(await cli(["images", "--format", "table {{.Uri}}"], { COLUMNS: "20" }));
+    for (const l of cutTable.stdout.trimEnd().split("\n")) assert(l.length <= 20, l);
     // No limit without a terminal or COLUMNS, whatever the length.
     assert(ok(await cli(["images", "--no-trunc"])).stdout.split("\n").some((l) => l.length > 80));
 

@@ -91,6 +91,7 @@ Deno.test({
         ["sregistry", "backend", "activate", "goo"],
         ["sregistry", "completions", "f"],
         ["sregistry", "help", "sh"],
+        ["sregistry", "help", "gi"],
         ["sregistry", "-"],
       ]);
       // The registered clients, as the script offers them (underscore spellings left out).
@@ -121,7 +122,9 @@ Deno.test({
         ["activate"],
         starting("goo"),
         ["fish"],
-        ["share", "shell"],
+        // help takes a command or a client.
+        ["share", "shell", ...starting("sh")],
+        starting("gi"),
         GLOBAL_OPTIONS.flatMap((o) => [`--${o.name}`, ...(o.short ? [`-${o.short}`] : [])]),
       ]);
     } finally {

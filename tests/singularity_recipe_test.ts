@@ -8,10 +8,10 @@
 
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
-import { compilePermissionFlags, DENO_DIR, ROOT, tempHome } from "./_cli.ts";
+import { CLI_ARGS, compilePermissionFlags, DENO_DIR, ROOT, tempHome } from "./_cli.ts";
 import { FACTORIES } from "../clients/mod.ts";
 import type { Capability } from "../clients/types.ts";
-import { clientRows } from "../tools/gen_docs.ts";
+import { appExample, clientRows } from "../tools/gen_docs.ts";
 
 /** One section of a definition file: `%name [app]` and its body. */
 interface Section {
@@ -125,6 +125,59 @@ Deno.test("singularity recipe: every app's %apprun reaches its client", async ()
       }
       return undefined;
     }));
+    assertEquals(failures.filter((f) => f !== undefined), []);
+  } finally {
+    await home.cleanup();
+  }
+});
+
+Deno.test("singularity recipe: every app's help example is a command its client accepts", async () => {
+  const bin = [Deno.execPath(), ...CLI_ARGS].map(shellQuote).join(" ");
+  const home = await tempHome();
+  try {
+    const failures = await Promise.all(
+      clientRows().map(async (row) => {
+        const scheme = row.factory.scheme;
+        const app = apps.get(scheme)!;
+        const line = app.apphelp.split("\n").find((l) => l.trim().startsWith("Example: "));
+        const args = appExample(scheme);
+        const shown = `Example: singularity run --app ${scheme} sregistry.sif ${args.join(" ")}`;
+        if (line?.trim() !== shown) return `${scheme}: %apphelp shows ${line}, not ${shown}`;
+        if (!(row.capabilities as string[]).includes(args[0])) {
+          return `${scheme}: the example runs ${args[0]}, which the client cannot do`;
+        }
+        // Through the app, with every request sent to a closed proxy: the example may fail for a
+        // missing setting or the network, never as a usage error or an unsupported command.
+        const script = `${app.appenv}\n${app.apprun.replaceAll("/usr/local/bin/sregistry", bin)}`;
+        const out = await new Deno.Command("sh", {
+          args: ["-c", script, "sregistry", "--json", ...args],
+          cwd: home.dir,
+          clearEnv: true,
+          env: {
+            PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+            NO_COLOR: "1",
+            DENO_DIR,
+            ...home.env,
+            HTTPS_PROXY: "http://127.0.0.1:9",
+            HTTP_PROXY: "http://127.0.0.1:9",
+            SREGISTRY_HTTP_RETRIES: "0",
+            SREGISTRY_BACKOFF_MS: "1",
+          },
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        if (out.code === 0) return undefined;
+        // With --json the error is one JSON line on stderr (after any prompt or warning).
+        const stderr = new TextDecoder().decode(out.stderr);
+        const error = stderr.split("\n").find((l) => l.startsWith('{"error"'));
+        const kind = error ? JSON.parse(error).error.kind : undefined;
+        if (!["config", "auth", "network"].includes(kind)) {
+          return `${scheme} (${args.join(" ")}): exit ${out.code}, ${stderr.trim()}`;
+        }
+        return undefined;
+      }),
+    );
     assertEquals(failures.filter((f) => f !== undefined), []);
   } finally {
     await home.cleanup();

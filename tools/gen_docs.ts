@@ -104,6 +104,42 @@ export function docsPage(factory: ClientFactory): string {
 
 const INDENT = "    ";
 
+/**
+ * The arguments of each app's `%apphelp` example (`singularity run --app <scheme> sregistry.sif
+ * <args>`), taken from the client's docs/clients page: a command the client can run with these
+ * arguments (gitlab's search needs a project, https cannot search). The app sets SREGISTRY_CLIENT,
+ * so names carry no scheme. tests/singularity_recipe_test.ts runs each one through its app.
+ */
+export const APP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
+  hub: ["search", "vsoch"],
+  docker: ["pull", "ubuntu:22.04"],
+  nvidia: ["pull", "tensorflow:17.11"],
+  aws: ["pull", "busybox:1.0"],
+  oras: ["pull", "ghcr.io/singularityhub/github-ci:latest"],
+  https: ["pull", "https://example.org/images/hello.sif"],
+  "google-storage": ["search", "vsoch"],
+  "google-drive": ["search"],
+  registry: ["pull", "vanessa/hello:v1"],
+  swift: ["search"],
+  s3: ["pull", "vanessa/hello:v1"],
+  library: ["search", "alpine"],
+  dropbox: ["search", "pusheen"],
+  "google-build": ["search", "vanessa"],
+  globus: ["search"],
+  gitlab: ["search", "singularityhub/gitlab-ci"],
+};
+
+/** The example arguments of a client's app; a client without one is an error naming the fix. */
+export function appExample(scheme: string): readonly string[] {
+  const example = APP_EXAMPLES[scheme];
+  if (!example) {
+    throw new Error(
+      `No Singularity app example for "${scheme}": add one to APP_EXAMPLES in tools/gen_docs.ts`,
+    );
+  }
+  return example;
+}
+
 /** The `%apphelp` lines of one client (without indentation). */
 export function appHelp(row: ClientRow): string[] {
   const f = row.factory;
@@ -114,7 +150,9 @@ export function appHelp(row: ClientRow): string[] {
   if (f.aliases?.length) {
     lines.push(`Also selected by: ${f.aliases.map((a) => `${a}://`).join(", ")}.`);
   }
-  lines.push(`Example: singularity run --app ${f.scheme} sregistry.sif search`);
+  lines.push(
+    `Example: singularity run --app ${f.scheme} sregistry.sif ${appExample(f.scheme).join(" ")}`,
+  );
   if (f.settings.length === 0) {
     lines.push("Settings: none.");
   } else {

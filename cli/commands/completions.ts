@@ -21,6 +21,7 @@ export type Completion =
   | "clients"
   | "files"
   | "commands"
+  | "topics"
   | "none"
   | readonly string[];
 
@@ -62,7 +63,8 @@ const POSITIONALS: Readonly<Record<string, readonly Completion[]>> = {
   cache: [["ls", "prune"]],
   shell: ["clients"],
   completions: [SHELLS],
-  help: ["commands"],
+  // `help <command>` or `help <client>`.
+  help: ["topics"],
 };
 
 /** What an option's value completes to. */
@@ -102,6 +104,7 @@ function words(kind: Completion, data: CompletionData): string[] {
   if (kind === "schemes") return data.clients.map((c) => `${c}://`);
   if (kind === "clients") return [...data.clients];
   if (kind === "commands") return [...data.commands.map((c) => c.name), "help"];
+  if (kind === "topics") return [...data.commands.map((c) => c.name), ...data.clients];
   if (typeof kind === "string") return [];
   return [...kind];
 }

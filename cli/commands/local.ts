@@ -313,7 +313,7 @@ function printRow(app: App, row: ContainerRow, text: string): void {
 
 /** Options of {@link imagesCommand}. */
 export interface ImagesOptions {
-  /** `--no-trunc`: full versions and digests (default: cut to 12 characters, as docker). */
+  /** `--no-trunc`: full versions and digests, no column cut to the width (default: 12 characters). */
   noTrunc?: boolean;
   /** `--format`: a template of fields (`{{.Name}}:{{.Tag}}`, `table ...`, `{{json .}}`). */
   format?: string;
@@ -326,6 +326,8 @@ export function imagesCommand(
   opts: ImagesOptions = {},
 ): Promise<void> {
   const trunc = !opts.noTrunc;
+  // --no-trunc cuts nothing, as docker's: not the hashes, nor a column to fit the width.
+  const width = trunc ? app.columns() : undefined;
   // A bad template is a usage error before the catalog is opened.
   const template = opts.format !== undefined && !app.json
     ? parseTemplate(opts.format, IMAGE_FIELDS, DEFAULT_FORMAT)
@@ -339,11 +341,11 @@ export function imagesCommand(
         rows,
         (r, f) => imageField(r, f, trunc),
         (r) => rowToJson(r, false),
-        { maxWidth: app.columns() },
+        { maxWidth: width },
       ));
     }
   } else if (rows.length) {
-    app.out.line(formatImages(rows, { trunc, width: app.columns() }));
+    app.out.line(formatImages(rows, { trunc, width }));
   } else {
     app.log.info(
       queries.length ? `No images match ${queries.join(", ")}` : "No images in the catalog",
