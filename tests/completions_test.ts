@@ -87,6 +87,8 @@ Deno.test({
         ["sregistry", "mv", "oth"],
         ["sregistry", "rename", "vsoch/hello-world:v1", "x"],
         ["sregistry", "push", "hello.sif", "--name", "or"],
+        ["sregistry", "push", "hello.sif", "--"],
+        ["sregistry", "push", "hello.sif", "--a"],
         ["sregistry", "backend", "ac"],
         ["sregistry", "backend", "activate", "goo"],
         ["sregistry", "completions", "f"],
@@ -106,6 +108,8 @@ Deno.test({
         clients.filter((c) => c.startsWith(p)).map((c) => c + suffix);
       assert.ok(starting("s").length >= 2 && starting("goo").length >= 2);
       const pullFlags = COMMANDS.find((c) => c.name === "pull")!.options.map((o) => `--${o.name}`);
+      const pushFlags = COMMANDS.find((c) => c.name === "push")!.options.map((o) => `--${o.name}`);
+      assert.ok(pushFlags.includes("--platform") && pushFlags.includes("--arch"), `${pushFlags}`);
       assertEquals(replies, [
         ["pull", "push"],
         [...COMMANDS.map((c) => c.name), "help"],
@@ -119,6 +123,8 @@ Deno.test({
         ["other/thing:1.0"],
         [],
         ["oras://"],
+        [...pushFlags, ...GLOBAL_OPTIONS.map((o) => `--${o.name}`)],
+        ["--arch"],
         ["activate"],
         starting("goo"),
         ["fish"],
