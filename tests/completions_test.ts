@@ -1,8 +1,10 @@
 /**
  * `sregistry completions`: the bash script is loaded in bash and its function is called the way
  * bash calls it (COMP_WORDS, COMP_CWORD), with `sregistry` a shell function running this checkout's
- * CLI, so that image names come from a real catalog filled with `sregistry add`. zsh and fish are
- * not installed here: their scripts are checked for what they must contain and for balance.
+ * CLI, so that image names come from a real catalog filled with `sregistry add`. The zsh and fish
+ * scripts are checked for what they must contain and for balance, parsed by `zsh -n` and `fish -n`,
+ * and fish (which completes from a command line without a terminal) is asked for completions;
+ * each shell's part is skipped where it is not installed (.ci/run installs both).
  */
 
 import assert, { deepStrictEqual as assertEquals } from "./_assert.ts";
@@ -249,12 +251,63 @@ Deno.test("completions zsh and fish: every command, flag and scheme, balanced", 
   }
   balanced(fish, [[/^function /gm, /^end$/gm], [/\(/g, /\)/g]]);
 
-  // bash can at least parse its own script.
-  if (onPath("bash")) {
-    const out = await new Deno.Command("bash", {
-      args: ["-n", "-c", await script("bash")],
-      stderr: "piped",
-    }).output();
-    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+  // Each shell that is installed can at least parse its own script (zsh -n, fish -n).
+  const parses: [string, string, string[]][] = [
+    ["bash", await script("bash"), ["-n", "-c"]],
+    ["zsh", zsh, ["-n", "-c"]],
+    ["fish", fish, ["--no-config", "-n", "-c"]],
+  ];
+  for (const [shell, text, args] of parses) {
+    if (!onPath(shell)) continue;
+    const out = await new Deno.Command(shell, { args: [...args, text], stderr: "piped" }).output();
+    assertEquals(out.code, 0, `${shell}: ${new TextDecoder().decode(out.stderr)}`);
   }
+});
+
+Deno.test({
+  name: "completions fish: fish completes commands, push's flags, help topics and image names",
+  ignore: !onPath("fish"),
+  async fn() {
+    const home = await tempHome();
+    const bin = await Deno.makeTempDir({ prefix: "sregistry-fish-bin-" });
+    try {
+      const image = join(home.dir, "hello.sif");
+      await Deno.writeTextFile(image, "not really an image");
+      const added = await runCli(["add", image, "--name", "vsoch/hello-world:latest"], {
+        env: home.env,
+      });
+      assertEquals(added.code, 0, added.stderr);
+      // `sregistry` on PATH runs this checkout's CLI, as the script asks it for image names.
+      await Deno.writeTextFile(
+        join(bin, "sregistry"),
+        `#!/bin/sh\nexec ${[Deno.execPath(), ...CLI_ARGS].map(sh).join(" ")} "$@"\n`,
+      );
+      await Deno.chmod(join(bin, "sregistry"), 0o755);
+      const lines = [
+        "sregistry pu",
+        "sregistry push x.sif --a",
+        "sregistry get vs",
+        "sregistry help gi",
+      ];
+      const program = [
+        await script("fish"),
+        ...lines.map((l) => `complete -C ${sh(l)} | string replace -r '\\t.*' ''; echo ---`),
+      ].join("\n");
+      const out = await new Deno.Command("fish", {
+        args: ["--no-config", "-c", program],
+        clearEnv: true,
+        env: { ...home.env, PATH: `${bin}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}` },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+      const replies = new TextDecoder().decode(out.stdout).split("---\n").slice(0, -1)
+        .map((r) => r.trim().split("\n").filter((w) => w !== "").sort());
+      const gi = FACTORIES.map((f) => f.scheme).filter((s) => s.startsWith("gi")).sort();
+      assertEquals(replies, [["pull", "push"], ["--arch"], ["vsoch/hello-world:latest"], gi]);
+    } finally {
+      await Deno.remove(bin, { recursive: true });
+      await home.cleanup();
+    }
+  },
 });
