@@ -12,7 +12,12 @@ import { ExitCode, InterruptedError } from "./core/errors.ts";
 
 export { main, type MainOptions } from "./cli/program.ts";
 
-if (import.meta.main) {
+/**
+ * Run the command line as a program: `args` (default `Deno.args`), Ctrl-C and SIGTERM as a clean
+ * stop, then exit with the command's code. `mod.ts` calls it too, so that
+ * `deno run jsr:@sregistry/cli <command>` (the package's default export) is the CLI as well.
+ */
+export async function runProgram(args: string[] = Deno.args): Promise<never> {
   const controller = new AbortController();
   let interrupts = 0;
   const onInterrupt = () => {
@@ -29,8 +34,10 @@ if (import.meta.main) {
       // Signals are not available everywhere (Windows without a console); Ctrl-C then kills at once.
     }
   }
-  const code = await main(Deno.args, { signal: controller.signal });
+  const code = await main(args, { signal: controller.signal });
   // A command that finished its work despite the interrupt exits 0 (it said so); one that stopped
   // exits 130.
   Deno.exit(controller.signal.aborted && code !== 0 ? ExitCode.interrupted : code);
 }
+
+if (import.meta.main) await runProgram();

@@ -99,3 +99,10 @@ export type {
   SettingDoc,
 } from "./clients/types.ts";
 export { VERSION } from "./core/version.ts";
+
+// `deno run -A jsr:@sregistry/cli pull ...` runs this module: be the CLI then (as `./cli` is), and
+// only then load it.
+if (import.meta.main) {
+  const { runProgram } = await import("./main.ts");
+  await runProgram();
+}

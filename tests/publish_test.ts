@@ -8,7 +8,8 @@
 
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
-import { ROOT } from "./_cli.ts";
+import { ROOT, tempHome } from "./_cli.ts";
+import { VERSION } from "../core/version.ts";
 
 const OFFLINE = {
   HTTP_PROXY: "http://127.0.0.1:9",
@@ -54,4 +55,40 @@ Deno.test("jsr: deno publish --dry-run succeeds offline and ships the right file
 Deno.test("jsr: deno doc --lint mod.ts is clean", async () => {
   const { ok, text } = await deno(["doc", "--lint", "mod.ts"]);
   assert(ok, `deno doc --lint mod.ts:\n${text}`);
+});
+
+Deno.test("jsr: `deno run jsr:@sregistry/cli <command>` runs the CLI, as `.../cli` does", async () => {
+  // The package's exports, mapped to this checkout as JSR would serve them.
+  const home = await tempHome();
+  try {
+    const map = join(home.dir, "import_map.json");
+    await Deno.writeTextFile(
+      map,
+      JSON.stringify({
+        imports: {
+          "jsr:@sregistry/cli": new URL("../mod.ts", import.meta.url).href,
+          "jsr:@sregistry/cli/cli": new URL("../main.ts", import.meta.url).href,
+        },
+      }),
+    );
+    for (const spec of ["jsr:@sregistry/cli", "jsr:@sregistry/cli/cli"]) {
+      const run = (args: string[]) =>
+        new Deno.Command(Deno.execPath(), {
+          args: ["run", "-q", "-A", "--no-config", "--no-lock", "--import-map", map, spec, ...args],
+          cwd: home.dir,
+          clearEnv: true,
+          env: { ...OFFLINE, ...home.env, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+      const version = await run(["version", "--json"]);
+      const dec = new TextDecoder();
+      assertEquals(version.code, 0, `${spec}: ${dec.decode(version.stderr)}`);
+      assertEquals(JSON.parse(dec.decode(version.stdout)).version, VERSION, spec);
+      // The exit code is the command's: a usage error is 2.
+      assertEquals((await run(["nosuch"])).code, 2, spec);
+    }
+  } finally {
+    await home.cleanup();
+  }
 });
