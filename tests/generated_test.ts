@@ -13,6 +13,7 @@ import { assert, assertEquals } from "./_assert.ts";
 import { ROOT } from "./_cli.ts";
 import { FACTORIES } from "../clients/mod.ts";
 import { COMMANDS } from "../cli/command_table.ts";
+import { commandNames } from "../cli/program.ts";
 import {
   clientRows,
   docsPage,
@@ -84,13 +85,16 @@ Deno.test("generated: capabilities are read from the client objects", () => {
   assert(https && !https.capabilities.includes("push"), "https pushes?");
 });
 
-Deno.test("docs: every command in the command table has docs/commands/<command>.md", () => {
-  const missing = COMMANDS.map((c) => `docs/commands/${c.name}.md`)
+Deno.test("docs: every command in the command table, and help, has docs/commands/<command>.md", () => {
+  // commandNames(): the table's commands and `help`, as the top help lists them.
+  const names = commandNames();
+  assert(names.includes("help") && names.length === COMMANDS.length + 1, `${names}`);
+  const missing = names.map((n) => `docs/commands/${n}.md`)
     .filter((p) => !existsSync(join(ROOT, p)));
   assertEquals(missing, [], "write these pages");
-  for (const c of COMMANDS) {
-    const text = Deno.readTextFileSync(join(ROOT, "docs", "commands", `${c.name}.md`));
-    assert(text.includes(`sregistry ${c.name}`), `docs/commands/${c.name}.md shows no usage`);
+  for (const n of names) {
+    const text = Deno.readTextFileSync(join(ROOT, "docs", "commands", `${n}.md`));
+    assert(text.includes(`sregistry ${n}`), `docs/commands/${n}.md shows no usage`);
   }
 });
 
