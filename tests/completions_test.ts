@@ -264,6 +264,73 @@ Deno.test("completions zsh and fish: every command, flag and scheme, balanced", 
   }
 });
 
+/** zsh's completion builtins, replaced by ones printing the candidates that match `$cur`. */
+const ZSH_STUBS = [
+  "compdef() { :; }",
+  '_describe() { local a x; for a in "${@[4,-1]}"; do [[ $a == -- ]] && continue;' +
+  ' for x in "${(@P)a}"; do print -r -- "${x%%:*}"; done; done | _stub_match; }',
+  "compadd() { local -a w; while [[ $1 == -* && $1 != -- ]]; do case $1 in" +
+  ' -a) shift; w+=("${(@P)1}");; -S) shift;; esac; shift; done; [[ $1 == -- ]] && shift;' +
+  ' w+=("$@"); print -rl -- "${w[@]}" | _stub_match; }',
+  "_files() { print FILES; }",
+  "_stub_match() { local l out=(); while IFS= read -r l; do [[ $l == $cur* ]] && out+=($l); done;" +
+  ' print -r -- "${(j: :)out}"; }',
+].join("\n");
+
+Deno.test({
+  name: "completions zsh: the completion function offers commands, flags, schemes and image names",
+  ignore: !onPath("zsh"),
+  async fn() {
+    const home = await tempHome();
+    try {
+      const image = join(home.dir, "hello.sif");
+      await Deno.writeTextFile(image, "not really an image");
+      const added = await runCli(["add", image, "--name", "vsoch/hello-world:latest"], {
+        env: home.env,
+      });
+      assertEquals(added.code, 0, added.stderr);
+      const lines = [
+        ["sregistry", "pu"],
+        ["sregistry", "push", "x.sif", "--a"],
+        ["sregistry", "get", "vs"],
+        ["sregistry", "help", "gi"],
+        ["sregistry", "pull", "dr"],
+        ["sregistry", "--ca-file", "ca.pem", "pu"],
+        ["sregistry", "--ca-file", ""],
+      ];
+      const program = [
+        `sregistry() { ${[Deno.execPath(), ...CLI_ARGS].map(sh).join(" ")} "$@"; }`,
+        await script("zsh").then((z) => z.replace(/^compdef .*$/m, "")),
+        ZSH_STUBS,
+        't() { words=("$@"); CURRENT=$#; _sregistry; }',
+        ...lines.map((words) => `t ${words.map(sh).join(" ")}`),
+      ].join("\n");
+      const out = await new Deno.Command("zsh", {
+        args: ["-f", "-c", program],
+        clearEnv: true,
+        env: { ...home.env, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+      const replies = new TextDecoder().decode(out.stdout).split("\n").slice(0, -1);
+      const starting = (p: string, suffix = "") =>
+        FACTORIES.map((f) => f.scheme).filter((s) => s.startsWith(p)).sort().map((s) => s + suffix);
+      assertEquals(replies, [
+        "pull push",
+        "--arch",
+        "vsoch/hello-world:latest",
+        starting("gi").join(" "),
+        starting("dr", "://").join(" "),
+        "pull push",
+        "FILES",
+      ]);
+    } finally {
+      await home.cleanup();
+    }
+  },
+});
+
 Deno.test({
   name: "completions fish: fish completes commands, push's flags, help topics and image names",
   ignore: !onPath("fish"),
