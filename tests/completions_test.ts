@@ -3,8 +3,8 @@
  * bash calls it (COMP_WORDS, COMP_CWORD), with `sregistry` a shell function running this checkout's
  * CLI, so that image names come from a real catalog filled with `sregistry add`. The zsh and fish
  * scripts are checked for what they must contain and for balance, parsed by `zsh -n` and `fish -n`,
- * and fish (which completes from a command line without a terminal) is asked for completions;
- * each shell's part is skipped where it is not installed (.ci/run installs both).
+ * and run: zsh's function with its completion builtins stubbed, fish through `complete -C`; each
+ * shell's part is skipped where it is not installed (.ci/run installs both).
  */
 
 import assert, { deepStrictEqual as assertEquals } from "./_assert.ts";
