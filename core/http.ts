@@ -28,6 +28,7 @@ import { type Env, processEnv } from "./settings.ts";
 import { assertFetchable, stripUserinfo, userinfoOf } from "./url.ts";
 import { USER_AGENT } from "./version.ts";
 import { sleep } from "./sleep.ts";
+import { connectTunnel, insecureTls } from "./_proxy_tunnel.ts";
 import { unreadableReason } from "./fs.ts";
 
 export { USER_AGENT };
@@ -267,7 +268,7 @@ function readNumber(env: Env, name: string): number | undefined {
  * fixed), while `node:https` honours `rejectUnauthorized: false` under `deno run` and in a compiled
  * binary alike, with no extra permission.
  */
-export function insecureFetch(base: typeof fetch = fetch): typeof fetch {
+export function insecureFetch(base: typeof fetch = fetch, env?: Env): typeof fetch {
   return async (input, init) => {
     const req = new Request(input, init);
     const url = new URL(req.url);
@@ -276,12 +277,20 @@ export function insecureFetch(base: typeof fetch = fetch): typeof fetch {
     req.headers.forEach((v, k) => headers[k] = v);
     const length = knownLength(init?.body);
     if (length !== undefined) headers["content-length"] ??= String(length);
+    const hostname = url.hostname.replace(/^\[|\]$/g, "");
+    const port = url.port ? Number(url.port) : 443;
+    // HTTPS_PROXY as fetch honours it: node:https does not read it, so tunnel by hand.
+    const proxy = env ? proxyFor(url, env) : undefined;
+    const tunnel = proxy
+      ? await connectTunnel(proxy, hostname, port, init?.signal ?? undefined)
+      : undefined;
     return await new Promise<Response>((resolve, reject) => {
       const signal = init?.signal ?? undefined;
       const r = httpsRequest({
         protocol: "https:",
-        hostname: url.hostname.replace(/^\[|\]$/g, ""),
-        port: url.port ? Number(url.port) : 443,
+        hostname,
+        port,
+        ...(tunnel ? { agent: false, createConnection: () => insecureTls(tunnel, hostname) } : {}),
         path: url.pathname + url.search,
         method: req.method,
         headers,
@@ -401,7 +410,7 @@ export function createHttp(options: HttpOptions): Http {
     return c;
   }
   const baseFetch: typeof fetch = options.fetch ?? fetch;
-  const transport: typeof fetch = options.insecure ? insecureFetch(baseFetch) : baseFetch;
+  const transport: typeof fetch = options.insecure ? insecureFetch(baseFetch, env) : baseFetch;
 
   async function backoff(attempt: number, retryAfter?: string | null, signal?: AbortSignal) {
     const ra = parseRetryAfter(retryAfter);

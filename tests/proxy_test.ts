@@ -111,3 +111,59 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "--insecure (SREGISTRY_HTTPS_NOVERIFY) still goes through HTTPS_PROXY, with its credentials",
+  ...needs,
+  async fn() {
+    const ng = await startNginx();
+    const proxy = await startTinyproxy({ user: "proxyuser", password: "pr0xy-s3cret" });
+    const home = await tempHome();
+    try {
+      await makeLargeFile(join(ng.root, "n.sif"), 1024 * 1024);
+      const want = await sha(join(ng.root, "n.sif"));
+      const port = new URL(ng.selfSigned).port;
+      // A self-signed leaf, so only the no-verify transport (node:https) can fetch it.
+      const r = await runCli(
+        [
+          "--json",
+          "--insecure",
+          "pull",
+          "--no-cache",
+          "--file",
+          join(home.dir, "n.sif"),
+          `${ng.selfSigned}/n.sif`,
+        ],
+        { env: { ...home.env, HTTPS_PROXY: proxy.url } },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).digest, want);
+      assert.match(r.stderr, /Verify of certificates disabled/);
+      assert.doesNotMatch(r.stderr + r.stdout, /pr0xy-s3cret/);
+      assert.ok(
+        (await proxy.requests()).includes(`CONNECT 127.0.0.1:${port}`),
+        `the pull did not tunnel: ${await proxy.requests()}`,
+      );
+
+      // A proxy that is down is named as such, not skipped.
+      const down = await runCli(
+        [
+          "--insecure",
+          "pull",
+          "--no-cache",
+          "--file",
+          join(home.dir, "m.sif"),
+          `${ng.selfSigned}/n.sif`,
+        ],
+        { env: { ...home.env, HTTPS_PROXY: "http://127.0.0.1:9", SREGISTRY_HTTP_RETRIES: "0" } },
+      );
+      assert.equal(down.code, 5, down.stderr);
+      assert.match(down.stderr, /The proxy 127\.0\.0\.1:9 named by HTTPS_PROXY/);
+    } finally {
+      await proxy.stop();
+      await ng.stop();
+      await home.cleanup();
+    }
+  },
+});
