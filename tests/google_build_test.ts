@@ -144,8 +144,9 @@ Deno.test("google-build: a local recipe builds, its log is followed, the image i
   assertEquals(pulled.code, 0, pulled.stderr);
   const path = JSON.parse(pulled.stdout).path ?? JSON.parse(pulled.stdout).image;
   assertEquals(createHash("sha256").update(await Deno.readFile(path)).digest("hex"), sha);
-  const del = await s.run(["delete", "--force", "google-build://demo/hello:1.0"]);
+  const del = await s.run(["--json", "delete", "--force", "google-build://demo/hello:1.0"]);
   assertEquals(del.code, 0, del.stderr);
+  assertEquals(JSON.parse(del.stdout).deleted.length, 1, del.stdout);
   assert(!s.gcs.buckets.get(BUCKET)!.objects.has("demo/hello:1.0.sif"), "deleted");
 });
 
@@ -197,16 +198,22 @@ Deno.test("google-build: a failed build exits 5 with its statusDetail and logUrl
   assertEquals(json.code, 0, "the next build succeeds (one plan per build)");
 });
 
-Deno.test("google-build: TIMEOUT and CANCELLED end the watch (they never loop)", async () => {
+Deno.test("google-build: TIMEOUT, CANCELLED, INTERNAL_ERROR and EXPIRED end the watch (they never loop)", async () => {
   await using s = await setup();
-  s.cb.plan({ status: "TIMEOUT" }, { status: "CANCELLED" }, { status: "INTERNAL_ERROR" });
-  for (const status of ["TIMEOUT", "CANCELLED", "INTERNAL_ERROR"]) {
+  const ends = ["TIMEOUT", "CANCELLED", "INTERNAL_ERROR", "EXPIRED"] as const;
+  s.cb.plan(...ends.map((status) => ({ status })));
+  for (const status of ends) {
     const r = await s.run(["--json", "build", "Singularity", "--name", "google-build://demo/t"]);
     assertEquals(r.code, 5, r.stderr);
     const e = JSON.parse(r.stderr.trim().split("\n").at(-1)!).error;
     assertIncludes(e.message, `ended ${status}`);
+    if (status === "EXPIRED") assertIncludes(e.message, "queueTtl");
     assertIncludes(e.message, "logs: https://console.cloud.google.com/cloud-build/builds/");
   }
+  const expired = [...s.cb.builds.values()].at(-1)!;
+  assertEquals(expired.resource.startTime, undefined, "EXPIRED never left the queue");
+  const images = await s.run(["--json", "images"]);
+  assertEquals(JSON.parse(images.stdout), [], "nothing recorded");
 });
 
 Deno.test("google-build: the client's own timeout gives up with exit 5", async () => {
@@ -444,4 +451,21 @@ Deno.test("google-build: private images get no public ACL; another project is ex
   });
   assertEquals(other.code, 4, other.stderr);
   assertEquals(s.cb.submitted.length, 1, "nothing submitted to the other project");
+});
+
+Deno.test("google-build: the bucket defaults to sregistry-gcloud-build-$USER, as the original's", async () => {
+  await using s = await setup();
+  const env = { ...s.env, USER: "Vanessa" } as Record<string, string>;
+  delete env.SREGISTRY_GOOGLE_STORAGE_BUCKET;
+  const r = await runCli(
+    ["--json", "build", "--preview", "Singularity", "--name", "google-build://demo/d"],
+    { env, cwd: s.work },
+  );
+  assertEquals(r.code, 0, r.stderr);
+  const config = JSON.parse(r.stdout).config;
+  assertEquals(
+    config.steps[2].args.at(-1),
+    "gs://sregistry-gcloud-build-vanessa/demo/d:latest.sif",
+  );
+  assertEquals(config.source.storageSource.bucket, "sregistry-gcloud-build-vanessa_cloudbuild");
 });
