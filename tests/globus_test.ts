@@ -623,3 +623,54 @@ Deno.test("globus push: Ctrl-C exits 130 with the task, search globus://task/<id
   assertEquals(again.code, 0, again.stderr);
   assertEquals(JSON.parse(again.stdout).status, "SUCCEEDED");
 });
+
+Deno.test("globus fake refuses what Globus refuses: bad or expired tokens, malformed tasks", async () => {
+  await using s = await setup();
+  const base = s.fake.transferBase;
+  const get = (path: string, token?: string) =>
+    fetch(`${base}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  for (const token of [undefined, "Ag-forged"]) {
+    const r = await get(`/endpoint/${REMOTE}`, token);
+    assertEquals(r.status, 401);
+    assertEquals((await r.json()).code, "AuthenticationFailed");
+  }
+  s.fake.addToken("AgShortLived", 60);
+  s.fake.expire("AgShortLived");
+  const expired = await get(`/endpoint/${REMOTE}`, "AgShortLived");
+  assertEquals(expired.status, 401);
+  await expired.body?.cancel();
+
+  const post = (doc: unknown, type = "application/json") =>
+    fetch(`${base}/transfer`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ACCESS}`, "content-type": type },
+      body: JSON.stringify(doc),
+    });
+  const { value } = await (await get("/submission_id", ACCESS)).json();
+  const item = { DATA_TYPE: "transfer_item", source_path: "/shub/a.sif", destination_path: "/b" };
+  const good = {
+    DATA_TYPE: "transfer",
+    submission_id: value,
+    source_endpoint: REMOTE,
+    destination_endpoint: LOCAL,
+    DATA: [item],
+  };
+  const cases: [unknown, string?][] = [
+    [{ ...good, DATA_TYPE: "delete" }],
+    [{ ...good, submission_id: "never-issued" }],
+    [{ ...good, bogus: 1 }],
+    [{ ...good, DATA: [] }],
+    [{ ...good, DATA: [{ ...item, DATA_TYPE: "delete_item" }] }],
+    [{ ...good, label: "no/slashes" }],
+    [good, "text/plain"],
+  ];
+  for (const [doc, type] of cases) {
+    const r = await post(doc, type);
+    assertEquals(r.status, 400, JSON.stringify(doc));
+    assertEquals((await r.json()).code, "ClientError.BadRequest");
+  }
+  const missing = await post({ ...good, destination_endpoint: crypto.randomUUID() });
+  assertEquals(missing.status, 404);
+  assertEquals((await missing.json()).code, "EndpointNotFound");
+  assertEquals(s.fake.tasks.size, 0, "nothing refused became a task");
+});

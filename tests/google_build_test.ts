@@ -15,6 +15,7 @@ import { runCli, spawnCli, tempHome } from "./_cli.ts";
 import { FAST_ENV } from "./conformance.ts";
 import { makeTestAccount, startGcsFake } from "./servers/gcs_fake.ts";
 import { startCloudBuildFake } from "./servers/cloudbuild_fake.ts";
+import { startFaultProxy } from "./servers/fault_proxy.ts";
 import { collectEntries, writeTarGz } from "../clients/google-build/_tar.ts";
 import { cloudBuildOrigin, fillTemplate } from "../clients/google-build/_cloudbuild.ts";
 import { storageEndpoint } from "../clients/gcs/endpoint.ts";
@@ -468,4 +469,29 @@ Deno.test("google-build: the bucket defaults to sregistry-gcloud-build-$USER, as
     "gs://sregistry-gcloud-build-vanessa/demo/d:latest.sif",
   );
   assertEquals(config.source.storageSource.bucket, "sregistry-gcloud-build-vanessa_cloudbuild");
+});
+
+Deno.test("google-build: a log it may not read is pointed to, and the build still finishes", async () => {
+  await using s = await setup();
+  const proxy = startFaultProxy(s.gcs.url, [{
+    path: /\/o\/log-[^/]+\.txt$/,
+    fault: { status: 403 },
+  }]);
+  try {
+    const r = await s.run(
+      ["--json", "build", "Singularity", "--name", "google-build://demo/nolog"],
+      {
+        STORAGE_EMULATOR_HOST: proxy.url,
+      },
+    );
+    assertEquals(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assertEquals(out.status, "SUCCESS");
+    assertIncludes(r.stderr, "Cannot follow the build's log");
+    assertIncludes(r.stderr, `https://console.cloud.google.com/cloud-build/builds/${out.id}`);
+    assert(!r.stderr.includes("[build] Step #"), "no log line was read");
+    assertEquals(r.stderr.split("Cannot follow").length, 2, "warned once, not at every poll");
+  } finally {
+    await proxy.stop();
+  }
 });
