@@ -495,3 +495,34 @@ Deno.test("google-build: a log it may not read is pointed to, and the build stil
     await proxy.stop();
   }
 });
+
+Deno.test("google-build: SREGISTRY_GOOGLE_BUILD_REPO_TEMPLATE replaces the repository template", async () => {
+  await using s = await setup();
+  const tpl = join(s.home.dir, "repo.json");
+  await Deno.writeTextFile(
+    tpl,
+    JSON.stringify({
+      steps: [
+        { name: "gcr.io/cloud-builders/git", args: ["clone", "--depth=1", "{{REPO_URL}}", "."] },
+        { name: "my/apptainer", args: ["build", "{{CONTAINER_NAME}}", "{{RECIPE}}"] },
+        {
+          name: "gcr.io/cloud-builders/gsutil",
+          args: ["cp", "{{CONTAINER_NAME}}", "gs://{{BUCKET}}/{{OBJECT}}"],
+        },
+      ],
+    }),
+  );
+  const args = ["--json", "build", "--preview", "github.com/u/r", "--name", "google-build://u/r"];
+  const r = await s.run(args, { SREGISTRY_GOOGLE_BUILD_REPO_TEMPLATE: tpl });
+  assertEquals(r.code, 0, r.stderr);
+  const config = JSON.parse(r.stdout).config;
+  assertEquals(config.steps[0].args, ["clone", "--depth=1", "https://github.com/u/r.git", "."]);
+  assertEquals(config.steps[1].name, "my/apptainer");
+  // A template that is not there says which setting points at it, and what to copy.
+  const gone = await s.run(args, {
+    SREGISTRY_GOOGLE_BUILD_REPO_TEMPLATE: join(s.home.dir, "missing.json"),
+  });
+  assertEquals(gone.code, 2, gone.stderr);
+  assertIncludes(gone.stderr, "SREGISTRY_GOOGLE_BUILD_REPO_TEMPLATE");
+  assertIncludes(gone.stderr, "templates/google-build/build_repo.json");
+});
