@@ -158,6 +158,9 @@ Deno.test("google-build: the uploaded context is a tarball of the recipe and the
     { SREGISTRY_GOOGLE_BUILD_CACHE: "yes" },
   );
   assertEquals(r.code, 0, r.stderr);
+  // Without --json the result is one `field: value` line each.
+  assert(/^status: SUCCESS$/m.test(r.stdout), r.stdout);
+  assert(/^recorded: demo\/ctx/m.test(r.stdout), r.stdout);
   const objects = s.gcs.buckets.get(`${BUCKET}_cloudbuild`)!.objects;
   assertEquals(objects.size, 1, "SREGISTRY_GOOGLE_BUILD_CACHE keeps the context");
   const [name, o] = [...objects][0];
