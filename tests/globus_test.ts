@@ -516,3 +516,161 @@ Deno.test("globus pulls /~/ paths from the endpoint's home folder", async () => 
   assertEquals(r.code, 0, r.stderr);
   assertEquals(await Deno.readFile((JSON.parse(r.stdout) as { path: string }).path), data);
 });
+
+Deno.test("globus endpoint search follows offset/limit/has_next_page to the end, and to Globus's 1000", async () => {
+  await using s = await setup();
+  for (let i = 0; i < 250; i++) {
+    const n = String(i).padStart(4, "0");
+    s.fake.addEndpoint({
+      id: `aaaaaaaa-0000-4000-8000-00000000${n}`,
+      display_name: `shared ${n}`,
+      root: s.remote,
+      scope: "shared-with-me",
+    });
+  }
+  const searches = () => s.fake.calls.filter((c) => c === "GET /v0.10/endpoint_search").length;
+  const r = await runCli(["--json", "search", "globus://"], { env: s.env });
+  assertEquals(r.code, 0, r.stderr);
+  const hits = JSON.parse(r.stdout) as { uri: string }[];
+  assertEquals(hits.length, 252, "yours, and all 250 + 1 shared with you");
+  assertEquals(new Set(hits.map((h) => h.uri)).size, 252);
+  assertEquals(searches(), 1 + 3, "one page of yours, three of shared-with-me");
+
+  // More than Globus serves: the first 1000, and a warning that says so (no 400, no loop).
+  for (let i = 0; i < 1100; i++) {
+    s.fake.addEndpoint({
+      id: `bbbbbbbb-0000-4000-8000-0000000${String(i).padStart(5, "0")}`,
+      display_name: `bulk ${i}`,
+      root: s.remote,
+    });
+  }
+  const before = searches();
+  const words = await runCli(["--json", "search", "globus://bulk"], { env: s.env });
+  assertEquals(words.code, 0, words.stderr);
+  assertEquals((JSON.parse(words.stdout) as unknown[]).length, 1000);
+  assert(/More than 1000 endpoints match in scope all/.test(words.stderr), words.stderr);
+  assertEquals(searches() - before, 1 + 1 + 10, "one page each of yours and shared, ten of all");
+
+  // The fake refuses what Globus refuses.
+  const past = await fetch(
+    `${s.fake.transferBase}/endpoint_search?filter_scope=all&filter_fulltext=bulk&offset=950&limit=100`,
+    { headers: { authorization: `Bearer ${ACCESS}` } },
+  );
+  assertEquals(past.status, 400);
+  assertEquals((await past.json()).code, "ClientError.BadRequest");
+  const page = await (await fetch(
+    `${s.fake.transferBase}/endpoint_search?filter_scope=shared-with-me&offset=200&limit=100`,
+    { headers: { authorization: `Bearer ${ACCESS}` } },
+  )).json();
+  assertEquals([page.offset, page.limit, page.has_next_page, page.DATA.length], [
+    200,
+    100,
+    false,
+    51,
+  ]);
+});
+
+Deno.test("globus reports an inactive task with its reason and the command to watch it again", async () => {
+  await using s = await setup();
+  await s.put("stale:v1.sif", bytes(10));
+  s.fake.fate("/stale:v1.sif", {
+    inactive: { code: "CREDENTIAL_EXPIRED", description: "the endpoint's credentials expired" },
+  });
+  const r = await runCli(["--json", "pull", s.uri("stale:v1.sif")], { env: s.env });
+  assertEquals(r.code, 5, r.stderr);
+  const err = JSON.parse(r.stderr.trim().split("\n").at(-1)!).error;
+  assert(/is inactive \(the endpoint's credentials expired\)/.test(err.message), err.message);
+  const task = [...s.fake.tasks.keys()][0];
+  assert(err.message.includes(`sregistry pull globus://task/${task}`), err.message);
+  const images = await runCli(["--json", "images"], { env: s.env });
+  assertEquals(JSON.parse(images.stdout), []);
+});
+
+Deno.test("globus push: Ctrl-C exits 130 with the task, search globus://task/<id> finishes it", async () => {
+  await using s = await setup();
+  const file = join(s.dir, "pushme.sif");
+  const data = bytes(2048);
+  await Deno.writeFile(file, data);
+  s.fake.fate("/pushme.sif", { hang: true });
+  const child = spawnCli(["push", file, "--name", `globus://${REMOTE}:/shub/`], { env: s.env });
+  const deadline = Date.now() + 20_000;
+  while (s.fake.pollsFor("/pushme.sif") < 2 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  child.kill("SIGINT");
+  const out = await child.output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assertEquals(out.code, 130, stderr);
+  const task = [...s.fake.tasks.keys()][0];
+  assert(stderr.includes(`sregistry search globus://task/${task}`), stderr);
+  const outbox = join(s.share, ".sregistry-globus", "outbox");
+  assertEquals([...Deno.readDirSync(outbox)].length, 1, "the staged copy stays for the task");
+
+  s.fake.clearFate("/pushme.sif");
+  const w = await runCli(["--json", "search", `globus://task/${task}`], { env: s.env });
+  assertEquals(w.code, 0, w.stderr);
+  const hits = JSON.parse(w.stdout) as { uri: string; details: { status: string } }[];
+  assertEquals(hits.map((h) => [h.uri, h.details.status]), [
+    [`globus://${REMOTE}:/shub/pushme.sif`, "SUCCEEDED"],
+  ]);
+  assertEquals(await Deno.readFile(join(s.remote, "shub", "pushme.sif")), data);
+  assertEquals([...Deno.readDirSync(outbox)], [], "the staged copy goes once the task ends");
+
+  // A push that ends in the same run reports the task's final status in --json.
+  const again = await runCli(["--json", "push", file, "--name", `globus://${REMOTE}:/shub/b.sif`], {
+    env: s.env,
+  });
+  assertEquals(again.code, 0, again.stderr);
+  assertEquals(JSON.parse(again.stdout).status, "SUCCEEDED");
+});
+
+Deno.test("globus fake refuses what Globus refuses: bad or expired tokens, malformed tasks", async () => {
+  await using s = await setup();
+  const base = s.fake.transferBase;
+  const get = (path: string, token?: string) =>
+    fetch(`${base}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  for (const token of [undefined, "Ag-forged"]) {
+    const r = await get(`/endpoint/${REMOTE}`, token);
+    assertEquals(r.status, 401);
+    assertEquals((await r.json()).code, "AuthenticationFailed");
+  }
+  s.fake.addToken("AgShortLived", 60);
+  s.fake.expire("AgShortLived");
+  const expired = await get(`/endpoint/${REMOTE}`, "AgShortLived");
+  assertEquals(expired.status, 401);
+  await expired.body?.cancel();
+
+  const post = (doc: unknown, type = "application/json") =>
+    fetch(`${base}/transfer`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ACCESS}`, "content-type": type },
+      body: JSON.stringify(doc),
+    });
+  const { value } = await (await get("/submission_id", ACCESS)).json();
+  const item = { DATA_TYPE: "transfer_item", source_path: "/shub/a.sif", destination_path: "/b" };
+  const good = {
+    DATA_TYPE: "transfer",
+    submission_id: value,
+    source_endpoint: REMOTE,
+    destination_endpoint: LOCAL,
+    DATA: [item],
+  };
+  const cases: [unknown, string?][] = [
+    [{ ...good, DATA_TYPE: "delete" }],
+    [{ ...good, submission_id: "never-issued" }],
+    [{ ...good, bogus: 1 }],
+    [{ ...good, DATA: [] }],
+    [{ ...good, DATA: [{ ...item, DATA_TYPE: "delete_item" }] }],
+    [{ ...good, label: "no/slashes" }],
+    [good, "text/plain"],
+  ];
+  for (const [doc, type] of cases) {
+    const r = await post(doc, type);
+    assertEquals(r.status, 400, JSON.stringify(doc));
+    assertEquals((await r.json()).code, "ClientError.BadRequest");
+  }
+  const missing = await post({ ...good, destination_endpoint: crypto.randomUUID() });
+  assertEquals(missing.status, 404);
+  assertEquals((await missing.json()).code, "EndpointNotFound");
+  assertEquals(s.fake.tasks.size, 0, "nothing refused became a task");
+});

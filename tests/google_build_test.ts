@@ -15,6 +15,7 @@ import { runCli, spawnCli, tempHome } from "./_cli.ts";
 import { FAST_ENV } from "./conformance.ts";
 import { makeTestAccount, startGcsFake } from "./servers/gcs_fake.ts";
 import { startCloudBuildFake } from "./servers/cloudbuild_fake.ts";
+import { startFaultProxy } from "./servers/fault_proxy.ts";
 import { collectEntries, writeTarGz } from "../clients/google-build/_tar.ts";
 import { cloudBuildOrigin, fillTemplate } from "../clients/google-build/_cloudbuild.ts";
 import { storageEndpoint } from "../clients/gcs/endpoint.ts";
@@ -144,8 +145,9 @@ Deno.test("google-build: a local recipe builds, its log is followed, the image i
   assertEquals(pulled.code, 0, pulled.stderr);
   const path = JSON.parse(pulled.stdout).path ?? JSON.parse(pulled.stdout).image;
   assertEquals(createHash("sha256").update(await Deno.readFile(path)).digest("hex"), sha);
-  const del = await s.run(["delete", "--force", "google-build://demo/hello:1.0"]);
+  const del = await s.run(["--json", "delete", "--force", "google-build://demo/hello:1.0"]);
   assertEquals(del.code, 0, del.stderr);
+  assertEquals(JSON.parse(del.stdout).deleted.length, 1, del.stdout);
   assert(!s.gcs.buckets.get(BUCKET)!.objects.has("demo/hello:1.0.sif"), "deleted");
 });
 
@@ -156,6 +158,9 @@ Deno.test("google-build: the uploaded context is a tarball of the recipe and the
     { SREGISTRY_GOOGLE_BUILD_CACHE: "yes" },
   );
   assertEquals(r.code, 0, r.stderr);
+  // Without --json the result is one `field: value` line each.
+  assert(/^status: SUCCESS$/m.test(r.stdout), r.stdout);
+  assert(/^recorded: demo\/ctx/m.test(r.stdout), r.stdout);
   const objects = s.gcs.buckets.get(`${BUCKET}_cloudbuild`)!.objects;
   assertEquals(objects.size, 1, "SREGISTRY_GOOGLE_BUILD_CACHE keeps the context");
   const [name, o] = [...objects][0];
@@ -197,16 +202,22 @@ Deno.test("google-build: a failed build exits 5 with its statusDetail and logUrl
   assertEquals(json.code, 0, "the next build succeeds (one plan per build)");
 });
 
-Deno.test("google-build: TIMEOUT and CANCELLED end the watch (they never loop)", async () => {
+Deno.test("google-build: TIMEOUT, CANCELLED, INTERNAL_ERROR and EXPIRED end the watch (they never loop)", async () => {
   await using s = await setup();
-  s.cb.plan({ status: "TIMEOUT" }, { status: "CANCELLED" }, { status: "INTERNAL_ERROR" });
-  for (const status of ["TIMEOUT", "CANCELLED", "INTERNAL_ERROR"]) {
+  const ends = ["TIMEOUT", "CANCELLED", "INTERNAL_ERROR", "EXPIRED"] as const;
+  s.cb.plan(...ends.map((status) => ({ status })));
+  for (const status of ends) {
     const r = await s.run(["--json", "build", "Singularity", "--name", "google-build://demo/t"]);
     assertEquals(r.code, 5, r.stderr);
     const e = JSON.parse(r.stderr.trim().split("\n").at(-1)!).error;
     assertIncludes(e.message, `ended ${status}`);
+    if (status === "EXPIRED") assertIncludes(e.message, "queueTtl");
     assertIncludes(e.message, "logs: https://console.cloud.google.com/cloud-build/builds/");
   }
+  const expired = [...s.cb.builds.values()].at(-1)!;
+  assertEquals(expired.resource.startTime, undefined, "EXPIRED never left the queue");
+  const images = await s.run(["--json", "images"]);
+  assertEquals(JSON.parse(images.stdout), [], "nothing recorded");
 });
 
 Deno.test("google-build: the client's own timeout gives up with exit 5", async () => {
@@ -444,4 +455,77 @@ Deno.test("google-build: private images get no public ACL; another project is ex
   });
   assertEquals(other.code, 4, other.stderr);
   assertEquals(s.cb.submitted.length, 1, "nothing submitted to the other project");
+});
+
+Deno.test("google-build: the bucket defaults to sregistry-gcloud-build-$USER, as the original's", async () => {
+  await using s = await setup();
+  const env = { ...s.env, USER: "Vanessa" } as Record<string, string>;
+  delete env.SREGISTRY_GOOGLE_STORAGE_BUCKET;
+  const r = await runCli(
+    ["--json", "build", "--preview", "Singularity", "--name", "google-build://demo/d"],
+    { env, cwd: s.work },
+  );
+  assertEquals(r.code, 0, r.stderr);
+  const config = JSON.parse(r.stdout).config;
+  assertEquals(
+    config.steps[2].args.at(-1),
+    "gs://sregistry-gcloud-build-vanessa/demo/d:latest.sif",
+  );
+  assertEquals(config.source.storageSource.bucket, "sregistry-gcloud-build-vanessa_cloudbuild");
+});
+
+Deno.test("google-build: a log it may not read is pointed to, and the build still finishes", async () => {
+  await using s = await setup();
+  const proxy = startFaultProxy(s.gcs.url, [{
+    path: /\/o\/log-[^/]+\.txt$/,
+    fault: { status: 403 },
+  }]);
+  try {
+    const r = await s.run(
+      ["--json", "build", "Singularity", "--name", "google-build://demo/nolog"],
+      {
+        STORAGE_EMULATOR_HOST: proxy.url,
+      },
+    );
+    assertEquals(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assertEquals(out.status, "SUCCESS");
+    assertIncludes(r.stderr, "Cannot follow the build's log");
+    assertIncludes(r.stderr, `https://console.cloud.google.com/cloud-build/builds/${out.id}`);
+    assert(!r.stderr.includes("[build] Step #"), "no log line was read");
+    assertEquals(r.stderr.split("Cannot follow").length, 2, "warned once, not at every poll");
+  } finally {
+    await proxy.stop();
+  }
+});
+
+Deno.test("google-build: SREGISTRY_GOOGLE_BUILD_REPO_TEMPLATE replaces the repository template", async () => {
+  await using s = await setup();
+  const tpl = join(s.home.dir, "repo.json");
+  await Deno.writeTextFile(
+    tpl,
+    JSON.stringify({
+      steps: [
+        { name: "gcr.io/cloud-builders/git", args: ["clone", "--depth=1", "{{REPO_URL}}", "."] },
+        { name: "my/apptainer", args: ["build", "{{CONTAINER_NAME}}", "{{RECIPE}}"] },
+        {
+          name: "gcr.io/cloud-builders/gsutil",
+          args: ["cp", "{{CONTAINER_NAME}}", "gs://{{BUCKET}}/{{OBJECT}}"],
+        },
+      ],
+    }),
+  );
+  const args = ["--json", "build", "--preview", "github.com/u/r", "--name", "google-build://u/r"];
+  const r = await s.run(args, { SREGISTRY_GOOGLE_BUILD_REPO_TEMPLATE: tpl });
+  assertEquals(r.code, 0, r.stderr);
+  const config = JSON.parse(r.stdout).config;
+  assertEquals(config.steps[0].args, ["clone", "--depth=1", "https://github.com/u/r.git", "."]);
+  assertEquals(config.steps[1].name, "my/apptainer");
+  // A template that is not there says which setting points at it, and what to copy.
+  const gone = await s.run(args, {
+    SREGISTRY_GOOGLE_BUILD_REPO_TEMPLATE: join(s.home.dir, "missing.json"),
+  });
+  assertEquals(gone.code, 2, gone.stderr);
+  assertIncludes(gone.stderr, "SREGISTRY_GOOGLE_BUILD_REPO_TEMPLATE");
+  assertIncludes(gone.stderr, "templates/google-build/build_repo.json");
 });

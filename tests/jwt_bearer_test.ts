@@ -7,6 +7,8 @@ import {
   parseServiceAccount,
   signJwt,
 } from "../core/auth/jwt_bearer.ts";
+import { KEPT_TOKEN_KEY, serviceAccountAuth } from "../core/auth/service_account.ts";
+import type { CredentialStore } from "../core/credentials.ts";
 import { AuthError, ConfigError } from "../core/errors.ts";
 import { createHttp } from "../core/http.ts";
 import { createLogger, Level, memorySink } from "../core/log.ts";
@@ -208,4 +210,42 @@ Deno.test("jwt bearer: bad key files and a plain-http token_uri are ConfigErrors
   const auth = jwtBearerAuth({ http, account: parseServiceAccount(acct.json, "k"), scopes: SCOPE });
   const e = await rejects(auth.token());
   assert(e instanceof ConfigError && /not https/.test(e.message), String(e));
+});
+
+Deno.test("service account: the token is kept per key file and scopes, across authorizers", async () => {
+  const fake = startGcsFake();
+  const dir = await Deno.makeTempDir();
+  try {
+    const acct = await makeTestAccount(fake.tokenUri);
+    fake.addAccount(acct.email, acct.publicKey);
+    const path = `${dir}/key.json`;
+    await Deno.writeTextFile(path, acct.json);
+    const { http, log } = setup();
+    const kept = new Map<string, unknown>();
+    const credentials: CredentialStore = {
+      path: undefined,
+      get: <T>(k: string) => kept.get(k) as T | undefined,
+      set: (k, v) => void kept.set(k, structuredClone(v)),
+      delete: (k) => void kept.delete(k),
+    };
+    const ctx = { http, credentials, log };
+    const options = { setting: "GOOGLE_APPLICATION_CREDENTIALS", path, scopes: [SCOPE] };
+    const first = await serviceAccountAuth(ctx, options).token();
+    assertEquals(fake.stats.tokens, 1);
+    const stored = kept.get(KEPT_TOKEN_KEY) as { accessToken: string; for: string };
+    assertEquals(KEPT_TOKEN_KEY, "access_token", "saved tokens of earlier versions stay valid");
+    assertEquals(stored.accessToken, first);
+    assert(/^[0-9a-f]{64}$/.test(stored.for), "the kept token names the key it is for");
+    assertEquals(await serviceAccountAuth(ctx, options).token(), first, "a new run reuses it");
+    assertEquals(fake.stats.tokens, 1);
+    // Other scopes, or a key file that changed, get a token of their own.
+    await serviceAccountAuth(ctx, { ...options, scopes: `${SCOPE} ${SCOPE}.x` }).token();
+    assertEquals(fake.stats.tokens, 2);
+    await Deno.utime(path, new Date(), new Date(Date.now() + 5_000));
+    await serviceAccountAuth(ctx, options).token();
+    assertEquals(fake.stats.tokens, 3);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await fake.stop();
+  }
 });

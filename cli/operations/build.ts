@@ -38,5 +38,11 @@ export async function buildCommand(
     });
     result.recorded = r.container.uri;
   }
-  app.out.json(result);
+  // A preview is a build configuration, which is JSON; other results read as `field: value` lines.
+  if (app.json || opts.preview) app.out.json(result);
+  else {
+    for (const [k, v] of Object.entries(result)) {
+      if (v !== undefined) app.out.line(`${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
+    }
+  }
 }

@@ -1,18 +1,11 @@
 /**
  * What google-storage and google-build do alike with images kept as bucket objects: finding the
  * objects a name means, describing one as a record, searching, pulling, deleting, creating a
- * missing bucket, and the service-account token both keep in their credential store. Each client
- * passes what differs (its scheme, its hints, the fields it reports).
+ * missing bucket. Each client passes what differs (its scheme, its hints, the fields it reports).
+ * The service-account token both keep in their credential store is core/auth/service_account.ts.
  * @module
  */
 
-import { createHash } from "node:crypto";
-import {
-  type AccessToken,
-  jwtBearerAuth,
-  type JwtBearerAuthorizer,
-  readServiceAccount,
-} from "../../core/auth/jwt_bearer.ts";
 import { isLoopback } from "../../core/http.ts";
 import type { ParsedName } from "../../core/names.ts";
 import { download, MAX_STREAMS } from "../../core/transfer/mod.ts";
@@ -28,47 +21,6 @@ import {
   type ObjectResource,
 } from "./api.ts";
 import { digestOf, isContainer, isVersionOf, objectUri, versionOfName } from "./layout.ts";
-
-/** What {@link serviceAccountAuth} needs besides the context. */
-export interface ServiceAccountOptions {
-  /** The setting naming the key file (GOOGLE_APPLICATION_CREDENTIALS). */
-  setting: string;
-  /** The key file's path. */
-  path: string;
-  /** The scopes asked for. */
-  scopes: string | readonly string[];
-  /** The origin the token is bound to (none: the caller binds it). */
-  origin?: string;
-}
-
-/**
- * The JWT-bearer authorizer of a service account key, its token kept in the credential store
- * (`access_token`) for this key file, as it was when read, and these scopes only.
- */
-export function serviceAccountAuth(ctx: Context, o: ServiceAccountOptions): JwtBearerAuthorizer {
-  let mtime = "";
-  try {
-    mtime = String(Deno.statSync(o.path).mtime?.getTime() ?? "");
-  } catch {
-    // reported when the key is read
-  }
-  const scope = typeof o.scopes === "string" ? o.scopes : o.scopes.join(" ");
-  const fingerprint = createHash("sha256").update(`${o.path}\n${mtime}\n${scope}`).digest("hex");
-  const kept = ctx.credentials.get<AccessToken & { for?: string }>("access_token");
-  return jwtBearerAuth({
-    http: ctx.http,
-    account: () => readServiceAccount(o.path, o.setting),
-    scopes: o.scopes,
-    origin: o.origin,
-    cached: kept?.for === fingerprint && typeof kept.accessToken === "string"
-      ? { accessToken: kept.accessToken, expiresAt: kept.expiresAt }
-      : undefined,
-    onToken: (t) => ctx.credentials.set("access_token", { ...t, for: fingerprint }),
-    source: `${JSON.stringify(o.path)} (${o.setting})`,
-    log: ctx.log,
-    signal: ctx.signal,
-  });
-}
 
 /** Create the bucket unless it exists, in the project `project()` names (asked only then). */
 export async function ensureBucket(

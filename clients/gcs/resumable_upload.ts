@@ -14,14 +14,19 @@
  */
 
 import type { Authorizer } from "../../core/auth/types.ts";
-import { NetworkError, NotFoundError, UsageError } from "../../core/errors.ts";
+import { NetworkError } from "../../core/errors.ts";
 import { type Http, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
-import { nextProgressId, NO_PROGRESS, type ProgressSink } from "../../core/progress_events.ts";
+import type { ProgressSink } from "../../core/progress_events.ts";
+import {
+  checkChunkSize,
+  SESSION_QUANTUM,
+  sessionUpload,
+} from "../../core/transfer/resumable_session.ts";
 import type { Api, ObjectResource } from "./api.ts";
 import type { ObjectMetadata } from "./layout.ts";
 
 /** Chunks are multiples of this (256 KiB), as the API requires. */
-export const CHUNK_QUANTUM = 256 * 1024;
+export const CHUNK_QUANTUM = SESSION_QUANTUM;
 
 /** The default chunk size: 8 MiB. */
 export const DEFAULT_CHUNK_SIZE = 32 * CHUNK_QUANTUM;
@@ -56,15 +61,6 @@ export interface ResumableUploadJob {
   label?: string;
   /** Cancels the upload. */
   signal?: AbortSignal;
-}
-
-/** Where a session stands. */
-type Status = { done: ObjectResource } | { persisted: number } | { gone: true };
-
-/** `Range: bytes=0-<n>` of a 308: how many bytes the server holds (0 without the header). */
-export function persistedBytes(res: Response): number {
-  const m = res.headers.get("range")?.match(/^bytes=0-(\d+)$/);
-  return m ? Number(m[1]) + 1 : 0;
 }
 
 async function resourceOf(http: Http, res: Response, signal?: AbortSignal) {
@@ -166,152 +162,51 @@ export async function uploadFile(
   return await resourceOf(api.http, res, api.signal);
 }
 
-/** Upload the file through a resumable session; returns the object resource. */
+/**
+ * Upload the file through a resumable session; returns the object resource. The session is
+ * opened here (or a kept one asked first); core/transfer/resumable_session.ts sends the bytes.
+ */
 export async function resumableUpload(job: ResumableUploadJob): Promise<ObjectResource> {
   const { http, signal } = job;
   const chunkSize = job.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  if (chunkSize <= 0 || chunkSize % CHUNK_QUANTUM !== 0) {
-    throw new UsageError(
-      `The upload chunk size ${chunkSize} is not a multiple of 256 KiB (262144 bytes)`,
-    );
-  }
+  checkChunkSize(chunkSize, CHUNK_QUANTUM);
   const size = (await Deno.stat(job.file)).size;
-  const progress = job.progress ?? NO_PROGRESS;
-  const id = nextProgressId();
-  let started = false;
-  const at = (bytes: number) => {
-    if (!started) {
-      started = true;
-      progress.emit({
-        type: "start",
-        id,
-        label: job.label ?? job.name,
-        total: size,
-        resumedFrom: bytes,
-      });
-    } else progress.emit({ type: "position", id, bytes });
-  };
-
-  const status = async (session: string): Promise<Status> => {
-    const res = await http.request(session, {
-      method: "PUT",
-      headers: { "content-range": `bytes */${size}`, "content-length": "0" },
-      auth: job.auth,
-      signal,
-      accept: (s) => s === 200 || s === 201 || s === 308 || s === 404 || s === 410,
-    });
-    if (res.status === 404 || res.status === 410) {
-      await res.body?.cancel();
-      return { gone: true };
-    }
-    if (res.status === 308) {
-      await res.body?.cancel();
-      return { persisted: persistedBytes(res) };
-    }
-    return { done: await resourceOf(http, res, signal) };
-  };
-
-  const open = async (): Promise<string> => {
-    const session = await openSession({
+  const send = (session: string, resume: boolean) =>
+    sessionUpload({
       http,
       auth: job.auth,
-      uploadRoot: job.uploadRoot,
-      bucket: job.bucket,
-      name: job.name,
-      size,
+      session,
+      resume,
+      file: job.file,
+      chunkSize,
+      quantum: CHUNK_QUANTUM,
       contentType: job.contentType,
-      metadata: job.metadata,
+      progress: job.progress,
+      label: job.label ?? job.name,
+      name: job.name,
       signal,
     });
-    job.onSession?.(session);
-    return session;
-  };
 
-  let session = job.session;
-  let offset = 0;
-  if (session) {
-    const s = await status(session).catch((e) => {
-      if (e instanceof NotFoundError) return { gone: true } as const;
-      throw e;
-    });
-    if ("done" in s) return s.done;
-    if ("gone" in s) session = undefined;
-    else {
-      offset = s.persisted;
-      http.log.verbose(`Resuming the upload of ${job.name} at byte ${offset} of ${size}`);
-    }
+  if (job.session) {
+    const r = await send(job.session, true);
+    if ("done" in r) return await resourceOf(http, r.done, signal);
   }
-  session ??= await open();
-
-  using f = await Deno.open(job.file, { read: true });
-  let failures = 0;
-  try {
-    at(offset);
-    for (;;) {
-      const len = Math.min(chunkSize, size - offset);
-      const buf = new Uint8Array(len);
-      await f.seek(offset, Deno.SeekMode.Start);
-      for (let got = 0; got < len;) {
-        const n = await f.read(buf.subarray(got));
-        if (n === null) {
-          throw new NetworkError(`The file "${job.file}" shrank while it was uploaded`);
-        }
-        got += n;
-      }
-      const range = len === 0 ? `bytes */${size}` : `bytes ${offset}-${offset + len - 1}/${size}`;
-      let res: Response;
-      try {
-        res = await http.request(session, {
-          method: "PUT",
-          headers: {
-            "content-range": range,
-            "content-length": String(len),
-            "content-type": job.contentType ?? "application/octet-stream",
-          },
-          body: buf,
-          auth: job.auth,
-          signal,
-          // Retrying here would resend bytes the server may partly hold: ask it instead (below).
-          retries: 0,
-          accept: (s) => s === 200 || s === 201 || s === 308,
-        });
-      } catch (e) {
-        if (signal?.aborted) throw e;
-        const retryable = e instanceof NetworkError &&
-          (e.status === undefined || e.status === 408 || e.status === 429 || e.status >= 500);
-        if (!retryable) throw e;
-        if (++failures > http.retries) {
-          throw new NetworkError(
-            `The upload of ${job.name} stopped at byte ${offset} of ${size}: ${
-              (e as Error).message
-            }; run the push again to resume`,
-          );
-        }
-        http.log.debug(`Chunk at byte ${offset} of ${job.name} failed (${(e as Error).message})`);
-        await http.backoff(failures, undefined, signal);
-        const s = await status(session);
-        if ("done" in s) return s.done;
-        if ("gone" in s) {
-          throw new NetworkError(`The upload session of ${job.name} expired; run the push again`);
-        }
-        if (s.persisted > offset) failures = 0;
-        offset = s.persisted;
-        at(offset);
-        continue;
-      }
-      if (res.status !== 308) return await resourceOf(http, res, signal);
-      await res.body?.cancel();
-      const persisted = persistedBytes(res);
-      if (persisted > offset) failures = 0;
-      else if (++failures > http.retries) {
-        throw new NetworkError(
-          `The upload of ${job.name} makes no progress at byte ${offset} of ${size}; run the push again`,
-        );
-      }
-      offset = persisted;
-      at(offset);
-    }
-  } finally {
-    if (started) progress.emit({ type: "end", id });
+  // No kept session, or it expired: a new one.
+  const session = await openSession({
+    http,
+    auth: job.auth,
+    uploadRoot: job.uploadRoot,
+    bucket: job.bucket,
+    name: job.name,
+    size,
+    contentType: job.contentType,
+    metadata: job.metadata,
+    signal,
+  });
+  job.onSession?.(session);
+  const r = await send(session, false);
+  if ("gone" in r) {
+    throw new NetworkError(`The upload session of ${job.name} expired; run the push again`);
   }
+  return await resourceOf(http, r.done, signal);
 }

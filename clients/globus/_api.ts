@@ -232,3 +232,45 @@ export async function submitTask(
 export function taskLabel(text: string): string {
   return text.replace(/[^A-Za-z0-9 _,-]+/g, "-").slice(0, 128);
 }
+
+/** The most results `endpoint_search` pages through: Globus refuses `offset + limit` above 1000. */
+export const ENDPOINT_SEARCH_MAX = 1000;
+/** The largest page `endpoint_search` answers. */
+const ENDPOINT_SEARCH_PAGE = 100;
+
+/** One page of `endpoint_search` (an `endpoint_list` document). */
+interface EndpointList {
+  DATA?: EndpointDoc[];
+  offset?: number;
+  limit?: number;
+  has_next_page?: boolean;
+}
+
+/**
+ * `GET /endpoint_search` through every page (`offset`/`limit`, until `has_next_page` is false), up
+ * to the {@link ENDPOINT_SEARCH_MAX} results Globus serves; `truncated` says more matched.
+ */
+export async function searchEndpoints(
+  api: TransferApi,
+  query: { filter_scope: string; filter_fulltext?: string },
+): Promise<{ endpoints: EndpointDoc[]; truncated: boolean }> {
+  const endpoints: EndpointDoc[] = [];
+  let offset = 0;
+  for (;;) {
+    const limit = Math.min(ENDPOINT_SEARCH_PAGE, ENDPOINT_SEARCH_MAX - offset);
+    const page = await call<EndpointList>(api, "GET", "/endpoint_search", {
+      query: {
+        filter_scope: query.filter_scope,
+        ...(query.filter_fulltext ? { filter_fulltext: query.filter_fulltext } : {}),
+        offset: String(offset),
+        limit: String(limit),
+      },
+    });
+    const data = Array.isArray(page.DATA) ? page.DATA : [];
+    endpoints.push(...data);
+    // An empty page that claims more would loop for ever: it ends the search too.
+    if (!page.has_next_page || data.length === 0) return { endpoints, truncated: false };
+    offset += data.length;
+    if (offset >= ENDPOINT_SEARCH_MAX) return { endpoints, truncated: true };
+  }
+}

@@ -34,10 +34,12 @@ import type {
 import {
   baseUrl,
   call,
+  ENDPOINT_SEARCH_MAX,
   type EndpointDoc,
   type FileDoc,
   getEndpoint,
   listDir,
+  searchEndpoints,
   submitTask,
   type TaskDoc,
   taskLabel,
@@ -131,10 +133,8 @@ function createGlobusClient(ctx: Context): Client {
   async function localEndpoint(local: LocalGcp): Promise<EndpointDoc> {
     let id = local.id;
     if (!id) {
-      const r = await call<{ DATA?: EndpointDoc[] }>(api(), "GET", "/endpoint_search", {
-        query: { filter_scope: "my-gcp-endpoints", limit: "100" },
-      });
-      id = r.DATA?.find((e) => e.is_globus_connect && e.gcp_connected)?.id;
+      const { endpoints } = await searchEndpoints(api(), { filter_scope: "my-gcp-endpoints" });
+      id = endpoints.find((e) => e.is_globus_connect && e.gcp_connected)?.id;
       if (!id) {
         throw new ConfigError(
           `No connected Globus Connect Personal endpoint of yours, and no ${
@@ -347,6 +347,26 @@ function createGlobusClient(ctx: Context): Client {
     return { endpoint: ref.endpoint, path: ref.path };
   }
 
+  /**
+   * After a push watched again by its task (the first run was interrupted): remove the copy it
+   * staged in the outbox, which only that task needed. Anything else is left alone.
+   */
+  async function dropStaged(sourcePath: string): Promise<void> {
+    let local: LocalGcp;
+    try {
+      local = gcp();
+    } catch {
+      return;
+    }
+    for (const root of local.roots) {
+      const outbox = join(root, LANDING, OUTBOX) + sep;
+      const folder = dirname(sourcePath);
+      if (sourcePath.startsWith(outbox) && dirname(folder) + sep === outbox) {
+        await rm(folder, { recursive: true, force: true }).catch(() => {});
+      }
+    }
+  }
+
   async function resumePull(task: string, into: PullTarget): Promise<PulledImage> {
     const local = gcp();
     const t = await call<TaskDoc>(api(), "GET", `/task/${encodeURIComponent(task)}`);
@@ -461,8 +481,9 @@ function createGlobusClient(ctx: Context): Client {
           recursive: false,
         }],
       });
+      let done: TaskDoc;
       try {
-        await waitTask(task, `sregistry search ${SCHEME}://task/${task}`);
+        done = await waitTask(task, `sregistry search ${SCHEME}://task/${task}`);
       } catch (e) {
         if (staged && !(e instanceof InterruptedError)) {
           await rm(staged, { recursive: true, force: true }).catch(() => {});
@@ -470,8 +491,9 @@ function createGlobusClient(ctx: Context): Client {
         throw e;
       }
       if (staged) await rm(staged, { recursive: true, force: true }).catch(() => {});
-      // The task id goes into push --json beside the contract's fields.
-      const result = { url: `${SCHEME}://${parsed.endpoint}:${target}`, digest, size, task };
+      // The task and its final status go into push --json beside the contract's fields.
+      const url = `${SCHEME}://${parsed.endpoint}:${target}`;
+      const result = { url, digest, size, task, status: done.status };
       return result;
     },
 
@@ -482,6 +504,7 @@ function createGlobusClient(ctx: Context): Client {
         if (ref.kind !== "task") throw new UsageError(`${JSON.stringify(query)} is not a task`);
         const t = await waitTask(ref.task, `sregistry search ${SCHEME}://task/${ref.task}`);
         const items = t.type === "TRANSFER" ? await transferred(ref.task) : [];
+        for (const i of items) await dropStaged(i.source_path);
         return items.map((i) => ({
           uri: `${SCHEME}://${t.destination_endpoint_id}:${i.destination_path}`,
           details: { task: ref.task, status: t.status, from: i.source_path },
@@ -522,10 +545,16 @@ function createGlobusClient(ctx: Context): Client {
       const scopes = ["my-endpoints", "shared-with-me", ...(q ? ["all"] : [])];
       const seen = new Map<string, EndpointDoc>();
       for (const scope of scopes) {
-        const r = await call<{ DATA?: EndpointDoc[] }>(api(), "GET", "/endpoint_search", {
-          query: { filter_scope: scope, limit: "100", ...(q ? { filter_fulltext: q } : {}) },
+        const r = await searchEndpoints(api(), {
+          filter_scope: scope,
+          ...(q ? { filter_fulltext: q } : {}),
         });
-        for (const e of r.DATA ?? []) if (!seen.has(e.id)) seen.set(e.id, e);
+        if (r.truncated) {
+          ctx.log.warning(
+            `More than ${ENDPOINT_SEARCH_MAX} endpoints match in scope ${scope}, and Globus serves only the first ${ENDPOINT_SEARCH_MAX}; add words to narrow the search`,
+          );
+        }
+        for (const e of r.endpoints) if (!seen.has(e.id)) seen.set(e.id, e);
       }
       return [...seen.values()].map((e) => ({
         uri: `${SCHEME}://${e.id}`,

@@ -22,6 +22,7 @@
 
 import { join } from "node:path";
 import { type JwtBearerAuthorizer, readServiceAccount } from "../../core/auth/jwt_bearer.ts";
+import { serviceAccountAuth } from "../../core/auth/service_account.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
 import {
   ConfigError,
@@ -72,7 +73,6 @@ import {
   findObjects,
   pullObject,
   searchHits,
-  serviceAccountAuth,
 } from "../gcs/objects.ts";
 import { uploadFile } from "../gcs/resumable_upload.ts";
 import { collectEntries, writeTarGz } from "./_tar.ts";

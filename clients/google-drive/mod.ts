@@ -12,7 +12,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { type AccessToken, jwtBearerAuth, readServiceAccount } from "../../core/auth/jwt_bearer.ts";
+import { serviceAccountAuth } from "../../core/auth/service_account.ts";
 import { oauth2RefreshAuth, type OAuth2Tokens } from "../../core/auth/oauth2.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
 import { AuthError, ConfigError, NetworkError, NotFoundError } from "../../core/errors.ts";
@@ -283,31 +283,6 @@ function createGoogleDriveClient(ctx: Context): Client {
     });
   }
 
-  function serviceAccountAuth(path: string, origin: string): Authorizer {
-    let mtime = "";
-    try {
-      mtime = String(Deno.statSync(path).mtime?.getTime() ?? "");
-    } catch {
-      // reported when the key is read
-    }
-    const fingerprint = createHash("sha256").update(`${path}\n${mtime}\n${DRIVE_SCOPE}`)
-      .digest("hex");
-    const kept = ctx.credentials.get<AccessToken & { for?: string }>("access_token");
-    return jwtBearerAuth({
-      http: ctx.http,
-      account: () => readServiceAccount(path, SERVICE_ACCOUNT),
-      scopes: [DRIVE_SCOPE],
-      origin,
-      cached: kept?.for === fingerprint && typeof kept.accessToken === "string"
-        ? { accessToken: kept.accessToken, expiresAt: kept.expiresAt }
-        : undefined,
-      onToken: (t) => ctx.credentials.set("access_token", { ...t, for: fingerprint }),
-      source: `${JSON.stringify(path)} (${SERVICE_ACCOUNT})`,
-      log: ctx.log,
-      signal: ctx.signal,
-    });
-  }
-
   async function api(): Promise<DriveApi> {
     if (apiCache) return apiCache;
     const base = driveBase(ctx.settings.get(BASE));
@@ -315,8 +290,14 @@ function createGoogleDriveClient(ctx: Context): Client {
     const account = ctx.settings.get(SERVICE_ACCOUNT);
     let auth: Authorizer;
     if (secrets) auth = await installedAppAuth(secrets);
-    else if (account) auth = serviceAccountAuth(account, base.origin);
-    else {
+    else if (account) {
+      auth = serviceAccountAuth(ctx, {
+        setting: SERVICE_ACCOUNT,
+        path: account,
+        scopes: [DRIVE_SCOPE],
+        origin: base.origin,
+      });
+    } else {
       throw new ConfigError(
         `No Google credentials: set ${CLIENT_SECRETS} (an OAuth client JSON) or ${SERVICE_ACCOUNT} (a service account key)`,
       );

@@ -17,6 +17,7 @@
  */
 
 import { readServiceAccount } from "../../core/auth/jwt_bearer.ts";
+import { serviceAccountAuth } from "../../core/auth/service_account.ts";
 import { ConfigError, NotFoundError } from "../../core/errors.ts";
 import { hashFile } from "../../core/hasher.ts";
 import { type ParsedName, parseImageName, removeUri } from "../../core/names.ts";
@@ -39,7 +40,6 @@ import {
   findObjects,
   pullObject,
   searchHits,
-  serviceAccountAuth,
 } from "../gcs/objects.ts";
 import { CHUNK_QUANTUM, DEFAULT_CHUNK_SIZE, resumableUpload } from "../gcs/resumable_upload.ts";
 

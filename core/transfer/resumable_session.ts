@@ -43,6 +43,8 @@ export interface SessionUploadJob {
   progress?: ProgressSink;
   /** The label in progress events. */
   label: string;
+  /** What log lines and errors call the upload (default {@link SessionUploadJob.label}). */
+  name?: string;
   /** Cancels the upload. */
   signal?: AbortSignal;
 }
@@ -57,20 +59,30 @@ export function persistedBytes(res: Response): number {
 }
 
 /**
+ * Refuse a chunk size that is not a positive multiple of `quantum`, before anything is sent.
+ * @throws {UsageError} naming the bad size and a good one.
+ */
+export function checkChunkSize(chunkSize: number, quantum: number = SESSION_QUANTUM): void {
+  if (chunkSize > 0 && chunkSize % quantum === 0) return;
+  const unit = quantum % 1024 === 0
+    ? `${quantum / 1024} KiB (${quantum} bytes)`
+    : `${quantum} bytes`;
+  throw new UsageError(
+    `The upload chunk size ${chunkSize} is not a multiple of ${unit}; use for example ${
+      8 * quantum
+    }`,
+  );
+}
+
+/**
  * Send `job.file` into the session, resuming from what the server holds.
  * @throws {NetworkError} when the server makes no progress or the retries are used up (the
  * session stays valid: the caller keeps its URI for the next run).
  */
 export async function sessionUpload(job: SessionUploadJob): Promise<SessionUploadResult> {
   const { http, signal, session } = job;
-  const quantum = job.quantum ?? SESSION_QUANTUM;
-  if (job.chunkSize <= 0 || job.chunkSize % quantum !== 0) {
-    throw new UsageError(
-      `The upload chunk size ${job.chunkSize} is not a multiple of ${quantum} bytes; use for example ${
-        8 * quantum
-      }`,
-    );
-  }
+  checkChunkSize(job.chunkSize, job.quantum);
+  const name = job.name ?? job.label;
   const size = (await Deno.stat(job.file)).size;
   const contentType = job.contentType ?? "application/octet-stream";
   const progress = job.progress ?? NO_PROGRESS;
@@ -114,7 +126,7 @@ export async function sessionUpload(job: SessionUploadJob): Promise<SessionUploa
     const s = await status();
     if (!("persisted" in s)) return s;
     offset = s.persisted;
-    http.log.verbose(`Resuming the upload of ${job.label} at byte ${offset} of ${size}`);
+    http.log.verbose(`Resuming the upload of ${name} at byte ${offset} of ${size}`);
   }
 
   using f = await Deno.open(job.file, { read: true });
@@ -156,12 +168,12 @@ export async function sessionUpload(job: SessionUploadJob): Promise<SessionUploa
         if (!retryable) throw e;
         if (++failures > http.retries) {
           throw new NetworkError(
-            `The upload of ${job.label} stopped at byte ${offset} of ${size}: ${
+            `The upload of ${name} stopped at byte ${offset} of ${size}: ${
               (e as Error).message
             }; run the push again to resume`,
           );
         }
-        http.log.debug(`Chunk at byte ${offset} of ${job.label} failed (${(e as Error).message})`);
+        http.log.debug(`Chunk at byte ${offset} of ${name} failed (${(e as Error).message})`);
         await http.backoff(failures, undefined, signal);
         const s = await status();
         if (!("persisted" in s)) return s;
@@ -176,7 +188,7 @@ export async function sessionUpload(job: SessionUploadJob): Promise<SessionUploa
       if (persisted > offset) failures = 0;
       else if (++failures > http.retries) {
         throw new NetworkError(
-          `The upload of ${job.label} makes no progress at byte ${offset} of ${size}; run the push again`,
+          `The upload of ${name} makes no progress at byte ${offset} of ${size}; run the push again`,
         );
       }
       offset = persisted;

@@ -17,7 +17,7 @@
  *   `log-<id>.txt` of the logs bucket), then the planned end: SUCCESS (the `gsutil cp` step's object
  *   is written to the GCS fake with the `sha256sum` metadata the setmeta step sets, and
  *   `results.buildStepImages` is filled) or FAILURE / TIMEOUT / CANCELLED / INTERNAL_ERROR with a
- *   `statusDetail`.
+ *   `statusDetail`; EXPIRED ends a build still QUEUED (its `queueTtl` passed) without WORKING.
  * @module
  */
 
@@ -29,7 +29,7 @@ const CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform";
 /** How a build submitted next ends. */
 export interface BuildPlan {
   /** The terminal status (default SUCCESS). */
-  status?: "SUCCESS" | "FAILURE" | "TIMEOUT" | "CANCELLED" | "INTERNAL_ERROR";
+  status?: "SUCCESS" | "FAILURE" | "TIMEOUT" | "CANCELLED" | "INTERNAL_ERROR" | "EXPIRED";
   /** Its statusDetail (a default per status otherwise). */
   statusDetail?: string;
   /** GETs answered WORKING before the end (default 2). */
@@ -107,6 +107,7 @@ const DETAILS: Record<string, string> = {
   TIMEOUT: "Build timed out",
   CANCELLED: "Build was cancelled",
   INTERNAL_ERROR: "Internal error encountered",
+  EXPIRED: "Build expired: it stayed queued longer than its queueTtl (3600s)",
 };
 
 function rpcError(code: number, status: string, message: string, extra: object = {}): Response {
@@ -207,6 +208,13 @@ export function startCloudBuildFake(
     const steps = r.steps as { name: string; args?: string[]; status?: string }[];
     if (b.polls === 1) {
       r.status = "QUEUED";
+      return;
+    }
+    if (b.plan.status === "EXPIRED") {
+      // It never left the queue: no step ran, no log was written.
+      r.finishTime = new Date().toISOString();
+      r.status = "EXPIRED";
+      r.statusDetail = b.plan.statusDetail ?? DETAILS.EXPIRED;
       return;
     }
     if (b.plan.endless || b.polls <= working + 1) {
@@ -344,7 +352,7 @@ export function startCloudBuildFake(
     const b = builds.get(m[2]);
     if (!b) return rpcError(404, "NOT_FOUND", "Requested entity was not found.");
     if (
-      !["SUCCESS", "FAILURE", "TIMEOUT", "CANCELLED", "INTERNAL_ERROR"].includes(
+      !["SUCCESS", "FAILURE", "TIMEOUT", "CANCELLED", "INTERNAL_ERROR", "EXPIRED"].includes(
         String(b.resource.status),
       ) || b.polls === 0
     ) advance(b);

@@ -10,9 +10,12 @@
  * - the token endpoint takes only form bodies; the authorization_code grant checks the client id,
  *   the redirect URI and the PKCE verifier against the challenge of `/authorize`; the refresh_token
  *   grant answers a new transfer token; refusals are `{"error": "invalid_grant"}`;
+ * - `endpoint_search` pages as documented: `limit` 1 to 100 (default 25), `offset` from 0,
+ *   `offset + limit` at most 1000 (else 400), `has_next_page` while more match;
  * - a task is ACTIVE when submitted and moves on at each `GET task/<id>`: the second look runs it
  *   (copies the files between the endpoints' folders, so real bytes move) and it is SUCCEEDED, or
  *   FAILED with a `fatal_error`, or stays ACTIVE with `is_paused` (a pause rule with a message), or
+ *   is INACTIVE (suspended until the user acts, e.g. expired endpoint credentials), or
  *   stays ACTIVE for ever (`hang`), as configured per source path.
  *
  * Endpoints map Globus paths to folders: `/x` is `<root>/x`, `~/x` is `<home>/x`. A Globus Connect
@@ -50,6 +53,7 @@ export interface FakeEndpoint {
 export type TaskFate =
   | { fail: { code: string; description: string } }
   | { pause: string }
+  | { inactive: { code: string; description: string } }
   | { hang: true };
 
 interface Task {
@@ -64,6 +68,7 @@ interface Task {
   done: { source_path: string; destination_path: string }[];
   fatal_error?: { code: string; description: string };
   paused?: string;
+  inactive?: { code: string; description: string };
   bytes: number;
   submission: string;
 }
@@ -190,8 +195,16 @@ export function startGlobusFake(): GlobusFake {
       source_endpoint_id: t.source ?? null,
       source_endpoint_display_name: src?.display_name ?? null,
       destination_endpoint_id: t.destination,
-      nice_status: t.status === "ACTIVE" ? (t.paused ? "PAUSED" : t.polls ? "OK" : "Queued") : null,
-      nice_status_short_description: t.status === "ACTIVE" ? (t.paused ? "paused" : "OK") : null,
+      nice_status: t.status === "ACTIVE"
+        ? (t.paused ? "PAUSED" : t.polls ? "OK" : "Queued")
+        : t.status === "INACTIVE"
+        ? t.inactive!.code
+        : null,
+      nice_status_short_description: t.status === "ACTIVE"
+        ? (t.paused ? "paused" : "OK")
+        : t.status === "INACTIVE"
+        ? t.inactive!.description
+        : null,
       is_paused: t.paused !== undefined,
       is_ok: t.status === "ACTIVE" ? true : null,
       fatal_error: t.fatal_error ?? null,
@@ -209,6 +222,11 @@ export function startGlobusFake(): GlobusFake {
     if (fate && "hang" in fate) return;
     if (fate && "pause" in fate) {
       t.paused = fate.pause;
+      return;
+    }
+    if (fate && "inactive" in fate) {
+      t.status = "INACTIVE";
+      t.inactive = fate.inactive;
       return;
     }
     if (fate && "fail" in fate) {
@@ -509,9 +527,17 @@ export function startGlobusFake(): GlobusFake {
         if (scope === "all" && !text) {
           return bad("filter_fulltext is required when filter_scope is 'all'", resource);
         }
+        // Paging as documented: limit 1..100 (default 25), offset from 0, offset + limit <= 1000.
         const limit = Number(q.get("limit") ?? "25");
         if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
           return bad("limit must be between 1 and 100", resource);
+        }
+        const offset = Number(q.get("offset") ?? "0");
+        if (!Number.isInteger(offset) || offset < 0) {
+          return bad("offset must be a non-negative integer", resource);
+        }
+        if (offset + limit > 1000) {
+          return bad("offset + limit must be at most 1000", resource);
         }
         const hits = [...endpoints.values()].filter((e) =>
           (scope === "all" ||
@@ -522,10 +548,10 @@ export function startGlobusFake(): GlobusFake {
         );
         return json(200, {
           DATA_TYPE: "endpoint_list",
-          offset: 0,
+          offset,
           limit,
-          has_next_page: false,
-          DATA: hits.slice(0, limit).map(endpointDoc),
+          has_next_page: offset + limit < hits.length,
+          DATA: hits.slice(offset, offset + limit).map(endpointDoc),
         });
       }
       if (req.method === "GET" && (m = resource.match(/^\/endpoint\/([^/]+)$/))) {

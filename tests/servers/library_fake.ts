@@ -27,6 +27,8 @@
 
 import { createHash, createHmac } from "node:crypto";
 import http from "node:http";
+import { parseSifHeader } from "../../core/sif.ts";
+import { forward } from "./_forward.ts";
 
 /** The S3 side of a Swift server (tests/servers/swift.ts `Swift.s3`). */
 export interface FakeS3 {
@@ -104,16 +106,15 @@ const envelope = (status: number, message: string) =>
 const ok = (data: unknown) => Response.json({ data });
 
 const NAME = /^[a-z0-9]+([._-][a-z0-9]+)*$/i;
-const SIF_ARCH: Record<string, string> = {
-  "01": "386",
-  "02": "amd64",
-  "03": "arm",
-  "04": "arm64",
-  "05": "ppc64",
-  "06": "ppc64le",
-  "11": "s390x",
-  "12": "riscv64",
-};
+
+/** The architecture the uploaded SIF's header names, as the library reads it ("unknown" if none). */
+function sifArch(bytes: Uint8Array): string {
+  try {
+    return parseSifHeader(bytes, { name: "upload", size: bytes.length }).arch;
+  } catch {
+    return "unknown";
+  }
+}
 
 /** Go's semver order for the versions the library uses (`2.0.0-alpha.2`). */
 function atLeast(version: string, wanted: string): boolean {
@@ -222,44 +223,7 @@ async function startGateway(
     const fault = req.method === "GET"
       ? faults.find((f) => (req.url ?? "").includes(f.key))
       : undefined;
-    const out = http.request({
-      host: up.hostname,
-      port: Number(up.port),
-      method: req.method,
-      path: req.url,
-      headers: req.headers,
-    }, (ures) => {
-      const headers = { ...ures.headers };
-      if (fault?.dropAfter !== undefined) {
-        // No validators and no ranges: the client cannot resume what was cut.
-        for (const h of ["accept-ranges", "etag", "last-modified"]) delete headers[h];
-      }
-      res.writeHead(ures.statusCode ?? 502, headers);
-      if (!fault) {
-        ures.pipe(res);
-        return;
-      }
-      let sent = 0;
-      ures.on("data", (chunk: Uint8Array) => {
-        let c = chunk;
-        if (fault.dropAfter !== undefined && sent + c.length > fault.dropAfter) {
-          c = c.subarray(0, Math.max(0, fault.dropAfter - sent));
-        }
-        sent += c.length;
-        fault.sent += c.length;
-        if (fault.rate) {
-          ures.pause();
-          setTimeout(() => ures.resume(), (c.length / fault.rate) * 1000);
-        }
-        if (c.length) res.write(c);
-        if (fault.dropAfter !== undefined && sent >= fault.dropAfter) {
-          ures.destroy();
-          res.destroy();
-        }
-      });
-      ures.on("end", () => res.end());
-    });
-    out.on("error", () => res.destroy());
+    const out = forward(req, res, up, fault, fault && ((n) => fault.sent += n));
     req.on("error", () => out.destroy());
     req.pipe(out);
   });
@@ -473,10 +437,7 @@ export async function startLibraryFake(o: LibraryFakeOptions): Promise<LibraryFa
     }
     i.size = size;
     i.uploaded = true;
-    const magic = new TextDecoder().decode(bytes.subarray(32, 41));
-    i.arch = magic === "SIF_MAGIC"
-      ? SIF_ARCH[new TextDecoder().decode(bytes.subarray(45, 47))] ?? "unknown"
-      : "unknown";
+    i.arch = sifArch(bytes);
     i.pending = undefined;
     i.upload = undefined;
     return undefined;

@@ -10,6 +10,7 @@
 
 import { Buffer } from "node:buffer";
 import http from "node:http";
+import { forward } from "./_forward.ts";
 
 /** What happens to a matching request. */
 export interface S3Fault {
@@ -77,43 +78,7 @@ export async function startS3FaultProxy(upstream: string, rules: S3Rule[]): Prom
       );
       return;
     }
-    const out = http.request({
-      host: up.hostname,
-      port: Number(up.port),
-      method: req.method,
-      path: req.url,
-      headers: req.headers,
-    }, (ures) => {
-      const headers = { ...ures.headers };
-      if (fault?.dropAfter !== undefined) {
-        for (const h of ["accept-ranges", "etag", "last-modified"]) delete headers[h];
-      }
-      res.writeHead(ures.statusCode ?? 502, headers);
-      if (!fault || (fault.dropAfter === undefined && !fault.rate)) {
-        ures.pipe(res);
-        return;
-      }
-      let sent = 0;
-      ures.on("data", (chunk: Uint8Array) => {
-        let c = chunk;
-        if (fault.dropAfter !== undefined && sent + c.length > fault.dropAfter) {
-          c = c.subarray(0, Math.max(0, fault.dropAfter - sent));
-        }
-        sent += c.length;
-        faultedBytes += c.length;
-        if (fault.rate) {
-          ures.pause();
-          setTimeout(() => ures.resume(), (c.length / fault.rate) * 1000);
-        }
-        if (c.length) res.write(c);
-        if (fault.dropAfter !== undefined && sent >= fault.dropAfter) {
-          ures.destroy();
-          res.destroy();
-        }
-      });
-      ures.on("end", () => res.end());
-    });
-    out.on("error", () => res.destroy());
+    const out = forward(req, res, up, fault, (n) => faultedBytes += n);
     if (fault?.dropRequestAfter !== undefined) {
       let got = 0;
       req.on("data", (chunk: Uint8Array) => {
