@@ -244,3 +244,228 @@ Deno.test("dropbox push: a finish the server applied but never answered is compl
   assertEquals(second.code, 0, second.stderr);
   assertEquals(s.fake.get("/big/five:v1.sif"), data);
 });
+
+Deno.test("dropbox push at or below the threshold is one /2/files/upload", async () => {
+  await using s = await setup();
+  const file = join(s.home.dir, "small.sif");
+  const data = bytes(4096);
+  await Deno.writeFile(file, data);
+  const r = await runCli(["--json", "push", file, "--name", "dropbox://small/one:v1"], {
+    env: { ...s.env, SREGISTRY_DROPBOX_UPLOAD_THRESHOLD: "4096" },
+  });
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(JSON.parse(r.stdout).size, 4096);
+  assertEquals(s.fake.get("/small/one:v1.sif"), data);
+  assertEquals(s.fake.calls.filter((c) => c.includes("/upload")), ["POST /2/files/upload"]);
+  // Above Dropbox's 150 MiB single-upload limit the threshold is refused before any call.
+  const mark = s.fake.calls.length;
+  const big = await runCli(["push", file, "--name", "dropbox://small/two:v1"], {
+    env: { ...s.env, SREGISTRY_DROPBOX_UPLOAD_THRESHOLD: "151M" },
+  });
+  assertEquals(big.code, 2, big.stderr);
+  assert(big.stderr.includes("SREGISTRY_DROPBOX_UPLOAD_THRESHOLD"), big.stderr);
+  assertEquals(s.fake.calls.length, mark);
+});
+
+Deno.test("dropbox delete removes the file; a second delete is exit 3", async () => {
+  await using s = await setup();
+  s.fake.put("/col/gone:v1.sif", bytes(10));
+  const r = await runCli(["--json", "delete", "--force", "dropbox://col/gone:v1"], { env: s.env });
+  assertEquals(r.code, 0, r.stderr);
+  assert(r.stdout.includes("dropbox://col/gone:v1"), r.stdout);
+  assertEquals(s.fake.get("/col/gone:v1.sif"), undefined);
+  assert(s.fake.calls.includes("POST /2/files/delete_v2"));
+  const again = await runCli(["delete", "--force", "dropbox://col/gone:v1"], { env: s.env });
+  assertEquals(again.code, 3, again.stderr);
+});
+
+Deno.test("dropbox share --json gives the link and records it in the catalog", async () => {
+  await using s = await setup();
+  s.fake.put("/col/shared:v1.sif", bytes(10));
+  const r = await runCli(["--json", "share", "dropbox://col/shared:v1"], { env: s.env });
+  assertEquals(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert(String(out.link).startsWith("https://www.dropbox.com/s/"), r.stdout);
+  assertEquals(out.client, "dropbox");
+  assertEquals(out.recorded, "col/shared:v1");
+  const ins = await runCli(["--json", "inspect", "col/shared:v1"], { env: s.env });
+  assertEquals(ins.code, 0, ins.stderr);
+  const row = JSON.parse(ins.stdout);
+  assertEquals(row.image, null);
+  assert(JSON.stringify(row).includes(`"shared":"${out.link}"`), ins.stdout);
+  // The second share reuses the link (shared_link_already_exists) and keeps the one row.
+  const two = await runCli(["--json", "share", "dropbox://col/shared:v1"], { env: s.env });
+  assertEquals(JSON.parse(two.stdout).link, out.link);
+  const images = await runCli(["--json", "images"], { env: s.env });
+  assertEquals(JSON.parse(images.stdout).length, 1);
+});
+
+Deno.test("dropbox pull: a dropped download continues with a range", async () => {
+  await using s = await setup();
+  const data = bytes(300_000);
+  s.fake.put("/col/big:v1.sif", data);
+  s.fake.dropDownloadOnce(100_000);
+  const r = await runCli(["--json", "pull", "--no-cache", "dropbox://col/big:v1"], {
+    env: { ...s.env, SREGISTRY_HTTP_RETRIES: "3" },
+    cwd: s.home.dir,
+  });
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(await Deno.readFile(JSON.parse(r.stdout).path), data);
+  assertEquals(s.fake.ranges[0], null);
+  assert(s.fake.ranges.some((x) => x !== null && !x.startsWith("bytes=0-")), String(s.fake.ranges));
+});
+
+Deno.test("dropbox: an expired token alone is exit 4 saying how to renew it", async () => {
+  await using s = await setup();
+  s.fake.put("/col/x:v1.sif", bytes(10));
+  s.fake.expire(TOKEN);
+  const r = await runCli(["pull", "dropbox://col/x:v1"], { env: s.env });
+  assertEquals(r.code, 4, r.stderr);
+  assert(r.stderr.includes("expired") && r.stderr.includes("SREGISTRY_DROPBOX_APP_KEY"), r.stderr);
+  assert(!r.stderr.includes(TOKEN), r.stderr);
+});
+
+Deno.test("dropbox: a refreshed token that is refused again is not refreshed twice", async () => {
+  await using s = await setup();
+  s.fake.put("/col/x:v1.sif", bytes(10));
+  s.fake.addToken("sl.old");
+  s.fake.expire("sl.old");
+  s.fake.addRefreshToken("app-key", "refresh-1");
+  s.fake.expireIssued();
+  const cache = join(s.home.dir, "cc");
+  await Deno.mkdir(join(cache, ".sregistry"), { recursive: true });
+  await Deno.writeTextFile(
+    join(cache, ".sregistry", "dropbox"),
+    JSON.stringify({
+      oauth2: {
+        accessToken: "sl.old",
+        expiresAt: Date.now() + 3_600_000,
+        refreshToken: "refresh-1",
+      },
+    }),
+    { mode: 0o600 },
+  );
+  const env: Record<string, string> = {
+    ...s.env,
+    SREGISTRY_CREDENTIALS_CACHE: cache,
+    SREGISTRY_DROPBOX_APP_KEY: "app-key",
+  };
+  delete env.SREGISTRY_DROPBOX_TOKEN;
+  const r = await runCli(["record", "dropbox://col/x:v1"], { env });
+  assertEquals(r.code, 4, r.stderr);
+  assertEquals(s.fake.calls.filter((c) => c === "POST /oauth2/token").length, 1);
+  assertEquals(s.fake.calls.filter((c) => c === "POST /2/files/get_metadata").length, 2);
+});
+
+Deno.test("dropbox fake: refuses what Dropbox refuses, in Dropbox's shapes", async () => {
+  await using s = await setup();
+  s.fake.put("/col/x:v1.sif", bytes(10));
+  const call = async (route: string, init: RequestInit & { headers?: Record<string, string> }) => {
+    const r = await fetch(`${s.fake.url}${route}`, {
+      method: "POST",
+      ...init,
+      headers: { authorization: `Bearer ${TOKEN}`, ...init.headers },
+    });
+    const text = await r.text();
+    let body: { error_summary?: string; error?: { ".tag"?: string; correct_offset?: number } } = {};
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // plain-text 400
+    }
+    return { status: r.status, text, body };
+  };
+  const json = { "content-type": "application/json" };
+  const octet = { "content-type": "application/octet-stream" };
+  // Bad and expired tokens: 401 with error_summary and the .tag.
+  const bad = await call("/2/files/get_metadata", {
+    headers: { ...json, authorization: "Bearer nope" },
+    body: JSON.stringify({ path: "/col/x:v1.sif" }),
+  });
+  assertEquals([bad.status, bad.body.error?.[".tag"]], [401, "invalid_access_token"]);
+  assert(bad.body.error_summary?.startsWith("invalid_access_token/"));
+  s.fake.addToken("sl.dead");
+  s.fake.expire("sl.dead");
+  const dead = await call("/2/files/get_metadata", {
+    headers: { ...json, authorization: "Bearer sl.dead" },
+    body: JSON.stringify({ path: "/col/x:v1.sif" }),
+  });
+  assertEquals([dead.status, dead.body.error?.[".tag"]], [401, "expired_access_token"]);
+  // The wrong Content-Type, on an RPC and on a content endpoint.
+  const rpcType = await call("/2/files/get_metadata", {
+    headers: { "content-type": "text/plain" },
+    body: JSON.stringify({ path: "/col/x:v1.sif" }),
+  });
+  assertEquals(rpcType.status, 400);
+  assert(rpcType.text.includes('Bad HTTP "Content-Type" header'), rpcType.text);
+  const upType = await call("/2/files/upload", {
+    headers: { ...json, "dropbox-api-arg": JSON.stringify({ path: "/a/b:c.sif" }) },
+    body: "x",
+  });
+  assertEquals(upType.status, 400);
+  assert(upType.text.includes("application/octet-stream"), upType.text);
+  // A malformed Dropbox-API-Arg, and a missing one.
+  for (const arg of ["{not json", undefined]) {
+    const r = await call("/2/files/upload", {
+      headers: { ...octet, ...(arg === undefined ? {} : { "dropbox-api-arg": arg }) },
+      body: "x",
+    });
+    assertEquals(r.status, 400, String(arg));
+    assert(r.text.includes('"Dropbox-API-Arg"'), r.text);
+  }
+  // A missing argument.
+  const noPath = await call("/2/files/get_metadata", { headers: json, body: "{}" });
+  assertEquals(noPath.status, 400);
+  assert(noPath.text.includes("missing required field 'path'"), noPath.text);
+  const noUploadPath = await call("/2/files/upload", {
+    headers: { ...octet, "dropbox-api-arg": "{}" },
+    body: "x",
+  });
+  assert(noUploadPath.text.includes("missing required field 'path'"), noUploadPath.text);
+  // A wrong upload offset: 409 incorrect_offset with the correct one; finish wraps it.
+  const start = await call("/2/files/upload_session/start", {
+    headers: { ...octet, "dropbox-api-arg": JSON.stringify({ close: false }) },
+    body: "abcd",
+  });
+  const session = JSON.parse(start.text).session_id;
+  const wrong = await call("/2/files/upload_session/append_v2", {
+    headers: {
+      ...octet,
+      "dropbox-api-arg": JSON.stringify({ cursor: { session_id: session, offset: 2 } }),
+    },
+    body: "ef",
+  });
+  assertEquals([wrong.status, wrong.body.error?.[".tag"]], [409, "incorrect_offset"]);
+  assertEquals(wrong.body.error?.correct_offset, 4);
+  const finish = await call("/2/files/upload_session/finish", {
+    headers: {
+      ...octet,
+      "dropbox-api-arg": JSON.stringify({
+        cursor: { session_id: session, offset: 9 },
+        commit: { path: "/a/b:c.sif" },
+      }),
+    },
+    body: "",
+  });
+  assertEquals([finish.status, finish.body.error?.[".tag"]], [409, "lookup_failed"]);
+  assert(finish.body.error_summary?.startsWith("lookup_failed/incorrect_offset/"));
+  // The token endpoint wants a form.
+  const token = await fetch(`${s.fake.url}/oauth2/token`, {
+    method: "POST",
+    headers: json,
+    body: "{}",
+  });
+  assertEquals([token.status, (await token.json()).error], [400, "invalid_request"]);
+});
+
+Deno.test("dropbox: help and backend ls list every setting", async () => {
+  await using s = await setup();
+  const { dropboxFactory } = await import("../clients/dropbox/mod.ts");
+  for (const args of [["help", "dropbox"], ["backend", "ls", "dropbox"]]) {
+    const r = await runCli(args, { env: s.home.env });
+    assertEquals(r.code, 0, r.stderr);
+    for (const setting of dropboxFactory.settings) {
+      assert(r.stdout.includes(setting.name), `${args.join(" ")}: ${setting.name}`);
+    }
+  }
+});

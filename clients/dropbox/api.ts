@@ -7,7 +7,7 @@
 
 import type { Authorizer } from "../../core/auth/types.ts";
 import { serviceBase } from "../../core/base_url.ts";
-import { NetworkError, NotFoundError } from "../../core/errors.ts";
+import { AuthError, NetworkError, NotFoundError } from "../../core/errors.ts";
 import { type Http, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
 
 /** Where the two hosts are and how to reach them. */
@@ -70,9 +70,12 @@ async function answer<T>(api: DropboxApi, endpoint: string, res: Response): Prom
   try {
     data = text === "" ? null : JSON.parse(text);
   } catch {
-    throw new NetworkError(`Dropbox ${endpoint} answered HTTP ${res.status} with no JSON`, {
-      status: res.status,
-    });
+    // Bad input is a 400 in plain text that says what is wrong ("missing required field ...").
+    const said = text.trim().split("\n")[0].slice(0, 300);
+    throw new NetworkError(
+      `Dropbox ${endpoint} answered HTTP ${res.status}${said ? `: ${said}` : " with no JSON"}`,
+      { status: res.status },
+    );
   }
   if (res.status === 409) {
     const e = new DropboxEndpointError(endpoint, (data ?? {}) as DropboxError);
@@ -92,16 +95,42 @@ async function answer<T>(api: DropboxApi, endpoint: string, res: Response): Prom
   return data as T;
 }
 
+/**
+ * A refused token, said in Dropbox's terms: an expired short-lived token (`expired_access_token`)
+ * needs a new one or the refresh-token flow, which renews them by itself.
+ */
+export function dropboxAuthError(e: unknown): unknown {
+  if (!(e instanceof AuthError)) return e;
+  if (/expired_access_token/.test(e.message)) {
+    return new AuthError(
+      "Dropbox says the access token expired (they last about 4 hours): set a new SREGISTRY_DROPBOX_TOKEN, or set only SREGISTRY_DROPBOX_APP_KEY to sign in once and have tokens renewed",
+      { cause: e },
+    );
+  }
+  if (/invalid_access_token/.test(e.message)) {
+    return new AuthError(
+      "Dropbox refused the access token (invalid_access_token): check SREGISTRY_DROPBOX_TOKEN, or sign in again with SREGISTRY_DROPBOX_APP_KEY",
+      { cause: e },
+    );
+  }
+  return e;
+}
+
 /** Call an RPC endpoint (`/2/files/get_metadata`) with a JSON argument. */
 export async function rpc<T>(api: DropboxApi, endpoint: string, arg: unknown): Promise<T> {
-  const res = await api.http.request(`${api.apiBase}${endpoint}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(arg),
-    auth: api.auth,
-    accept: (s) => (s >= 200 && s < 300) || s === 409,
-    signal: api.signal,
-  });
+  let res: Response;
+  try {
+    res = await api.http.request(`${api.apiBase}${endpoint}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(arg),
+      auth: api.auth,
+      accept: (s) => (s >= 200 && s < 300) || s === 409,
+      signal: api.signal,
+    });
+  } catch (e) {
+    throw dropboxAuthError(e);
+  }
   return await answer<T>(api, endpoint, res);
 }
 
@@ -112,14 +141,19 @@ export async function content<T>(
   arg: unknown,
   body: () => BodyInit | null | Promise<BodyInit | null>,
 ): Promise<T> {
-  const res = await api.http.request(`${api.contentBase}${endpoint}`, {
-    method: "POST",
-    headers: { "content-type": "application/octet-stream", "dropbox-api-arg": headerJson(arg) },
-    bodyFactory: body,
-    auth: api.auth,
-    accept: (s) => (s >= 200 && s < 300) || s === 409,
-    signal: api.signal,
-  });
+  let res: Response;
+  try {
+    res = await api.http.request(`${api.contentBase}${endpoint}`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream", "dropbox-api-arg": headerJson(arg) },
+      bodyFactory: body,
+      auth: api.auth,
+      accept: (s) => (s >= 200 && s < 300) || s === 409,
+      signal: api.signal,
+    });
+  } catch (e) {
+    throw dropboxAuthError(e);
+  }
   return await answer<T>(api, endpoint, res);
 }
 

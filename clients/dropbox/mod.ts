@@ -29,6 +29,7 @@ import {
   baseUrl,
   content,
   type DropboxApi,
+  dropboxAuthError,
   DropboxEndpointError,
   type DropboxError,
   type FileMetadata,
@@ -335,6 +336,8 @@ function createDropboxClient(ctx: Context): Client {
         progress: ctx.progress,
         label: removeUri(image),
         signal: ctx.signal,
+      }).catch((e) => {
+        throw dropboxAuthError(e);
       });
       await Deno.rename(into.resumable, into.path);
       return { ...record, file: into.path, format: "unknown", digest: r.digest, size: r.size };
