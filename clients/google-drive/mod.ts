@@ -104,6 +104,27 @@ export function driveProperties(
   return { properties, dropped };
 }
 
+/** Drive takes thumbnails of at most 2 MB. */
+export const THUMBNAIL_LIMIT = 2 * 1024 * 1024;
+/** The thumbnail formats Drive takes. */
+const THUMBNAIL_TYPES = new Set(["image/png", "image/gif", "image/jpeg"]);
+
+/**
+ * The thumbnail to send, or why there is none: Drive refuses the whole upload for a thumbnail over
+ * 2 MB or in a format other than PNG, GIF or JPEG, so such a file is left out with a warning.
+ */
+export function driveThumbnail(
+  thumb: { name: string; mediaType: string; bytes: Uint8Array },
+): { image: string; mimeType: string } | { skipped: string } {
+  if (!THUMBNAIL_TYPES.has(thumb.mediaType)) {
+    return { skipped: `${thumb.name} is not a PNG, GIF or JPEG image` };
+  }
+  if (thumb.bytes.length > THUMBNAIL_LIMIT) {
+    return { skipped: `${thumb.name} is ${thumb.bytes.length} bytes, more than Drive's 2 MB` };
+  }
+  return { image: base64Url(thumb.bytes), mimeType: thumb.mediaType };
+}
+
 /** SREGISTRY_GOOGLE_DRIVE_CHUNK_SIZE: bytes, or with a K or M suffix; a multiple of 256 KiB. */
 export function chunkSetting(value: string | undefined): number {
   if (value === undefined || value.trim() === "") return DEFAULT_CHUNK;
@@ -406,7 +427,12 @@ function createGoogleDriveClient(ctx: Context): Client {
           `Left out of the Drive properties (124 bytes each): ${dropped.join(", ")}`,
         );
       }
-      const thumb = await ctx.thumbnail();
+      const thumb = driveThumbnail(await ctx.thumbnail());
+      if ("skipped" in thumb) {
+        ctx.log.warning(
+          `Pushing without a thumbnail: SREGISTRY_THUMBNAIL ${thumb.skipped}; point it at a PNG, GIF or JPEG of at most 2 MB`,
+        );
+      }
       const chunkSize = chunkSetting(ctx.settings.get(CHUNK));
       // A session of an earlier, interrupted push of the same bytes to the same name continues.
       const key = `upload:${rootName()}/${names.storage}`;
@@ -423,9 +449,7 @@ function createGoogleDriveClient(ctx: Context): Client {
             mimeType: MEDIA,
             parents: [folder],
             properties,
-            contentHints: {
-              thumbnail: { image: base64Url(thumb.bytes), mimeType: thumb.mediaType },
-            },
+            ...("skipped" in thumb ? {} : { contentHints: { thumbnail: thumb } }),
           }, size);
           ctx.credentials.set(key, { session, digest, size });
         }

@@ -61,6 +61,8 @@ export interface DriveFake {
   addClient(clientId: string, clientSecret: string): void;
   /** Revoke every refresh token. */
   revokeRefreshTokens(): void;
+  /** A valid access token, as the token endpoint would issue (for tests that call the fake). */
+  issueToken(): Promise<string>;
   /** Expire every issued token (the next call answers 401). */
   expireTokens(): void;
   put(file: Partial<FakeFile> & { name: string }): FakeFile;
@@ -404,6 +406,45 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
     return s.received === total ? complete() : kept();
   }
 
+  /**
+   * What Drive refuses in file metadata: a property whose key and value take more than 124 bytes
+   * (UTF-8), a property value that is not a string, and a contentHints.thumbnail that is not
+   * URL-safe base64 of at most 2 MB, or has no mimeType.
+   */
+  function checkMetadata(body: Record<string, unknown>): Response | undefined {
+    const props = body.properties;
+    if (props !== undefined) {
+      if (typeof props !== "object" || props === null) {
+        return gError(400, "Invalid value for: properties", "invalid");
+      }
+      for (const [k, v] of Object.entries(props)) {
+        if (typeof v !== "string") {
+          return gError(400, `Invalid value for property: ${k}`, "invalid");
+        }
+        if (new TextEncoder().encode(k + v).length > 124) {
+          return gError(
+            400,
+            `The size of the property ${k} exceeds the limit of 124 bytes for key and value`,
+            "invalidProperty",
+          );
+        }
+      }
+    }
+    const hints = body.contentHints as { thumbnail?: { image?: unknown; mimeType?: unknown } };
+    const t = hints?.thumbnail;
+    if (t !== undefined) {
+      if (typeof t.image !== "string" || !/^[A-Za-z0-9_-]*={0,2}$/.test(t.image)) {
+        return gError(400, "Invalid value for: contentHints.thumbnail.image", "invalid");
+      }
+      if (typeof t.mimeType !== "string" || t.mimeType === "") {
+        return gError(400, "Required: contentHints.thumbnail.mimeType", "required");
+      }
+      if (b64urlDecode(t.image.replace(/=+$/, "")).length > 2 * 1024 * 1024) {
+        return gError(400, "The thumbnail is larger than 2 MB", "thumbnailTooLarge");
+      }
+    }
+  }
+
   async function json(req: Request): Promise<Record<string, unknown> | Response> {
     if (!/^application\/json/.test(req.headers.get("content-type") ?? "")) {
       return gError(400, "Bad Request: Content-Type must be application/json", "badContent");
@@ -434,6 +475,8 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
       if (body instanceof Response) return body;
       const size = Number(req.headers.get("x-upload-content-length"));
       if (typeof body.name !== "string") return gError(400, "Required: name", "required");
+      const refused = checkMetadata(body);
+      if (refused) return refused;
       const id = crypto.randomUUID();
       sessions.set(id, {
         id: newId(),
@@ -559,6 +602,7 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
       chunksSeen = 0;
       faults = { after, count, persist };
     },
+    issueToken: () => Promise.resolve(issue()),
     expireTokens: () => {
       for (const k of tokens.keys()) tokens.set(k, 0);
     },
