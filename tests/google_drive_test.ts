@@ -639,3 +639,19 @@ Deno.test("google-drive fake: refuses what Drive refuses, with error.errors[]", 
   });
   assertEquals(wrongType.reason, "invalidParameter");
 });
+
+Deno.test("google-drive push of the same name again replaces the file (no duplicate, the original's bug)", async () => {
+  await using s = await plainSetup();
+  const sif = join(s.h.dir, "a.sif");
+  await Deno.writeFile(sif, new Uint8Array(1000).fill(7));
+  for (let i = 0; i < 2; i++) {
+    const r = await runCli(["push", "--name", "google-drive://dup/one:v1", sif], { env: s.env });
+    assertEquals(r.code, 0, r.stderr);
+  }
+  assertEquals(s.images().length, 1);
+  // Another version of the name is another file.
+  await Deno.writeFile(sif, new Uint8Array(1000).fill(8));
+  const r = await runCli(["push", "--name", "google-drive://dup/one:v1", sif], { env: s.env });
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(s.images().length, 2);
+});

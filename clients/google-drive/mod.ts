@@ -474,6 +474,19 @@ function createGoogleDriveClient(ctx: Context): Client {
       ctx.credentials.delete(key);
       const made = await res.json().catch(() => undefined) as DriveFile | undefined;
       if (!made?.id) throw new NetworkError(`Drive did not confirm the upload of ${names.uri}`);
+      // The original left a duplicate on every re-push of a name: the new file replaces the older
+      // ones of the same name (same version) once it is complete, as a push elsewhere overwrites.
+      const folder = await findFolder(a, rootName());
+      if (folder) {
+        const older = (await listFiles(
+          a,
+          `${containers(folder)} and name=${quote(names.storage)}`,
+        )).filter((f) => f.id !== made.id);
+        for (const f of older) await deleteFile(a, f.id);
+        if (older.length) {
+          ctx.log.verbose(`Replaced ${older.length} older file(s) named ${names.storage}`);
+        }
+      }
       return {
         url: driveUrl(a, `drive/v3/files/${encodeURIComponent(made.id)}`, { alt: "media" }).href,
         digest,

@@ -5,7 +5,11 @@
  * `error_summary` and a `.tag` (invalid_access_token, expired_access_token); endpoint errors are
  * 409 with `error_summary` and `error`; a wrong session offset is `incorrect_offset` with
  * `correct_offset`, and an unknown session `not_found` (both wrapped in `lookup_failed` by
- * `upload_session/finish`, as its UploadSessionFinishError does). `/oauth2/token` serves the refresh_token grant. A path prefix before `/2/` or
+ * `upload_session/finish`, as its UploadSessionFinishError does). Bad input (a missing required
+ * field, a missing or malformed `Dropbox-API-Arg`, the wrong Content-Type, a body that is not JSON)
+ * is 400 in plain text, `Error in call to API function "<route>": ...`, as Dropbox answers it.
+ * `/oauth2/token` takes a form and serves the refresh_token and authorization_code (PKCE) grants. A
+ * path prefix before `/2/` or
  * `/oauth2/` is ignored, so a fault proxy can tell routes apart by a base-URL prefix.
  * @module
  */
