@@ -374,3 +374,14 @@ Deno.test("gitlab: help and backend ls list every setting", async () => {
     }
   }
 });
+
+Deno.test("gitlab pull: an empty SREGISTRY_GITLAB_FOLDER means the top of the archive", async () => {
+  await using s = await setup();
+  s.fake.addProject("g/p");
+  s.fake.addJob("g/p", { id: 4, files: { "Singularity.sif": sif("top") } });
+  const r = await runCli(["--json", "pull", "gitlab://g/p@4"], {
+    env: { ...s.env, SREGISTRY_GITLAB_FOLDER: "" },
+  });
+  assertEquals(r.code, 0, r.stderr);
+  assert(s.fake.calls.includes("GET /projects/g%2Fp/jobs/4/artifacts/Singularity.sif"));
+});

@@ -125,6 +125,12 @@ export function driveThumbnail(
   return { image: base64Url(thumb.bytes), mimeType: thumb.mediaType };
 }
 
+/** Whether `a` is older than `b` (by modifiedTime, then id): a total order, so one file is newest. */
+export function isOlder(a: DriveFile, b: DriveFile): boolean {
+  const [x, y] = [a.modifiedTime ?? "", b.modifiedTime ?? ""];
+  return x !== y ? x < y : a.id < b.id;
+}
+
 /** SREGISTRY_GOOGLE_DRIVE_CHUNK_SIZE: bytes, or with a K or M suffix; a multiple of 256 KiB. */
 export function chunkSetting(value: string | undefined): number {
   if (value === undefined || value.trim() === "") return DEFAULT_CHUNK;
@@ -476,12 +482,13 @@ function createGoogleDriveClient(ctx: Context): Client {
       if (!made?.id) throw new NetworkError(`Drive did not confirm the upload of ${names.uri}`);
       // The original left a duplicate on every re-push of a name: the new file replaces the older
       // ones of the same name (same version) once it is complete, as a push elsewhere overwrites.
+      // Only older ones: two pushes of one name at once keep the newer file, not neither.
       const folder = await findFolder(a, rootName());
       if (folder) {
         const older = (await listFiles(
           a,
           `${containers(folder)} and name=${quote(names.storage)}`,
-        )).filter((f) => f.id !== made.id);
+        )).filter((f) => isOlder(f, made));
         for (const f of older) await deleteFile(a, f.id);
         if (older.length) {
           ctx.log.verbose(`Replaced ${older.length} older file(s) named ${names.storage}`);
