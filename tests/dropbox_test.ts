@@ -469,3 +469,31 @@ Deno.test("dropbox: help and backend ls list every setting", async () => {
     }
   }
 });
+
+Deno.test("dropbox: a refused refresh token is forgotten, and the next run signs in with PKCE", async () => {
+  await using s = await setup();
+  s.fake.put("/col/x:v1.sif", bytes(10));
+  const cache = join(s.home.dir, "cc");
+  const store = join(cache, ".sregistry", "dropbox");
+  await Deno.mkdir(join(cache, ".sregistry"), { recursive: true });
+  await Deno.writeTextFile(
+    store,
+    JSON.stringify({ oauth2: { refreshToken: "revoked-refresh" } }),
+    { mode: 0o600 },
+  );
+  const env: Record<string, string> = {
+    ...s.env,
+    SREGISTRY_CREDENTIALS_CACHE: cache,
+    SREGISTRY_DROPBOX_APP_KEY: "app-key",
+  };
+  delete env.SREGISTRY_DROPBOX_TOKEN;
+  const r = await runCli(["record", "dropbox://col/x:v1"], { env });
+  assertEquals(r.code, 4, r.stderr);
+  assert(r.stderr.includes("run the command again to sign in"), r.stderr);
+  assert(!r.stderr.includes("revoked-refresh"), r.stderr);
+  assertEquals(JSON.parse(await Deno.readTextFile(store)).oauth2, undefined);
+  s.fake.addCode("app-key", "code-2");
+  const again = await runCli(["record", "dropbox://col/x:v1"], { env, stdin: "code-2\n" });
+  assertEquals(again.code, 0, again.stderr);
+  assert(again.stderr.includes("https://www.dropbox.com/oauth2/authorize"), again.stderr);
+});

@@ -196,7 +196,10 @@ Deno.test("google-drive installed-app flow: consent URL, code on stdin, refresh 
   s.fake.revokeRefreshTokens();
   const revoked = await runCli(["search", "google-drive://demo"], { env: s.env });
   assertEquals(revoked.code, 4, revoked.stderr);
-  assert(revoked.stderr.includes("sign in again"), revoked.stderr);
+  assert(revoked.stderr.includes("run the command again to sign in"), revoked.stderr);
+  // The refused sign-in is forgotten: the next run asks for a code instead of failing the same way.
+  const forgotten = JSON.parse(await Deno.readTextFile(s.store));
+  assertEquals(forgotten["oauth:cid-1.apps.googleusercontent.com"], undefined);
 });
 
 Deno.test("google-drive installed-app flow: a wrong code is exit 4 and nothing is cached", async () => {

@@ -10,6 +10,7 @@
 
 import { oauth2RefreshAuth, type OAuth2Tokens } from "../../core/auth/oauth2.ts";
 import { bearerToken } from "../../core/auth/basic.ts";
+import { forgetRefusedSignIn } from "../../core/auth/forget_refused.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
 import { createHash } from "node:crypto";
 import { AuthError, ConfigError, NotFoundError } from "../../core/errors.ts";
@@ -97,15 +98,18 @@ function createDropboxClient(ctx: Context): Client {
     const appKey = ctx.settings.get(APP_KEY);
     const kept = ctx.credentials.get<OAuth2Tokens>("oauth2");
     if (appKey && kept?.refreshToken) {
-      return oauth2RefreshAuth({
-        http: ctx.http,
-        tokenUrl: `${apiBase}/oauth2/token`,
-        clientId: appKey,
-        ...kept,
-        onTokens: (t) => ctx.credentials.set("oauth2", t),
-        log: ctx.log,
-        signal: ctx.signal,
-      });
+      return forgetRefusedSignIn(
+        oauth2RefreshAuth({
+          http: ctx.http,
+          tokenUrl: `${apiBase}/oauth2/token`,
+          clientId: appKey,
+          ...kept,
+          onTokens: (t) => ctx.credentials.set("oauth2", t),
+          log: ctx.log,
+          signal: ctx.signal,
+        }),
+        () => ctx.credentials.delete("oauth2"),
+      );
     }
     if (appKey) return pkceLogin(appKey, apiBase);
     throw new ConfigError(

@@ -12,6 +12,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { forgetRefusedSignIn } from "../../core/auth/forget_refused.ts";
 import { serviceAccountAuth } from "../../core/auth/service_account.ts";
 import { oauth2RefreshAuth, type OAuth2Tokens } from "../../core/auth/oauth2.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
@@ -298,16 +299,19 @@ function createGoogleDriveClient(ctx: Context): Client {
       kept = await authorizationCode(secrets, tokenUrl);
       ctx.credentials.set(key, kept);
     }
-    return oauth2RefreshAuth({
-      http: ctx.http,
-      tokenUrl,
-      clientId: secrets.client_id,
-      clientSecret: secrets.client_secret,
-      ...kept,
-      onTokens: (tokens) => ctx.credentials.set(key, tokens),
-      log: ctx.log,
-      signal: ctx.signal,
-    });
+    return forgetRefusedSignIn(
+      oauth2RefreshAuth({
+        http: ctx.http,
+        tokenUrl,
+        clientId: secrets.client_id,
+        clientSecret: secrets.client_secret,
+        ...kept,
+        onTokens: (tokens) => ctx.credentials.set(key, tokens),
+        log: ctx.log,
+        signal: ctx.signal,
+      }),
+      () => ctx.credentials.delete(key),
+    );
   }
 
   async function api(): Promise<DriveApi> {
