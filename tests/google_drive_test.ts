@@ -658,3 +658,21 @@ Deno.test("google-drive push of the same name again replaces the file (no duplic
   assertEquals(r.code, 0, r.stderr);
   assertEquals(s.images().length, 2);
 });
+
+Deno.test("google-drive: the folder is the one at the top of My Drive, not a trashed or nested one", async () => {
+  await using s = await plainSetup();
+  const FOLDER = "application/vnd.google-apps.folder";
+  const other = s.fake.put({ name: "elsewhere", mimeType: FOLDER });
+  s.fake.put({ name: "sregistry", mimeType: FOLDER, parents: [other.id] });
+  s.fake.put({ name: "sregistry", mimeType: FOLDER, trashed: true });
+  const sif = join(s.h.dir, "a.sif");
+  await Deno.writeFile(sif, new Uint8Array(100));
+  const r = await runCli(["push", "--name", "google-drive://top/one:v1", sif], { env: s.env });
+  assertEquals(r.code, 0, r.stderr);
+  const folders = [...s.fake.files.values()].filter((f) =>
+    f.mimeType === FOLDER && f.name === "sregistry"
+  );
+  assertEquals(folders.length, 3);
+  const made = folders.find((f) => f.parents.length === 0 && !f.trashed)!;
+  assertEquals(s.images().map((f) => f.parents), [[made.id]]);
+});

@@ -78,12 +78,19 @@ export async function listFiles(api: DriveApi, q: string): Promise<DriveFile[]> 
   return out;
 }
 
-/** The id of the named folder, created when missing (the original looked it up anywhere). */
+/**
+ * The query of the named folder at the top of My Drive, not in the trash (the original took any
+ * folder of that name, anywhere, trashed included).
+ */
+export function folderQuery(name: string): string {
+  return `mimeType=${quote(FOLDER_TYPE)} and name=${
+    quote(name)
+  } and 'root' in parents and trashed=false`;
+}
+
+/** The id of the named folder, created at the top of My Drive when missing. */
 export async function ensureFolder(api: DriveApi, name: string): Promise<string> {
-  const found = await listFiles(
-    api,
-    `mimeType=${quote(FOLDER_TYPE)} and name=${quote(name)} and trashed=false`,
-  );
+  const found = await listFiles(api, folderQuery(name));
   if (found.length) return found[0].id;
   const made = await api.http.json<DriveFile>(driveUrl(api, "drive/v3/files", { fields: "id" }), {
     method: "POST",
@@ -97,10 +104,7 @@ export async function ensureFolder(api: DriveApi, name: string): Promise<string>
 
 /** The folder's id when it exists. */
 export async function findFolder(api: DriveApi, name: string): Promise<string | undefined> {
-  const found = await listFiles(
-    api,
-    `mimeType=${quote(FOLDER_TYPE)} and name=${quote(name)} and trashed=false`,
-  );
+  const found = await listFiles(api, folderQuery(name));
   return found[0]?.id;
 }
 

@@ -2,7 +2,7 @@
  * A strict fake of the Drive v3 API parts the google-drive client uses, written from Google's
  * documentation: `POST /token` (JWT-bearer grant, RS256 signature checked against registered
  * accounts), `GET/POST /drive/v3/files` (list with a `q` of `and`-joined clauses: mimeType=, name=,
- * trashed=false, '<id>' in parents, properties has { key='k' and value='v' }; pageToken paging),
+ * trashed=false, '<id>' in parents ('root': the top of My Drive), properties has { key='k' and value='v' }; pageToken paging),
  * `GET/DELETE /drive/v3/files/{id}` (alt=media, Range), the resumable upload session
  * (`POST /upload/drive/v3/files?uploadType=resumable`, then PUT), and `POST …/permissions`.
  * Errors use Google's `{error: {errors: [...], code, message}}` shape.
@@ -117,7 +117,8 @@ function parseQuery(q: string): ((f: FakeFile) => boolean)[] | undefined {
     } else if (c === "trashed=false" || c === "trashed = false") out.push((f) => !f.trashed);
     else if ((m = c.match(new RegExp(`^${str}\\s+in\\s+parents$`)))) {
       const id = un(m[1]);
-      out.push((f) => f.parents.includes(id));
+      // A file without parents is at the top of My Drive, which `'root'` names.
+      out.push((f) => f.parents.includes(id) || (id === "root" && f.parents.length === 0));
     } else if (
       (m = c.match(
         new RegExp(`^properties has \\{ key=${str} and value=${str} \\}$`),
