@@ -497,3 +497,36 @@ Deno.test("dropbox: a refused refresh token is forgotten, and the next run signs
   assertEquals(again.code, 0, again.stderr);
   assert(again.stderr.includes("https://www.dropbox.com/oauth2/authorize"), again.stderr);
 });
+
+Deno.test("dropbox pull is checked against Dropbox's content_hash (4 MiB blocks)", async () => {
+  await using s = await setup();
+  // Over one 4 MiB block, so the block structure of the hash matters.
+  const data = bytes(4 * 1024 * 1024 + 1000);
+  s.fake.put("/col/h:v1.sif", data);
+  const { contentHash } = await import("../clients/dropbox/api.ts");
+  const { dropboxContentHash } = await import("./servers/dropbox_fake.ts");
+  const file = join(s.home.dir, "h.bin");
+  await Deno.writeFile(file, data);
+  assertEquals(await contentHash(file), dropboxContentHash(data));
+  assert(
+    await contentHash(file) !== createHash("sha256").update(data).digest("hex"),
+    "the block hash is not the plain sha256",
+  );
+  s.fake.corruptNextDownload();
+  const bad = await runCli(["pull", "--no-cache", "dropbox://col/h:v1"], {
+    env: s.env,
+    cwd: s.home.dir,
+  });
+  assertEquals(bad.code, 6, bad.stderr);
+  assert(bad.stderr.includes("content_hash"), bad.stderr);
+  const left = [...Deno.readDirSync(s.home.dir)].map((e) => e.name).filter((n) =>
+    n.includes("h_v1")
+  );
+  assertEquals(left, []);
+  const good = await runCli(["--json", "pull", "--no-cache", "dropbox://col/h:v1"], {
+    env: s.env,
+    cwd: s.home.dir,
+  });
+  assertEquals(good.code, 0, good.stderr);
+  assertEquals(await Deno.readFile(JSON.parse(good.stdout).path), data);
+});

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import type { Authorizer } from "../../core/auth/types.ts";
 import { serviceBase } from "../../core/base_url.ts";
 import { AuthError, NetworkError, NotFoundError } from "../../core/errors.ts";
@@ -177,4 +178,34 @@ export interface FileMetadata {
   content_hash?: string;
   /** Upload time. */
   server_modified?: string;
+}
+
+/** Dropbox's content hash block: 4 MiB. */
+export const HASH_BLOCK = 4 * 1024 * 1024;
+
+/**
+ * Dropbox's `content_hash` of a file: the SHA-256 of the concatenated SHA-256 digests of its 4 MiB
+ * blocks, in hex (Dropbox's "Content hash" reference). Dropbox keeps no SHA-256 of the whole file,
+ * so this is what a pull is checked against.
+ */
+export async function contentHash(path: string): Promise<string> {
+  const outer = createHash("sha256");
+  const file = await Deno.open(path, { read: true });
+  try {
+    const buf = new Uint8Array(HASH_BLOCK);
+    for (;;) {
+      let got = 0;
+      while (got < buf.length) {
+        const n = await file.read(buf.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      if (got === 0) break;
+      outer.update(createHash("sha256").update(buf.subarray(0, got)).digest());
+      if (got < buf.length) break;
+    }
+  } finally {
+    file.close();
+  }
+  return outer.digest("hex");
 }

@@ -13,7 +13,7 @@ import { bearerToken } from "../../core/auth/basic.ts";
 import { forgetRefusedSignIn } from "../../core/auth/forget_refused.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
 import { createHash } from "node:crypto";
-import { AuthError, ConfigError, NotFoundError } from "../../core/errors.ts";
+import { AuthError, ConfigError, IntegrityError, NotFoundError } from "../../core/errors.ts";
 import { hashFile } from "../../core/hasher.ts";
 import { type ParsedName, parseImageName, removeUri } from "../../core/names.ts";
 import { download } from "../../core/transfer/mod.ts";
@@ -29,6 +29,7 @@ import type {
 import {
   baseUrl,
   content,
+  contentHash,
   type DropboxApi,
   dropboxAuthError,
   DropboxEndpointError,
@@ -343,6 +344,18 @@ function createDropboxClient(ctx: Context): Client {
       }).catch((e) => {
         throw dropboxAuthError(e);
       });
+      // Dropbox's own hash of the file: a spliced or damaged resume does not get stored.
+      if (m.content_hash) {
+        const got = await contentHash(into.resumable);
+        if (got !== m.content_hash.toLowerCase()) {
+          await Deno.remove(into.resumable).catch(() => {});
+          throw new IntegrityError(
+            `The download of ${SCHEME}://${names.uri} does not match Dropbox's content_hash (${
+              m.content_hash.slice(0, 12)
+            }..., got ${got.slice(0, 12)}...); nothing was kept, pull it again`,
+          );
+        }
+      }
       await Deno.rename(into.resumable, into.path);
       return { ...record, file: into.path, format: "unknown", digest: r.digest, size: r.size };
     },

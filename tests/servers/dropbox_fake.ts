@@ -14,6 +14,17 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
+
+/** Dropbox's content_hash: SHA-256 over the SHA-256 digests of each 4 MiB block. */
+export function dropboxContentHash(bytes: Uint8Array): string {
+  const outer = createHash("sha256");
+  for (let o = 0; o < bytes.length; o += 4 * 1024 * 1024) {
+    outer.update(createHash("sha256").update(bytes.subarray(o, o + 4 * 1024 * 1024)).digest());
+  }
+  return outer.digest("hex");
+}
+
 /** A running fake. */
 export interface DropboxFake {
   /** `http://127.0.0.1:<port>`. */
@@ -45,6 +56,8 @@ export interface DropboxFake {
   failAppends(options: { after?: number; count: number; keep?: boolean }): void;
   /** The Range header of each download (null: a full one). */
   readonly ranges: (string | null)[];
+  /** Flip a byte in the next full download (a damaged copy on the way). */
+  corruptNextDownload(): void;
   /** End the next full download after this many bytes (its Content-Length says more). */
   dropDownloadOnce(bytes: number): void;
   /** Forget every upload session (they expire after 7 days). */
@@ -87,6 +100,7 @@ export function startDropboxFake(): DropboxFake {
   let skew = false;
   let dropAt: number | undefined;
   let expireNew = false;
+  let corrupt = false;
   const ranges: (string | null)[] = [];
   let sessionCount = 0;
   let failing: { after: number; count: number; keep: boolean; seen: number } | undefined;
@@ -104,7 +118,7 @@ export function startDropboxFake(): DropboxFake {
       size: f.bytes.length,
       rev: `0${f.rev}`,
       server_modified: "2026-01-01T00:00:00Z",
-      content_hash: "0".repeat(64),
+      content_hash: dropboxContentHash(f.bytes),
     };
   };
 
@@ -184,6 +198,12 @@ export function startDropboxFake(): DropboxFake {
       };
       ranges.push(req.headers.get("range"));
       const range = req.headers.get("range")?.match(/^bytes=(\d+)-(\d*)$/);
+      if (corrupt && !range) {
+        corrupt = false;
+        const bad = f.bytes.slice();
+        bad[bad.length >> 1] ^= 0xff;
+        return new Response(bad, { headers });
+      }
       if (dropAt !== undefined && !range) {
         // The connection ends after `dropAt` bytes of a full download.
         const cut = f.bytes.slice(0, dropAt);
@@ -429,6 +449,7 @@ export function startDropboxFake(): DropboxFake {
     expireSessions: () => sessions.clear(),
     ranges,
     dropDownloadOnce: (n) => void (dropAt = n),
+    corruptNextDownload: () => void (corrupt = true),
     async stop() {
       ac.abort();
       await server.finished;
