@@ -530,3 +530,20 @@ Deno.test("dropbox pull is checked against Dropbox's content_hash (4 MiB blocks)
   assertEquals(good.code, 0, good.stderr);
   assertEquals(await Deno.readFile(JSON.parse(good.stdout).path), data);
 });
+
+Deno.test("dropbox push checks what Dropbox committed against the file's content_hash", async () => {
+  await using s = await setup();
+  const file = join(s.home.dir, "c.sif");
+  await Deno.writeFile(file, bytes(10_000));
+  for (const threshold of ["150M", "4096"]) {
+    s.fake.corruptNextSave();
+    const r = await runCli(["push", file, "--name", "dropbox://c/one:v1"], {
+      env: { ...sessionEnv(s), SREGISTRY_DROPBOX_UPLOAD_THRESHOLD: threshold },
+    });
+    assertEquals(r.code, 6, `${threshold}: ${r.stderr}`);
+    assert(r.stderr.includes("push it again"), r.stderr);
+  }
+  const ok = await runCli(["push", file, "--name", "dropbox://c/one:v1"], { env: sessionEnv(s) });
+  assertEquals(ok.code, 0, ok.stderr);
+  assertEquals(s.fake.get("/c/one:v1.sif"), bytes(10_000));
+});

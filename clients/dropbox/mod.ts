@@ -372,8 +372,9 @@ function createDropboxClient(ctx: Context): Client {
       const target = dropboxPath(names);
       const { digest, size } = await hashFile(path);
       const a = api();
+      let made: FileMetadata;
       if (size <= threshold) {
-        await content<FileMetadata>(
+        made = await content<FileMetadata>(
           a,
           "/2/files/upload",
           {
@@ -387,8 +388,18 @@ function createDropboxClient(ctx: Context): Client {
         );
       } else {
         const key = `upload:${target}`;
-        await pushSession(path, size, target, chunk, key, digest);
+        made = await pushSession(path, size, target, chunk, key, digest);
         ctx.credentials.delete(key);
+      }
+      // What Dropbox committed, by its own hash: a chunk damaged on the way, or a resumed session
+      // that spliced the wrong bytes, is caught here rather than at someone's pull.
+      const local = await contentHash(path);
+      if (made?.content_hash && made.content_hash.toLowerCase() !== local) {
+        throw new IntegrityError(
+          `Dropbox holds other bytes than were sent for ${SCHEME}://${names.uri} (content_hash ${
+            made.content_hash.slice(0, 12)
+          }..., expected ${local.slice(0, 12)}...); push it again`,
+        );
       }
       return { url: `${SCHEME}://${names.uri}`, digest, size };
     },

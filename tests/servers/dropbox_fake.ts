@@ -56,6 +56,8 @@ export interface DropboxFake {
   failAppends(options: { after?: number; count: number; keep?: boolean }): void;
   /** The Range header of each download (null: a full one). */
   readonly ranges: (string | null)[];
+  /** Flip a byte of the next file an upload commits (bytes damaged on the way in). */
+  corruptNextSave(): void;
   /** Flip a byte in the next full download (a damaged copy on the way). */
   corruptNextDownload(): void;
   /** End the next full download after this many bytes (its Content-Length says more). */
@@ -101,6 +103,7 @@ export function startDropboxFake(): DropboxFake {
   let dropAt: number | undefined;
   let expireNew = false;
   let corrupt = false;
+  let corruptSave = false;
   const ranges: (string | null)[] = [];
   let sessionCount = 0;
   let failing: { after: number; count: number; keep: boolean; seen: number } | undefined;
@@ -156,6 +159,11 @@ export function startDropboxFake(): DropboxFake {
         ".tag": "path",
         reason: { ".tag": "conflict", conflict: { ".tag": "file" } },
       });
+    }
+    if (corruptSave) {
+      corruptSave = false;
+      bytes = bytes.slice();
+      bytes[bytes.length >> 1] ^= 0xff;
     }
     files.set(key, { bytes, display: path, rev: (files.get(key)?.rev ?? 0) + 1 });
     return json(200, meta(path));
@@ -450,6 +458,7 @@ export function startDropboxFake(): DropboxFake {
     ranges,
     dropDownloadOnce: (n) => void (dropAt = n),
     corruptNextDownload: () => void (corrupt = true),
+    corruptNextSave: () => void (corruptSave = true),
     async stop() {
       ac.abort();
       await server.finished;
