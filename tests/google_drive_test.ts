@@ -676,3 +676,23 @@ Deno.test("google-drive: the folder is the one at the top of My Drive, not a tra
   const made = folders.find((f) => f.parents.length === 0 && !f.trashed)!;
   assertEquals(s.images().map((f) => f.parents), [[made.id]]);
 });
+
+Deno.test("google-drive push checks Drive's sha256Checksum; the fake refuses unknown fields", async () => {
+  await using s = await plainSetup();
+  const sif = join(s.h.dir, "a.sif");
+  await Deno.writeFile(sif, new Uint8Array(3000).fill(3));
+  s.fake.corruptNextUpload();
+  const bad = await runCli(["push", "--name", "google-drive://sum/one:v1", sif], { env: s.env });
+  assertEquals(bad.code, 6, bad.stderr);
+  assert(bad.stderr.includes("push it again"), bad.stderr);
+  assertEquals(s.images(), []);
+  const ok = await runCli(["push", "--name", "google-drive://sum/one:v1", sif], { env: s.env });
+  assertEquals(ok.code, 0, ok.stderr);
+  assertEquals(s.images().length, 1);
+  const token = await s.fake.issueToken();
+  const r = await fetch(`${s.fake.url}/drive/v3/files?fields=files(id,nosuch)`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  const body = await r.json();
+  assertEquals([r.status, body.error.errors[0].reason], [400, "invalidParameter"]);
+});

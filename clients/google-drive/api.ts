@@ -22,6 +22,8 @@ export interface DriveFile {
   modifiedTime?: string;
   /** The original's properties (names, type container, labels). */
   properties?: Record<string, string>;
+  /** Drive's SHA-256 of the content (hex), for files with content in Drive. */
+  sha256Checksum?: string;
 }
 
 /** What every call needs. */
@@ -37,7 +39,7 @@ export interface DriveApi {
 }
 
 /** The fields listed and fetched. */
-export const FILE_FIELDS = "id,name,size,modifiedTime,properties";
+export const FILE_FIELDS = "id,name,size,modifiedTime,properties,sha256Checksum";
 
 /** A quoted string literal in Drive's query language. */
 export function quote(value: string): string {

@@ -16,7 +16,13 @@ import { forgetRefusedSignIn } from "../../core/auth/forget_refused.ts";
 import { serviceAccountAuth } from "../../core/auth/service_account.ts";
 import { oauth2RefreshAuth, type OAuth2Tokens } from "../../core/auth/oauth2.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
-import { AuthError, ConfigError, NetworkError, NotFoundError } from "../../core/errors.ts";
+import {
+  AuthError,
+  ConfigError,
+  IntegrityError,
+  NetworkError,
+  NotFoundError,
+} from "../../core/errors.ts";
 import { hashFile } from "../../core/hasher.ts";
 import { MAX_JSON_BYTES, readBody } from "../../core/http.ts";
 import { serviceBase } from "../../core/base_url.ts";
@@ -378,7 +384,8 @@ function createGoogleDriveClient(ctx: Context): Client {
     const a = await api();
     const url = driveUrl(a, `drive/v3/files/${encodeURIComponent(f.id)}`, { alt: "media" }).href;
     const size = Number(f.size);
-    const digest = f.properties?.sha256sum;
+    // The original's property, else Drive's own checksum (a file another tool uploaded).
+    const digest = f.properties?.sha256sum ?? f.sha256Checksum;
     const version = names.version ?? f.properties?.version;
     return {
       url,
@@ -484,6 +491,15 @@ function createGoogleDriveClient(ctx: Context): Client {
       ctx.credentials.delete(key);
       const made = await res.json().catch(() => undefined) as DriveFile | undefined;
       if (!made?.id) throw new NetworkError(`Drive did not confirm the upload of ${names.uri}`);
+      if (made.sha256Checksum && made.sha256Checksum.toLowerCase() !== hex) {
+        // The damaged copy is not left to be pulled: the file is removed, the push can be redone.
+        await deleteFile(a, made.id).catch(() => false);
+        throw new IntegrityError(
+          `Drive holds other bytes than were sent for ${names.uri} (sha256 ${
+            made.sha256Checksum.slice(0, 12)
+          }..., expected ${hex.slice(0, 12)}...); the file was removed, push it again`,
+        );
+      }
       // The original left a duplicate on every re-push of a name: the new file replaces the older
       // ones of the same name (same version) once it is complete, as a push elsewhere overwrites.
       // Only older ones: two pushes of one name at once keep the newer file, not neither.

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { freePort } from "./_port.ts";
 
 /** A stored file. */
@@ -61,6 +62,8 @@ export interface DriveFake {
   addClient(clientId: string, clientSecret: string): void;
   /** Revoke every refresh token. */
   revokeRefreshTokens(): void;
+  /** Flip a byte of the next upload Drive completes (bytes damaged on the way in). */
+  corruptNextUpload(): void;
   /** A valid access token, as the token endpoint would issue (for tests that call the fake). */
   issueToken(): Promise<string>;
   /** Expire every issued token (the next call answers 401). */
@@ -82,7 +85,32 @@ function b64urlDecode(s: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(b, (c) => c.charCodeAt(0));
 }
 
-const FIELDS = ["id", "name", "size", "modifiedTime", "properties"];
+const FIELDS = ["id", "name", "size", "modifiedTime", "properties", "sha256Checksum"];
+
+/** File fields Drive knows (a subset), for `fields` selections. */
+const KNOWN_FIELDS = new Set([
+  ...FIELDS,
+  "kind",
+  "mimeType",
+  "parents",
+  "trashed",
+  "md5Checksum",
+  "webViewLink",
+  "createdTime",
+  "contentHints",
+]);
+
+/** The unknown name in a `fields` selection (`nextPageToken,files(id,name)`), if any. */
+function badField(fields: string | null): string | undefined {
+  if (fields === null || fields.trim() === "*") return undefined;
+  const inner = fields.replace(/files\(([^)]*)\)/, (_, x) => `files,${x}`);
+  for (const raw of inner.split(",")) {
+    const f = raw.trim();
+    if (["nextPageToken", "files", "incompleteSearch", "kind"].includes(f)) continue;
+    if (!KNOWN_FIELDS.has(f)) return f;
+  }
+  return undefined;
+}
 
 /** Parse a q into predicates; undefined for an unsupported clause. */
 function parseQuery(q: string): ((f: FakeFile) => boolean)[] | undefined {
@@ -146,6 +174,7 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
   const finished = new Map<string, string>();
   let faults: { after: number; count: number; persist: "none" | "half" } | undefined;
   let chunksSeen = 0;
+  let corruptNext = false;
   const stats = {
     tokens: 0,
     unauthorized: 0,
@@ -166,7 +195,11 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
   const newId = () => `f${++n}${crypto.randomUUID().slice(0, 8)}`;
 
   const view = (f: FakeFile) => {
-    const all: Record<string, unknown> = { ...f, size: String(f.bytes.length) };
+    const all: Record<string, unknown> = {
+      ...f,
+      size: String(f.bytes.length),
+      sha256Checksum: createHash("sha256").update(f.bytes).digest("hex"),
+    };
     return Object.fromEntries(FIELDS.map((k) => [k, all[k]]));
   };
 
@@ -340,6 +373,10 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
         o += part.length;
       }
       const { size: _, parts: _p, received: _r, ...meta } = s;
+      if (corruptNext) {
+        corruptNext = false;
+        all[all.length >> 1] ^= 0xff;
+      }
       const f = { ...meta, bytes: all };
       files.set(f.id, f);
       sessions.delete(uploadId);
@@ -467,6 +504,10 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
     if (!exp || exp < Date.now()) {
       stats.unauthorized++;
       return gError(401, "Invalid Credentials", "authError");
+    }
+    const unknownField = badField(url.searchParams.get("fields"));
+    if (unknownField !== undefined) {
+      return gError(400, `Invalid field selection ${unknownField}`, "invalidParameter");
     }
     if (p === "/upload/drive/v3/files" && req.method === "POST") {
       if (url.searchParams.get("uploadType") !== "resumable") {
@@ -604,6 +645,7 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
       faults = { after, count, persist };
     },
     issueToken: () => Promise.resolve(issue()),
+    corruptNextUpload: () => void (corruptNext = true),
     expireTokens: () => {
       for (const k of tokens.keys()) tokens.set(k, 0);
     },
