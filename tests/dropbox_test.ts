@@ -88,13 +88,21 @@ Deno.test("dropbox share of a missing file is exit 3", async () => {
   assertEquals(r.code, 3, r.stderr);
 });
 
-Deno.test("dropbox push to a remote http base is refused", async () => {
+Deno.test("dropbox: a remote http base is refused, for either host", async () => {
   await using s = await setup();
   s.fake.put("/col/x:v1.sif", bytes(10));
-  const r = await runCli(["record", "dropbox://col/x:v1"], {
-    env: { ...s.env, SREGISTRY_DROPBOX_API_BASE: "http://example.com" },
+  for (const setting of ["SREGISTRY_DROPBOX_API_BASE", "SREGISTRY_DROPBOX_CONTENT_BASE"]) {
+    const r = await runCli(["pull", "dropbox://col/x:v1"], {
+      env: { ...s.env, [setting]: "http://example.com" },
+    });
+    assertEquals(r.code, 2, `${setting}: ${r.stderr}`);
+    assert(r.stderr.includes(setting) && r.stderr.includes("must be https"), r.stderr);
+  }
+  // A base with a path prefix (a gateway) and a trailing slash is accepted.
+  const gw = await runCli(["--json", "record", "dropbox://col/x:v1"], {
+    env: { ...s.env, SREGISTRY_DROPBOX_API_BASE: `${s.fake.url}/gateway/` },
   });
-  assertEquals(r.code, 2, r.stderr);
+  assertEquals(gw.code, 0, gw.stderr);
 });
 
 Deno.test("dropbox refreshes an expired access token once and keeps the new one", async () => {

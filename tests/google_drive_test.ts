@@ -696,3 +696,15 @@ Deno.test("google-drive push checks Drive's sha256Checksum; the fake refuses unk
   const body = await r.json();
   assertEquals([r.status, body.error.errors[0].reason], [400, "invalidParameter"]);
 });
+
+Deno.test("google-drive installed-app flow: a token_uri in clear text to another host is refused", async () => {
+  await using s = await oauthSetup();
+  const secrets = s.env.SREGISTRY_GOOGLE_DRIVE_CREDENTIALS;
+  const json = JSON.parse(await Deno.readTextFile(secrets));
+  json.installed.token_uri = "http://oauth.example.org/token";
+  await Deno.writeTextFile(secrets, JSON.stringify(json));
+  const r = await runCli(["search", "google-drive://"], { env: s.env, stdin: "4/0Acode\n" });
+  assertEquals(r.code, 2, r.stderr);
+  assert(r.stderr.includes("token_uri"), r.stderr);
+  assert(!r.stderr.includes("/o/oauth2/auth?"), "the consent URL was shown");
+});

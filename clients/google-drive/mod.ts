@@ -24,7 +24,7 @@ import {
   NotFoundError,
 } from "../../core/errors.ts";
 import { hashFile } from "../../core/hasher.ts";
-import { MAX_JSON_BYTES, readBody } from "../../core/http.ts";
+import { isLoopback, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
 import { serviceBase } from "../../core/base_url.ts";
 import { type ParsedName, parseImageName, removeUri } from "../../core/names.ts";
 import { download } from "../../core/transfer/mod.ts";
@@ -203,6 +203,25 @@ async function readClientSecrets(path: string): Promise<ClientSecrets> {
         JSON.stringify(path)
       } has no client_id; download the OAuth client (Desktop app) JSON`,
     );
+  }
+  // The token endpoint gets the client secret, the code and the refresh token: never in clear
+  // text to a host that is not this machine.
+  for (const field of ["token_uri", "auth_uri"] as const) {
+    const value = s[field];
+    if (value === undefined) continue;
+    let u: URL | undefined;
+    try {
+      u = new URL(value);
+    } catch {
+      u = undefined;
+    }
+    if (!u || !(u.protocol === "https:" || (u.protocol === "http:" && isLoopback(u.host)))) {
+      throw new ConfigError(
+        `The ${field} ${JSON.stringify(value)} in ${CLIENT_SECRETS} ${
+          JSON.stringify(path)
+        } is not an https URL (plain http only for a loopback host); download the JSON again`,
+      );
+    }
   }
   return s;
 }
