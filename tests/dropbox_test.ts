@@ -555,3 +555,24 @@ Deno.test("dropbox push checks what Dropbox committed against the file's content
   assertEquals(ok.code, 0, ok.stderr);
   assertEquals(s.fake.get("/c/one:v1.sif"), bytes(10_000));
 });
+
+Deno.test("dropbox PKCE login: a refused code is exit 4 and nothing is kept", async () => {
+  await using s = await setup();
+  s.fake.put("/col/x:v1.sif", bytes(10));
+  s.fake.addCode("app-key", "the-code");
+  const cache = join(s.home.dir, "cc");
+  const env: Record<string, string> = {
+    ...s.env,
+    SREGISTRY_CREDENTIALS_CACHE: cache,
+    SREGISTRY_DROPBOX_APP_KEY: "app-key",
+  };
+  delete env.SREGISTRY_DROPBOX_TOKEN;
+  const r = await runCli(["record", "dropbox://col/x:v1"], { env, stdin: "not-the-code\n" });
+  assertEquals(r.code, 4, r.stderr);
+  assert(r.stderr.includes("invalid_grant"), r.stderr);
+  assert(!r.stderr.includes("not-the-code"), r.stderr);
+  const kept = await Deno.readTextFile(join(cache, ".sregistry", "dropbox")).catch(() => "{}");
+  assert(!kept.includes("refresh"), kept);
+  const none = await runCli(["record", "dropbox://col/x:v1"], { env, stdin: "\n" });
+  assertEquals(none.code, 2, none.stderr);
+});

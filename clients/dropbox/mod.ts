@@ -15,6 +15,7 @@ import type { Authorizer } from "../../core/auth/types.ts";
 import { createHash } from "node:crypto";
 import { AuthError, ConfigError, IntegrityError, NotFoundError } from "../../core/errors.ts";
 import { hashFile } from "../../core/hasher.ts";
+import { MAX_JSON_BYTES, readBody } from "../../core/http.ts";
 import { type ParsedName, parseImageName, removeUri } from "../../core/names.ts";
 import { download } from "../../core/transfer/mod.ts";
 import type {
@@ -149,19 +150,49 @@ function createDropboxClient(ctx: Context): Client {
       url.href,
       "Open this URL, allow sregistry, and paste the code Dropbox shows",
     )).trim();
-    const data = await ctx.http.json<
-      { access_token?: string; refresh_token?: string; expires_in?: number }
-    >(`${apiBase}/oauth2/token`, {
+    ctx.log.addSecret(code);
+    const res = await ctx.http.request(`${apiBase}/oauth2/token`, {
       method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
+      headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
       body: new URLSearchParams({
         grant_type: "authorization_code",
         code,
         client_id: appKey,
         code_verifier: verifier,
       }).toString(),
+      // A refused code is a 400 with {error, error_description}: read it, not a bare status.
+      accept: (st) => st < 500 && st !== 408 && st !== 429,
       signal: ctx.signal,
     });
+    const text = new TextDecoder().decode(
+      await readBody(ctx.http, res, {
+        limit: MAX_JSON_BYTES,
+        what: "The token endpoint's answer",
+        signal: ctx.signal,
+      }),
+    );
+    let data: {
+      access_token?: string;
+      refresh_token?: string;
+      expires_in?: number;
+      error?: unknown;
+      error_description?: unknown;
+    } = {};
+    try {
+      data = JSON.parse(text) ?? {};
+    } catch {
+      // A refusal without JSON is reported by its status below.
+    }
+    if (!res.ok) {
+      const why = typeof data.error === "string"
+        ? `${data.error}${
+          typeof data.error_description === "string" ? `: ${data.error_description}` : ""
+        }`
+        : `HTTP ${res.status}`;
+      throw new AuthError(
+        `Dropbox refused the authorization code (${why}); run the command again and paste a new code`,
+      );
+    }
     if (!data.access_token || !data.refresh_token) {
       throw new AuthError("Dropbox returned no refresh token for the code; sign in again");
     }
