@@ -421,6 +421,20 @@ Deno.test("dropbox fake: refuses what Dropbox refuses, in Dropbox's shapes", asy
     assertEquals(r.status, 400, String(arg));
     assert(r.text.includes('"Dropbox-API-Arg"'), r.text);
   }
+  // Non-ASCII in the header must come escaped, as the client's headerJson writes it.
+  const { headerJson } = await import("../clients/dropbox/api.ts");
+  const arg = headerJson({ path: "/caf\u00e9/x:v1.sif" });
+  assertEquals(arg, '{"path":"/caf\\u00e9/x:v1.sif"}');
+  const raw = await call("/2/files/upload", {
+    headers: { ...octet, "dropbox-api-arg": '{"path":"/caf\u00e9/x:v1.sif"}' },
+    body: "x",
+  });
+  assertEquals(raw.status, 400);
+  const escaped = await call("/2/files/upload", {
+    headers: { ...octet, "dropbox-api-arg": arg },
+    body: "x",
+  });
+  assertEquals(escaped.status, 200, escaped.text);
   // A missing argument.
   const noPath = await call("/2/files/get_metadata", { headers: json, body: "{}" });
   assertEquals(noPath.status, 400);

@@ -176,6 +176,14 @@ export function startDropboxFake(): DropboxFake {
       await req.body?.cancel();
       return badInput(route, 'Must provide HTTP header "Dropbox-API-Arg" or URL parameter "arg".');
     }
+    if (/[^\x20-\x7e]/.test(rawArg)) {
+      // HTTP headers carry bytes: Dropbox wants characters past 0x7e escaped as \uXXXX.
+      await req.body?.cancel();
+      return badInput(
+        route,
+        'Bad HTTP "Dropbox-API-Arg" header: non-ASCII characters must be escaped',
+      );
+    }
     let arg: Record<string, unknown>;
     try {
       arg = JSON.parse(rawArg);
