@@ -319,3 +319,69 @@ Deno.test("gitlab pull: a body dropped by object storage resumes with a range, t
   assert(path !== "", r.stdout);
   assertEquals(sha(await Deno.readFile(path)), sha(image));
 });
+
+Deno.test("gitlab fake: refuses what GitLab refuses, in GitLab's shapes", async () => {
+  await using s = await setup();
+  s.fake.addProject("g/p");
+  s.fake.addJob("g/p", { id: 1, files: { "build/Singularity.sif": sif("f") } });
+  const get = async (
+    path: string,
+    headers: Record<string, string> = { "private-token": TOKEN },
+  ) => {
+    const r = await fetch(`${s.fake.url}/api/v4${path}`, { headers, redirect: "manual" });
+    const text = await r.text();
+    let body: { message?: string; error?: string } = {};
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // object storage answers XML
+    }
+    return { status: r.status, body, location: r.headers.get("location"), text };
+  };
+  const bad = await get("/projects/g%2Fp/jobs", { "private-token": "glpat-nope" });
+  assertEquals([bad.status, bad.body.message], [401, "401 Unauthorized"]);
+  const anon = await get("/projects/g%2Fp/jobs", {});
+  assertEquals([anon.status, anon.body.message], [404, "404 Project Not Found"]);
+  const unencoded = await get("/projects/g/p/jobs");
+  assertEquals([unencoded.status, unencoded.body.error], [404, "404 Not Found"]);
+  const scope = await get("/projects/g%2Fp/jobs?scope[]=done");
+  assertEquals([scope.status, scope.body.error], [400, "scope does not have a valid value"]);
+  const page = await get("/projects/g%2Fp/jobs?per_page=many");
+  assertEquals(page.status, 400);
+  const noJob = await get("/projects/g%2Fp/jobs/999");
+  assertEquals([noJob.status, noJob.body.message], [404, "404 Not found"]);
+  const noFile = await get("/projects/g%2Fp/jobs/1/artifacts/build/other.sif");
+  assertEquals(noFile.status, 404);
+  // The artifact is a redirect to object storage, which refuses a request that carries a token.
+  const art = await get("/projects/g%2Fp/jobs/1/artifacts/build/Singularity.sif");
+  assertEquals(art.status, 302);
+  const withToken = await fetch(art.location!, { headers: { "private-token": TOKEN } });
+  assertEquals(withToken.status, 400);
+  assert((await withToken.text()).includes("InvalidArgument"));
+  const plain = await fetch(art.location!);
+  assertEquals(plain.status, 200);
+  await plain.body?.cancel();
+});
+
+Deno.test("gitlab: help and backend ls list every setting", async () => {
+  await using s = await setup();
+  const { gitlabFactory } = await import("../clients/gitlab/mod.ts");
+  for (const args of [["help", "gitlab"], ["backend", "ls", "gitlab"]]) {
+    const r = await runCli(args, { env: s.home.env });
+    assertEquals(r.code, 0, r.stderr);
+    for (const setting of gitlabFactory.settings) {
+      assert(r.stdout.includes(setting.name), `${args.join(" ")}: ${setting.name}`);
+    }
+  }
+});
+
+Deno.test("gitlab pull: an empty SREGISTRY_GITLAB_FOLDER means the top of the archive", async () => {
+  await using s = await setup();
+  s.fake.addProject("g/p");
+  s.fake.addJob("g/p", { id: 4, files: { "Singularity.sif": sif("top") } });
+  const r = await runCli(["--json", "pull", "gitlab://g/p@4"], {
+    env: { ...s.env, SREGISTRY_GITLAB_FOLDER: "" },
+  });
+  assertEquals(r.code, 0, r.stderr);
+  assert(s.fake.calls.includes("GET /projects/g%2Fp/jobs/4/artifacts/Singularity.sif"));
+});

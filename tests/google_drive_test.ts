@@ -12,6 +12,7 @@ import { assert, assertEquals } from "./_assert.ts";
 import { runCli, spawnCli, tempHome } from "./_cli.ts";
 import { FAST_ENV } from "./conformance.ts";
 import { pastedCode } from "../clients/google-drive/mod.ts";
+import { buildSingularityLike } from "./_sif_writer.ts";
 import { makeTestAccount } from "./servers/gcs_fake.ts";
 import { startDriveFake } from "./servers/gdrive_fake.ts";
 
@@ -195,7 +196,10 @@ Deno.test("google-drive installed-app flow: consent URL, code on stdin, refresh 
   s.fake.revokeRefreshTokens();
   const revoked = await runCli(["search", "google-drive://demo"], { env: s.env });
   assertEquals(revoked.code, 4, revoked.stderr);
-  assert(revoked.stderr.includes("sign in again"), revoked.stderr);
+  assert(revoked.stderr.includes("run the command again to sign in"), revoked.stderr);
+  // The refused sign-in is forgotten: the next run asks for a code instead of failing the same way.
+  const forgotten = JSON.parse(await Deno.readTextFile(s.store));
+  assertEquals(forgotten["oauth:cid-1.apps.googleusercontent.com"], undefined);
 });
 
 Deno.test("google-drive installed-app flow: a wrong code is exit 4 and nothing is cached", async () => {
@@ -440,4 +444,267 @@ Deno.test("google-drive fake: misaligned chunks, gaps and wrong lengths are refu
   });
   await noToken.body?.cancel();
   assertEquals(noToken.status, 401);
+});
+
+/** A service-account home against a fresh fake (no chunk setting). */
+async function plainSetup() {
+  const fake = startDriveFake();
+  const h = await tempHome();
+  const account = await makeTestAccount(fake.tokenUri);
+  fake.addAccount(account.email, account.publicKey);
+  const key = join(h.dir, "key.json");
+  await Deno.writeTextFile(key, account.json, { mode: 0o600 });
+  const env: Record<string, string> = {
+    ...h.env,
+    ...FAST_ENV,
+    GOOGLE_APPLICATION_CREDENTIALS: key,
+    SREGISTRY_GOOGLE_DRIVE_BASE: fake.url,
+  };
+  return {
+    fake,
+    h,
+    env,
+    images: () =>
+      [...fake.files.values()].filter((f) => f.mimeType !== "application/vnd.google-apps.folder"),
+    async [Symbol.asyncDispose]() {
+      await fake.stop();
+      await h.cleanup();
+    },
+  };
+}
+
+Deno.test("google-drive push: the image's labels become properties; one too long for Drive is left out", async () => {
+  await using s = await plainSetup();
+  const sif = join(s.h.dir, "l.sif");
+  await Deno.writeFile(
+    sif,
+    buildSingularityLike(
+      {
+        labels: { "org.test.short": "yes", "org.test.long": "x".repeat(200) },
+      } as Parameters<typeof buildSingularityLike>[0],
+    ),
+  );
+  const r = await runCli(["--json", "push", "--name", "google-drive://lab/el:v1", sif], {
+    env: s.env,
+  });
+  assertEquals(r.code, 0, r.stderr);
+  const [f] = s.images();
+  assertEquals(f.properties["org.test.short"], "yes");
+  assertEquals(f.properties["org.test.long"], undefined);
+  assertEquals(f.properties.type, "container");
+  assertEquals(f.properties.uri, `lab/el:v1@${f.properties.sha256sum}`);
+  assert(r.stderr.includes("org.test.long"), r.stderr);
+  const out = JSON.parse(r.stdout);
+  assertEquals(out.size, (await Deno.stat(sif)).size);
+  // search matches a property value, as the original's search did.
+  const hit = await runCli(["--json", "search", "yes"], {
+    env: { ...s.env, SREGISTRY_CLIENT: "google-drive" },
+  });
+  assertEquals(hit.code, 0, hit.stderr);
+  assert(hit.stdout.includes("lab/el:v1"), hit.stdout);
+});
+
+Deno.test("google-drive push: SREGISTRY_THUMBNAIL is sent; one over 2 MB is left out with a warning", async () => {
+  await using s = await plainSetup();
+  const sif = join(s.h.dir, "a.sif");
+  await Deno.writeFile(sif, crypto.getRandomValues(new Uint8Array(1000)));
+  const png = join(s.h.dir, "mine.png");
+  const mine = new Uint8Array(5000).map((_, i) => i & 0xff);
+  await Deno.writeFile(png, mine);
+  const r = await runCli(["push", "--name", "google-drive://th/one:v1", sif], {
+    env: { ...s.env, SREGISTRY_THUMBNAIL: png },
+  });
+  assertEquals(r.code, 0, r.stderr);
+  const t = s.images()[0].contentHints?.thumbnail;
+  assertEquals(t?.mimeType, "image/png");
+  const sent = Uint8Array.from(
+    atob(t!.image!.replaceAll("-", "+").replaceAll("_", "/")),
+    (c) => c.charCodeAt(0),
+  );
+  assertEquals(sent, mine);
+  // The built-in robot is within Drive's limits.
+  const robot = await Deno.readFile(new URL("../core/data/robot.png", import.meta.url));
+  assert(robot.length <= 2 * 1024 * 1024);
+
+  const big = join(s.h.dir, "big.png");
+  await Deno.writeFile(big, new Uint8Array(2 * 1024 * 1024 + 1));
+  const r2 = await runCli(["push", "--name", "google-drive://th/two:v1", sif], {
+    env: { ...s.env, SREGISTRY_THUMBNAIL: big },
+  });
+  assertEquals(r2.code, 0, r2.stderr);
+  assert(r2.stderr.includes("without a thumbnail"), r2.stderr);
+  const two = s.images().find((f) => f.properties.tag === "v1" && f.properties.image === "two");
+  assertEquals(two?.contentHints, undefined);
+});
+
+Deno.test("google-drive delete removes the file; share --json is recorded with the email", async () => {
+  await using s = await plainSetup();
+  const sif = join(s.h.dir, "a.sif");
+  await Deno.writeFile(sif, crypto.getRandomValues(new Uint8Array(1000)));
+  const p = await runCli(["push", "--name", "google-drive://del/one:v1", sif], { env: s.env });
+  assertEquals(p.code, 0, p.stderr);
+  const sh = await runCli(
+    ["--json", "share", "google-drive://del/one:v1", "--email", "friend@example.org"],
+    { env: s.env },
+  );
+  assertEquals(sh.code, 0, sh.stderr);
+  const out = JSON.parse(sh.stdout);
+  const [f] = s.images();
+  assert(String(out.link).includes(f.permissions[0].id), sh.stdout);
+  assertEquals(out.recorded, `del/one:v1@${f.properties.version}`);
+  const ins = await runCli(["--json", "inspect", out.recorded], { env: s.env });
+  assertEquals(ins.code, 0, ins.stderr);
+  const row = JSON.parse(ins.stdout);
+  assertEquals(row.metrics.shared_with, "friend@example.org");
+  assertEquals(row.metrics.shared, out.link);
+
+  const d = await runCli(["--json", "delete", "--force", "google-drive://del/one:v1"], {
+    env: s.env,
+  });
+  assertEquals(d.code, 0, d.stderr);
+  assertEquals(s.images(), []);
+  const again = await runCli(["delete", "--force", "google-drive://del/one:v1"], { env: s.env });
+  assertEquals(again.code, 3, again.stderr);
+});
+
+Deno.test("google-drive base: plain http only for loopback; help and backend ls list every setting", async () => {
+  await using s = await plainSetup();
+  const r = await runCli(["search", "google-drive://"], {
+    env: { ...s.env, SREGISTRY_GOOGLE_DRIVE_BASE: "http://drive.example.org" },
+  });
+  assertEquals(r.code, 2, r.stderr);
+  assert(r.stderr.includes("must be https"), r.stderr);
+  const { googleDriveFactory } = await import("../clients/google-drive/mod.ts");
+  for (const args of [["help", "google-drive"], ["backend", "ls", "google-drive"]]) {
+    const h = await runCli(args, { env: s.h.env });
+    assertEquals(h.code, 0, h.stderr);
+    for (const setting of googleDriveFactory.settings) {
+      assert(h.stdout.includes(setting.name), `${args.join(" ")}: ${setting.name}`);
+    }
+  }
+});
+
+Deno.test("google-drive fake: refuses what Drive refuses, with error.errors[]", async () => {
+  await using s = await plainSetup();
+  const call = async (path: string, init: RequestInit) => {
+    const r = await fetch(`${s.fake.url}${path}`, init);
+    const body = await r.json().catch(() => ({}));
+    return { status: r.status, reason: body?.error?.errors?.[0]?.reason, code: body?.error?.code };
+  };
+  const noToken = await call("/drive/v3/files?q=trashed%3Dfalse", {});
+  assertEquals([noToken.status, noToken.reason, noToken.code], [401, "authError", 401]);
+  // A real token, through the JWT-bearer grant the client uses: a push makes one.
+  const sif = join(s.h.dir, "a.sif");
+  await Deno.writeFile(sif, new Uint8Array(10));
+  const r = await runCli(["push", "--name", "google-drive://f/x:v1", sif], {
+    env: s.env,
+  });
+  assertEquals(r.code, 0, r.stderr);
+  s.fake.expireTokens();
+  const expired = await call("/drive/v3/files?q=trashed%3Dfalse", {
+    headers: { authorization: "Bearer ya29.fake-expired" },
+  });
+  assertEquals(expired.status, 401);
+  const token = await s.fake.issueToken();
+  const auth = { authorization: `Bearer ${token}` };
+  const open = (body: unknown, type = "application/json; charset=UTF-8") =>
+    call("/upload/drive/v3/files?uploadType=resumable", {
+      method: "POST",
+      headers: { ...auth, "content-type": type, "x-upload-content-length": "10" },
+      body: JSON.stringify(body),
+    });
+  assertEquals((await open({ name: "a" }, "text/plain")).reason, "badContent");
+  assertEquals((await open({})).reason, "required");
+  assertEquals(
+    (await open({ name: "a", properties: { k: "v".repeat(124) } })).reason,
+    "invalidProperty",
+  );
+  assertEquals(
+    (await open({ name: "a", contentHints: { thumbnail: { image: "AAAA" } } })).reason,
+    "required",
+  );
+  assertEquals(
+    (await open({
+      name: "a",
+      contentHints: { thumbnail: { image: "no+pad/", mimeType: "image/png" } },
+    }))
+      .reason,
+    "invalid",
+  );
+  const badQ = await call(`/drive/v3/files?q=${encodeURIComponent("fullText contains 'x'")}`, {
+    headers: auth,
+  });
+  assertEquals([badQ.status, badQ.reason], [400, "invalid"]);
+  const wrongType = await call("/upload/drive/v3/files?uploadType=media", {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json" },
+    body: "{}",
+  });
+  assertEquals(wrongType.reason, "invalidParameter");
+});
+
+Deno.test("google-drive push of the same name again replaces the file (no duplicate, the original's bug)", async () => {
+  await using s = await plainSetup();
+  const sif = join(s.h.dir, "a.sif");
+  await Deno.writeFile(sif, new Uint8Array(1000).fill(7));
+  for (let i = 0; i < 2; i++) {
+    const r = await runCli(["push", "--name", "google-drive://dup/one:v1", sif], { env: s.env });
+    assertEquals(r.code, 0, r.stderr);
+  }
+  assertEquals(s.images().length, 1);
+  // Another version of the name is another file.
+  await Deno.writeFile(sif, new Uint8Array(1000).fill(8));
+  const r = await runCli(["push", "--name", "google-drive://dup/one:v1", sif], { env: s.env });
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(s.images().length, 2);
+});
+
+Deno.test("google-drive: the folder is the one at the top of My Drive, not a trashed or nested one", async () => {
+  await using s = await plainSetup();
+  const FOLDER = "application/vnd.google-apps.folder";
+  const other = s.fake.put({ name: "elsewhere", mimeType: FOLDER });
+  s.fake.put({ name: "sregistry", mimeType: FOLDER, parents: [other.id] });
+  s.fake.put({ name: "sregistry", mimeType: FOLDER, trashed: true });
+  const sif = join(s.h.dir, "a.sif");
+  await Deno.writeFile(sif, new Uint8Array(100));
+  const r = await runCli(["push", "--name", "google-drive://top/one:v1", sif], { env: s.env });
+  assertEquals(r.code, 0, r.stderr);
+  const folders = [...s.fake.files.values()].filter((f) =>
+    f.mimeType === FOLDER && f.name === "sregistry"
+  );
+  assertEquals(folders.length, 3);
+  const made = folders.find((f) => f.parents.length === 0 && !f.trashed)!;
+  assertEquals(s.images().map((f) => f.parents), [[made.id]]);
+});
+
+Deno.test("google-drive push checks Drive's sha256Checksum; the fake refuses unknown fields", async () => {
+  await using s = await plainSetup();
+  const sif = join(s.h.dir, "a.sif");
+  await Deno.writeFile(sif, new Uint8Array(3000).fill(3));
+  s.fake.corruptNextUpload();
+  const bad = await runCli(["push", "--name", "google-drive://sum/one:v1", sif], { env: s.env });
+  assertEquals(bad.code, 6, bad.stderr);
+  assert(bad.stderr.includes("push it again"), bad.stderr);
+  assertEquals(s.images(), []);
+  const ok = await runCli(["push", "--name", "google-drive://sum/one:v1", sif], { env: s.env });
+  assertEquals(ok.code, 0, ok.stderr);
+  assertEquals(s.images().length, 1);
+  const token = await s.fake.issueToken();
+  const r = await fetch(`${s.fake.url}/drive/v3/files?fields=files(id,nosuch)`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  const body = await r.json();
+  assertEquals([r.status, body.error.errors[0].reason], [400, "invalidParameter"]);
+});
+
+Deno.test("google-drive installed-app flow: a token_uri in clear text to another host is refused", async () => {
+  await using s = await oauthSetup();
+  const secrets = s.env.SREGISTRY_GOOGLE_DRIVE_CREDENTIALS;
+  const json = JSON.parse(await Deno.readTextFile(secrets));
+  json.installed.token_uri = "http://oauth.example.org/token";
+  await Deno.writeTextFile(secrets, JSON.stringify(json));
+  const r = await runCli(["search", "google-drive://"], { env: s.env, stdin: "4/0Acode\n" });
+  assertEquals(r.code, 2, r.stderr);
+  assert(r.stderr.includes("token_uri"), r.stderr);
+  assert(!r.stderr.includes("/o/oauth2/auth?"), "the consent URL was shown");
 });

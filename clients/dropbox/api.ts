@@ -5,9 +5,10 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import type { Authorizer } from "../../core/auth/types.ts";
 import { serviceBase } from "../../core/base_url.ts";
-import { NetworkError, NotFoundError } from "../../core/errors.ts";
+import { AuthError, NetworkError, NotFoundError } from "../../core/errors.ts";
 import { type Http, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
 
 /** Where the two hosts are and how to reach them. */
@@ -70,9 +71,12 @@ async function answer<T>(api: DropboxApi, endpoint: string, res: Response): Prom
   try {
     data = text === "" ? null : JSON.parse(text);
   } catch {
-    throw new NetworkError(`Dropbox ${endpoint} answered HTTP ${res.status} with no JSON`, {
-      status: res.status,
-    });
+    // Bad input is a 400 in plain text that says what is wrong ("missing required field ...").
+    const said = text.trim().split("\n")[0].slice(0, 300);
+    throw new NetworkError(
+      `Dropbox ${endpoint} answered HTTP ${res.status}${said ? `: ${said}` : " with no JSON"}`,
+      { status: res.status },
+    );
   }
   if (res.status === 409) {
     const e = new DropboxEndpointError(endpoint, (data ?? {}) as DropboxError);
@@ -92,16 +96,42 @@ async function answer<T>(api: DropboxApi, endpoint: string, res: Response): Prom
   return data as T;
 }
 
+/**
+ * A refused token, said in Dropbox's terms: an expired short-lived token (`expired_access_token`)
+ * needs a new one or the refresh-token flow, which renews them by itself.
+ */
+export function dropboxAuthError(e: unknown): unknown {
+  if (!(e instanceof AuthError)) return e;
+  if (/expired_access_token/.test(e.message)) {
+    return new AuthError(
+      "Dropbox says the access token expired (they last about 4 hours): set a new SREGISTRY_DROPBOX_TOKEN, or set only SREGISTRY_DROPBOX_APP_KEY to sign in once and have tokens renewed",
+      { cause: e },
+    );
+  }
+  if (/invalid_access_token/.test(e.message)) {
+    return new AuthError(
+      "Dropbox refused the access token (invalid_access_token): check SREGISTRY_DROPBOX_TOKEN, or sign in again with SREGISTRY_DROPBOX_APP_KEY",
+      { cause: e },
+    );
+  }
+  return e;
+}
+
 /** Call an RPC endpoint (`/2/files/get_metadata`) with a JSON argument. */
 export async function rpc<T>(api: DropboxApi, endpoint: string, arg: unknown): Promise<T> {
-  const res = await api.http.request(`${api.apiBase}${endpoint}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(arg),
-    auth: api.auth,
-    accept: (s) => (s >= 200 && s < 300) || s === 409,
-    signal: api.signal,
-  });
+  let res: Response;
+  try {
+    res = await api.http.request(`${api.apiBase}${endpoint}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(arg),
+      auth: api.auth,
+      accept: (s) => (s >= 200 && s < 300) || s === 409,
+      signal: api.signal,
+    });
+  } catch (e) {
+    throw dropboxAuthError(e);
+  }
   return await answer<T>(api, endpoint, res);
 }
 
@@ -112,14 +142,19 @@ export async function content<T>(
   arg: unknown,
   body: () => BodyInit | null | Promise<BodyInit | null>,
 ): Promise<T> {
-  const res = await api.http.request(`${api.contentBase}${endpoint}`, {
-    method: "POST",
-    headers: { "content-type": "application/octet-stream", "dropbox-api-arg": headerJson(arg) },
-    bodyFactory: body,
-    auth: api.auth,
-    accept: (s) => (s >= 200 && s < 300) || s === 409,
-    signal: api.signal,
-  });
+  let res: Response;
+  try {
+    res = await api.http.request(`${api.contentBase}${endpoint}`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream", "dropbox-api-arg": headerJson(arg) },
+      bodyFactory: body,
+      auth: api.auth,
+      accept: (s) => (s >= 200 && s < 300) || s === 409,
+      signal: api.signal,
+    });
+  } catch (e) {
+    throw dropboxAuthError(e);
+  }
   return await answer<T>(api, endpoint, res);
 }
 
@@ -143,4 +178,34 @@ export interface FileMetadata {
   content_hash?: string;
   /** Upload time. */
   server_modified?: string;
+}
+
+/** Dropbox's content hash block: 4 MiB. */
+export const HASH_BLOCK = 4 * 1024 * 1024;
+
+/**
+ * Dropbox's `content_hash` of a file: the SHA-256 of the concatenated SHA-256 digests of its 4 MiB
+ * blocks, in hex (Dropbox's "Content hash" reference). Dropbox keeps no SHA-256 of the whole file,
+ * so this is what a pull is checked against.
+ */
+export async function contentHash(path: string): Promise<string> {
+  const outer = createHash("sha256");
+  const file = await Deno.open(path, { read: true });
+  try {
+    const buf = new Uint8Array(HASH_BLOCK);
+    for (;;) {
+      let got = 0;
+      while (got < buf.length) {
+        const n = await file.read(buf.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      if (got === 0) break;
+      outer.update(createHash("sha256").update(buf.subarray(0, got)).digest());
+      if (got < buf.length) break;
+    }
+  } finally {
+    file.close();
+  }
+  return outer.digest("hex");
 }

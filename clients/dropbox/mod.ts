@@ -10,10 +10,12 @@
 
 import { oauth2RefreshAuth, type OAuth2Tokens } from "../../core/auth/oauth2.ts";
 import { bearerToken } from "../../core/auth/basic.ts";
+import { forgetRefusedSignIn } from "../../core/auth/forget_refused.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
 import { createHash } from "node:crypto";
-import { AuthError, ConfigError, NotFoundError } from "../../core/errors.ts";
+import { AuthError, ConfigError, IntegrityError, NotFoundError } from "../../core/errors.ts";
 import { hashFile } from "../../core/hasher.ts";
+import { MAX_JSON_BYTES, readBody } from "../../core/http.ts";
 import { type ParsedName, parseImageName, removeUri } from "../../core/names.ts";
 import { download } from "../../core/transfer/mod.ts";
 import type {
@@ -28,7 +30,9 @@ import type {
 import {
   baseUrl,
   content,
+  contentHash,
   type DropboxApi,
+  dropboxAuthError,
   DropboxEndpointError,
   type DropboxError,
   type FileMetadata,
@@ -96,15 +100,18 @@ function createDropboxClient(ctx: Context): Client {
     const appKey = ctx.settings.get(APP_KEY);
     const kept = ctx.credentials.get<OAuth2Tokens>("oauth2");
     if (appKey && kept?.refreshToken) {
-      return oauth2RefreshAuth({
-        http: ctx.http,
-        tokenUrl: `${apiBase}/oauth2/token`,
-        clientId: appKey,
-        ...kept,
-        onTokens: (t) => ctx.credentials.set("oauth2", t),
-        log: ctx.log,
-        signal: ctx.signal,
-      });
+      return forgetRefusedSignIn(
+        oauth2RefreshAuth({
+          http: ctx.http,
+          tokenUrl: `${apiBase}/oauth2/token`,
+          clientId: appKey,
+          ...kept,
+          onTokens: (t) => ctx.credentials.set("oauth2", t),
+          log: ctx.log,
+          signal: ctx.signal,
+        }),
+        () => ctx.credentials.delete("oauth2"),
+      );
     }
     if (appKey) return pkceLogin(appKey, apiBase);
     throw new ConfigError(
@@ -143,19 +150,49 @@ function createDropboxClient(ctx: Context): Client {
       url.href,
       "Open this URL, allow sregistry, and paste the code Dropbox shows",
     )).trim();
-    const data = await ctx.http.json<
-      { access_token?: string; refresh_token?: string; expires_in?: number }
-    >(`${apiBase}/oauth2/token`, {
+    ctx.log.addSecret(code);
+    const res = await ctx.http.request(`${apiBase}/oauth2/token`, {
       method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
+      headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
       body: new URLSearchParams({
         grant_type: "authorization_code",
         code,
         client_id: appKey,
         code_verifier: verifier,
       }).toString(),
+      // A refused code is a 400 with {error, error_description}: read it, not a bare status.
+      accept: (st) => st < 500 && st !== 408 && st !== 429,
       signal: ctx.signal,
     });
+    const text = new TextDecoder().decode(
+      await readBody(ctx.http, res, {
+        limit: MAX_JSON_BYTES,
+        what: "The token endpoint's answer",
+        signal: ctx.signal,
+      }),
+    );
+    let data: {
+      access_token?: string;
+      refresh_token?: string;
+      expires_in?: number;
+      error?: unknown;
+      error_description?: unknown;
+    } = {};
+    try {
+      data = JSON.parse(text) ?? {};
+    } catch {
+      // A refusal without JSON is reported by its status below.
+    }
+    if (!res.ok) {
+      const why = typeof data.error === "string"
+        ? `${data.error}${
+          typeof data.error_description === "string" ? `: ${data.error_description}` : ""
+        }`
+        : `HTTP ${res.status}`;
+      throw new AuthError(
+        `Dropbox refused the authorization code (${why}); run the command again and paste a new code`,
+      );
+    }
     if (!data.access_token || !data.refresh_token) {
       throw new AuthError("Dropbox returned no refresh token for the code; sign in again");
     }
@@ -335,7 +372,21 @@ function createDropboxClient(ctx: Context): Client {
         progress: ctx.progress,
         label: removeUri(image),
         signal: ctx.signal,
+      }).catch((e) => {
+        throw dropboxAuthError(e);
       });
+      // Dropbox's own hash of the file: a spliced or damaged resume does not get stored.
+      if (m.content_hash) {
+        const got = await contentHash(into.resumable);
+        if (got !== m.content_hash.toLowerCase()) {
+          await Deno.remove(into.resumable).catch(() => {});
+          throw new IntegrityError(
+            `The download of ${SCHEME}://${names.uri} does not match Dropbox's content_hash (${
+              m.content_hash.slice(0, 12)
+            }..., got ${got.slice(0, 12)}...); nothing was kept, pull it again`,
+          );
+        }
+      }
       await Deno.rename(into.resumable, into.path);
       return { ...record, file: into.path, format: "unknown", digest: r.digest, size: r.size };
     },
@@ -352,8 +403,9 @@ function createDropboxClient(ctx: Context): Client {
       const target = dropboxPath(names);
       const { digest, size } = await hashFile(path);
       const a = api();
+      let made: FileMetadata;
       if (size <= threshold) {
-        await content<FileMetadata>(
+        made = await content<FileMetadata>(
           a,
           "/2/files/upload",
           {
@@ -367,8 +419,18 @@ function createDropboxClient(ctx: Context): Client {
         );
       } else {
         const key = `upload:${target}`;
-        await pushSession(path, size, target, chunk, key, digest);
+        made = await pushSession(path, size, target, chunk, key, digest);
         ctx.credentials.delete(key);
+      }
+      // What Dropbox committed, by its own hash: a chunk damaged on the way, or a resumed session
+      // that spliced the wrong bytes, is caught here rather than at someone's pull.
+      const local = await contentHash(path);
+      if (made?.content_hash && made.content_hash.toLowerCase() !== local) {
+        throw new IntegrityError(
+          `Dropbox holds other bytes than were sent for ${SCHEME}://${names.uri} (content_hash ${
+            made.content_hash.slice(0, 12)
+          }..., expected ${local.slice(0, 12)}...); push it again`,
+        );
       }
       return { url: `${SCHEME}://${names.uri}`, digest, size };
     },

@@ -22,6 +22,8 @@ export interface DriveFile {
   modifiedTime?: string;
   /** The original's properties (names, type container, labels). */
   properties?: Record<string, string>;
+  /** Drive's SHA-256 of the content (hex), for files with content in Drive. */
+  sha256Checksum?: string;
 }
 
 /** What every call needs. */
@@ -37,7 +39,7 @@ export interface DriveApi {
 }
 
 /** The fields listed and fetched. */
-export const FILE_FIELDS = "id,name,size,modifiedTime,properties";
+export const FILE_FIELDS = "id,name,size,modifiedTime,properties,sha256Checksum";
 
 /** A quoted string literal in Drive's query language. */
 export function quote(value: string): string {
@@ -78,12 +80,19 @@ export async function listFiles(api: DriveApi, q: string): Promise<DriveFile[]> 
   return out;
 }
 
-/** The id of the named folder, created when missing (the original looked it up anywhere). */
+/**
+ * The query of the named folder at the top of My Drive, not in the trash (the original took any
+ * folder of that name, anywhere, trashed included).
+ */
+export function folderQuery(name: string): string {
+  return `mimeType=${quote(FOLDER_TYPE)} and name=${
+    quote(name)
+  } and 'root' in parents and trashed=false`;
+}
+
+/** The id of the named folder, created at the top of My Drive when missing. */
 export async function ensureFolder(api: DriveApi, name: string): Promise<string> {
-  const found = await listFiles(
-    api,
-    `mimeType=${quote(FOLDER_TYPE)} and name=${quote(name)} and trashed=false`,
-  );
+  const found = await listFiles(api, folderQuery(name));
   if (found.length) return found[0].id;
   const made = await api.http.json<DriveFile>(driveUrl(api, "drive/v3/files", { fields: "id" }), {
     method: "POST",
@@ -97,10 +106,7 @@ export async function ensureFolder(api: DriveApi, name: string): Promise<string>
 
 /** The folder's id when it exists. */
 export async function findFolder(api: DriveApi, name: string): Promise<string | undefined> {
-  const found = await listFiles(
-    api,
-    `mimeType=${quote(FOLDER_TYPE)} and name=${quote(name)} and trashed=false`,
-  );
+  const found = await listFiles(api, folderQuery(name));
   return found[0]?.id;
 }
 

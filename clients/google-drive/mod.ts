@@ -12,12 +12,19 @@
  */
 
 import { createHash } from "node:crypto";
+import { forgetRefusedSignIn } from "../../core/auth/forget_refused.ts";
 import { serviceAccountAuth } from "../../core/auth/service_account.ts";
 import { oauth2RefreshAuth, type OAuth2Tokens } from "../../core/auth/oauth2.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
-import { AuthError, ConfigError, NetworkError, NotFoundError } from "../../core/errors.ts";
+import {
+  AuthError,
+  ConfigError,
+  IntegrityError,
+  NetworkError,
+  NotFoundError,
+} from "../../core/errors.ts";
 import { hashFile } from "../../core/hasher.ts";
-import { MAX_JSON_BYTES, readBody } from "../../core/http.ts";
+import { isLoopback, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
 import { serviceBase } from "../../core/base_url.ts";
 import { type ParsedName, parseImageName, removeUri } from "../../core/names.ts";
 import { download } from "../../core/transfer/mod.ts";
@@ -104,6 +111,33 @@ export function driveProperties(
   return { properties, dropped };
 }
 
+/** Drive takes thumbnails of at most 2 MB. */
+export const THUMBNAIL_LIMIT = 2 * 1024 * 1024;
+/** The thumbnail formats Drive takes. */
+const THUMBNAIL_TYPES = new Set(["image/png", "image/gif", "image/jpeg"]);
+
+/**
+ * The thumbnail to send, or why there is none: Drive refuses the whole upload for a thumbnail over
+ * 2 MB or in a format other than PNG, GIF or JPEG, so such a file is left out with a warning.
+ */
+export function driveThumbnail(
+  thumb: { name: string; mediaType: string; bytes: Uint8Array },
+): { image: string; mimeType: string } | { skipped: string } {
+  if (!THUMBNAIL_TYPES.has(thumb.mediaType)) {
+    return { skipped: `${thumb.name} is not a PNG, GIF or JPEG image` };
+  }
+  if (thumb.bytes.length > THUMBNAIL_LIMIT) {
+    return { skipped: `${thumb.name} is ${thumb.bytes.length} bytes, more than Drive's 2 MB` };
+  }
+  return { image: base64Url(thumb.bytes), mimeType: thumb.mediaType };
+}
+
+/** Whether `a` is older than `b` (by modifiedTime, then id): a total order, so one file is newest. */
+export function isOlder(a: DriveFile, b: DriveFile): boolean {
+  const [x, y] = [a.modifiedTime ?? "", b.modifiedTime ?? ""];
+  return x !== y ? x < y : a.id < b.id;
+}
+
 /** SREGISTRY_GOOGLE_DRIVE_CHUNK_SIZE: bytes, or with a K or M suffix; a multiple of 256 KiB. */
 export function chunkSetting(value: string | undefined): number {
   if (value === undefined || value.trim() === "") return DEFAULT_CHUNK;
@@ -169,6 +203,25 @@ async function readClientSecrets(path: string): Promise<ClientSecrets> {
         JSON.stringify(path)
       } has no client_id; download the OAuth client (Desktop app) JSON`,
     );
+  }
+  // The token endpoint gets the client secret, the code and the refresh token: never in clear
+  // text to a host that is not this machine.
+  for (const field of ["token_uri", "auth_uri"] as const) {
+    const value = s[field];
+    if (value === undefined) continue;
+    let u: URL | undefined;
+    try {
+      u = new URL(value);
+    } catch {
+      u = undefined;
+    }
+    if (!u || !(u.protocol === "https:" || (u.protocol === "http:" && isLoopback(u.host)))) {
+      throw new ConfigError(
+        `The ${field} ${JSON.stringify(value)} in ${CLIENT_SECRETS} ${
+          JSON.stringify(path)
+        } is not an https URL (plain http only for a loopback host); download the JSON again`,
+      );
+    }
   }
   return s;
 }
@@ -271,16 +324,19 @@ function createGoogleDriveClient(ctx: Context): Client {
       kept = await authorizationCode(secrets, tokenUrl);
       ctx.credentials.set(key, kept);
     }
-    return oauth2RefreshAuth({
-      http: ctx.http,
-      tokenUrl,
-      clientId: secrets.client_id,
-      clientSecret: secrets.client_secret,
-      ...kept,
-      onTokens: (tokens) => ctx.credentials.set(key, tokens),
-      log: ctx.log,
-      signal: ctx.signal,
-    });
+    return forgetRefusedSignIn(
+      oauth2RefreshAuth({
+        http: ctx.http,
+        tokenUrl,
+        clientId: secrets.client_id,
+        clientSecret: secrets.client_secret,
+        ...kept,
+        onTokens: (tokens) => ctx.credentials.set(key, tokens),
+        log: ctx.log,
+        signal: ctx.signal,
+      }),
+      () => ctx.credentials.delete(key),
+    );
   }
 
   async function api(): Promise<DriveApi> {
@@ -347,7 +403,8 @@ function createGoogleDriveClient(ctx: Context): Client {
     const a = await api();
     const url = driveUrl(a, `drive/v3/files/${encodeURIComponent(f.id)}`, { alt: "media" }).href;
     const size = Number(f.size);
-    const digest = f.properties?.sha256sum;
+    // The original's property, else Drive's own checksum (a file another tool uploaded).
+    const digest = f.properties?.sha256sum ?? f.sha256Checksum;
     const version = names.version ?? f.properties?.version;
     return {
       url,
@@ -406,7 +463,12 @@ function createGoogleDriveClient(ctx: Context): Client {
           `Left out of the Drive properties (124 bytes each): ${dropped.join(", ")}`,
         );
       }
-      const thumb = await ctx.thumbnail();
+      const thumb = driveThumbnail(await ctx.thumbnail());
+      if ("skipped" in thumb) {
+        ctx.log.warning(
+          `Pushing without a thumbnail: SREGISTRY_THUMBNAIL ${thumb.skipped}; point it at a PNG, GIF or JPEG of at most 2 MB`,
+        );
+      }
       const chunkSize = chunkSetting(ctx.settings.get(CHUNK));
       // A session of an earlier, interrupted push of the same bytes to the same name continues.
       const key = `upload:${rootName()}/${names.storage}`;
@@ -423,9 +485,7 @@ function createGoogleDriveClient(ctx: Context): Client {
             mimeType: MEDIA,
             parents: [folder],
             properties,
-            contentHints: {
-              thumbnail: { image: base64Url(thumb.bytes), mimeType: thumb.mediaType },
-            },
+            ...("skipped" in thumb ? {} : { contentHints: { thumbnail: thumb } }),
           }, size);
           ctx.credentials.set(key, { session, digest, size });
         }
@@ -450,6 +510,29 @@ function createGoogleDriveClient(ctx: Context): Client {
       ctx.credentials.delete(key);
       const made = await res.json().catch(() => undefined) as DriveFile | undefined;
       if (!made?.id) throw new NetworkError(`Drive did not confirm the upload of ${names.uri}`);
+      if (made.sha256Checksum && made.sha256Checksum.toLowerCase() !== hex) {
+        // The damaged copy is not left to be pulled: the file is removed, the push can be redone.
+        await deleteFile(a, made.id).catch(() => false);
+        throw new IntegrityError(
+          `Drive holds other bytes than were sent for ${names.uri} (sha256 ${
+            made.sha256Checksum.slice(0, 12)
+          }..., expected ${hex.slice(0, 12)}...); the file was removed, push it again`,
+        );
+      }
+      // The original left a duplicate on every re-push of a name: the new file replaces the older
+      // ones of the same name (same version) once it is complete, as a push elsewhere overwrites.
+      // Only older ones: two pushes of one name at once keep the newer file, not neither.
+      const folder = await findFolder(a, rootName());
+      if (folder) {
+        const older = (await listFiles(
+          a,
+          `${containers(folder)} and name=${quote(names.storage)}`,
+        )).filter((f) => isOlder(f, made));
+        for (const f of older) await deleteFile(a, f.id);
+        if (older.length) {
+          ctx.log.verbose(`Replaced ${older.length} older file(s) named ${names.storage}`);
+        }
+      }
       return {
         url: driveUrl(a, `drive/v3/files/${encodeURIComponent(made.id)}`, { alt: "media" }).href,
         digest,

@@ -5,10 +5,25 @@
  * `error_summary` and a `.tag` (invalid_access_token, expired_access_token); endpoint errors are
  * 409 with `error_summary` and `error`; a wrong session offset is `incorrect_offset` with
  * `correct_offset`, and an unknown session `not_found` (both wrapped in `lookup_failed` by
- * `upload_session/finish`, as its UploadSessionFinishError does). `/oauth2/token` serves the refresh_token grant. A path prefix before `/2/` or
+ * `upload_session/finish`, as its UploadSessionFinishError does). Bad input (a missing required
+ * field, a missing or malformed `Dropbox-API-Arg`, the wrong Content-Type, a body that is not JSON)
+ * is 400 in plain text, `Error in call to API function "<route>": ...`, as Dropbox answers it.
+ * `/oauth2/token` takes a form and serves the refresh_token and authorization_code (PKCE) grants. A
+ * path prefix before `/2/` or
  * `/oauth2/` is ignored, so a fault proxy can tell routes apart by a base-URL prefix.
  * @module
  */
+
+import { createHash } from "node:crypto";
+
+/** Dropbox's content_hash: SHA-256 over the SHA-256 digests of each 4 MiB block. */
+export function dropboxContentHash(bytes: Uint8Array): string {
+  const outer = createHash("sha256");
+  for (let o = 0; o < bytes.length; o += 4 * 1024 * 1024) {
+    outer.update(createHash("sha256").update(bytes.subarray(o, o + 4 * 1024 * 1024)).digest());
+  }
+  return outer.digest("hex");
+}
 
 /** A running fake. */
 export interface DropboxFake {
@@ -22,6 +37,8 @@ export interface DropboxFake {
   addToken(token: string): void;
   /** Make a token expired (401 expired_access_token). */
   expire(token: string): void;
+  /** Every token issued from now on is already expired (a server that keeps refusing). */
+  expireIssued(): void;
   /** Accept a refresh token for an app key. */
   addRefreshToken(appKey: string, refreshToken: string): void;
   /** Accept an authorization code for an app key (once). */
@@ -37,6 +54,14 @@ export interface DropboxFake {
    * of them is applied before the answer is lost (the server moved on, the client does not know).
    */
   failAppends(options: { after?: number; count: number; keep?: boolean }): void;
+  /** The Range header of each download (null: a full one). */
+  readonly ranges: (string | null)[];
+  /** Flip a byte of the next file an upload commits (bytes damaged on the way in). */
+  corruptNextSave(): void;
+  /** Flip a byte in the next full download (a damaged copy on the way). */
+  corruptNextDownload(): void;
+  /** End the next full download after this many bytes (its Content-Length says more). */
+  dropDownloadOnce(bytes: number): void;
   /** Forget every upload session (they expire after 7 days). */
   expireSessions(): void;
   /** Stop it. */
@@ -52,6 +77,17 @@ const json = (status: number, body: unknown, headers: HeadersInit = {}) =>
 const endpointError = (summary: string, error: unknown) =>
   json(409, { error_summary: summary, error });
 
+/** Dropbox's 400 answer to bad input: plain text naming the function and what is wrong. */
+const badInput = (route: string, detail: string) =>
+  new Response(`Error in call to API function "${route.slice(3)}": ${detail}`, {
+    status: 400,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
+
+/** The 400 for a required argument that is missing. */
+const missing = (route: string, field: string, where = 'HTTP header "Dropbox-API-Arg"') =>
+  badInput(route, `${where}: missing required field '${field}'`);
+
 /** Start the fake. */
 export function startDropboxFake(): DropboxFake {
   const files = new Map<string, { bytes: Uint8Array; display: string; rev: number }>();
@@ -64,6 +100,11 @@ export function startDropboxFake(): DropboxFake {
   const codes = new Map<string, string>();
   const verifiers: string[] = [];
   let skew = false;
+  let dropAt: number | undefined;
+  let expireNew = false;
+  let corrupt = false;
+  let corruptSave = false;
+  const ranges: (string | null)[] = [];
   let sessionCount = 0;
   let failing: { after: number; count: number; keep: boolean; seen: number } | undefined;
   let issued = 0;
@@ -80,7 +121,7 @@ export function startDropboxFake(): DropboxFake {
       size: f.bytes.length,
       rev: `0${f.rev}`,
       server_modified: "2026-01-01T00:00:00Z",
-      content_hash: "0".repeat(64),
+      content_hash: dropboxContentHash(f.bytes),
     };
   };
 
@@ -119,6 +160,11 @@ export function startDropboxFake(): DropboxFake {
         reason: { ".tag": "conflict", conflict: { ".tag": "file" } },
       });
     }
+    if (corruptSave) {
+      corruptSave = false;
+      bytes = bytes.slice();
+      bytes[bytes.length >> 1] ^= 0xff;
+    }
     files.set(key, { bytes, display: path, rev: (files.get(key)?.rev ?? 0) + 1 });
     return json(200, meta(path));
   }
@@ -126,9 +172,21 @@ export function startDropboxFake(): DropboxFake {
   async function content(req: Request, route: string): Promise<Response> {
     const rawArg = req.headers.get("dropbox-api-arg") ??
       new URL(req.url).searchParams.get("arg");
+    if (rawArg === null) {
+      await req.body?.cancel();
+      return badInput(route, 'Must provide HTTP header "Dropbox-API-Arg" or URL parameter "arg".');
+    }
+    if (/[^\x20-\x7e]/.test(rawArg)) {
+      // HTTP headers carry bytes: Dropbox wants characters past 0x7e escaped as \uXXXX.
+      await req.body?.cancel();
+      return badInput(
+        route,
+        'Bad HTTP "Dropbox-API-Arg" header: non-ASCII characters must be escaped',
+      );
+    }
     let arg: Record<string, unknown>;
     try {
-      arg = JSON.parse(rawArg ?? "");
+      arg = JSON.parse(rawArg);
       if (typeof arg !== "object" || arg === null) throw new Error();
     } catch {
       await req.body?.cancel();
@@ -139,8 +197,8 @@ export function startDropboxFake(): DropboxFake {
     }
     if (route === "/2/files/download") {
       await req.body?.cancel();
-      const path = String(arg.path ?? "");
-      if (!path) return new Response("missing path", { status: 400 });
+      if (typeof arg.path !== "string") return missing(route, "path");
+      const path = arg.path;
       const f = files.get(path.toLowerCase());
       if (!f) {
         return endpointError("path/not_found/..", {
@@ -154,7 +212,28 @@ export function startDropboxFake(): DropboxFake {
         "accept-ranges": "bytes",
         etag: `W/"${f.rev}"`,
       };
+      ranges.push(req.headers.get("range"));
       const range = req.headers.get("range")?.match(/^bytes=(\d+)-(\d*)$/);
+      if (corrupt && !range) {
+        corrupt = false;
+        const bad = f.bytes.slice();
+        bad[bad.length >> 1] ^= 0xff;
+        return new Response(bad, { headers });
+      }
+      if (dropAt !== undefined && !range) {
+        // The connection ends after `dropAt` bytes of a full download.
+        const cut = f.bytes.slice(0, dropAt);
+        dropAt = undefined;
+        return new Response(
+          new ReadableStream<Uint8Array>({
+            start(c) {
+              c.enqueue(cut);
+              c.close();
+            },
+          }),
+          { headers: { ...headers, "content-length": String(f.bytes.length) } },
+        );
+      }
       if (range) {
         const start = Number(range[1]);
         const end = range[2] ? Math.min(Number(range[2]), f.bytes.length - 1) : f.bytes.length - 1;
@@ -177,8 +256,13 @@ export function startDropboxFake(): DropboxFake {
     }
     const body = new Uint8Array(await req.arrayBuffer());
     if (route === "/2/files/upload") {
-      if (typeof arg.path !== "string") return new Response("missing path", { status: 400 });
-      if (body.length > 150 * 1024 * 1024) return new Response("too large", { status: 400 });
+      if (typeof arg.path !== "string") return missing(route, "path");
+      if (body.length > 150 * 1024 * 1024) {
+        return badInput(
+          route,
+          "request body is too large (more than 150 MiB): use an upload session",
+        );
+      }
       return save(arg.path, body, String(arg.mode ?? "add"));
     }
     if (route === "/2/files/upload_session/start") {
@@ -188,7 +272,7 @@ export function startDropboxFake(): DropboxFake {
     }
     const cursor = arg.cursor as { session_id?: string; offset?: number } | undefined;
     if (typeof cursor?.session_id !== "string" || typeof cursor.offset !== "number") {
-      return new Response("missing cursor", { status: 400 });
+      return missing(route, typeof cursor === "object" ? "cursor.offset" : "cursor");
     }
     // append_v2 answers an UploadSessionLookupError as is; finish wraps it in lookup_failed.
     const lookup = (tag: string, extra: Record<string, unknown> = {}) =>
@@ -225,7 +309,7 @@ export function startDropboxFake(): DropboxFake {
     if (route === "/2/files/upload_session/append_v2") return json(200, null);
     if (route === "/2/files/upload_session/finish") {
       const commit = arg.commit as { path?: string; mode?: string } | undefined;
-      if (typeof commit?.path !== "string") return new Response("missing commit", { status: 400 });
+      if (typeof commit?.path !== "string") return missing(route, "commit");
       sessions.delete(cursor.session_id);
       return save(commit.path, concat(s.bytes), commit.mode ?? "add");
     }
@@ -247,22 +331,17 @@ export function startDropboxFake(): DropboxFake {
     try {
       arg = await req.json();
     } catch {
-      return new Response(
-        "Error in call to API function: request body: could not decode input as JSON",
-        {
-          status: 400,
-        },
-      );
+      return badInput(route, "request body: could not decode input as JSON");
     }
     const path = typeof arg?.path === "string" ? arg.path : undefined;
     const notFound = () =>
       endpointError("path/not_found/..", { ".tag": "path", path: { ".tag": "not_found" } });
     switch (route) {
       case "/2/files/get_metadata":
-        if (path === undefined) return new Response("missing path", { status: 400 });
+        if (path === undefined) return missing(route, "path", "request body");
         return files.has(path.toLowerCase()) ? json(200, meta(path)) : notFound();
       case "/2/files/delete_v2":
-        if (path === undefined) return new Response("missing path", { status: 400 });
+        if (path === undefined) return missing(route, "path", "request body");
         if (!files.has(path.toLowerCase())) {
           return endpointError("path_lookup/not_found/..", {
             ".tag": "path_lookup",
@@ -282,7 +361,7 @@ export function startDropboxFake(): DropboxFake {
             return endpointError("reset/..", { ".tag": "reset" });
           }
           start = Number(arg.cursor.slice(7));
-        } else if (path === undefined) return new Response("missing path", { status: 400 });
+        } else if (path === undefined) return missing(route, "path", "request body");
         const all = [...files.keys()].sort().map(meta);
         // Two entries a page, so any real listing needs the cursor.
         const page = all.slice(start, start + 2);
@@ -293,7 +372,7 @@ export function startDropboxFake(): DropboxFake {
         });
       }
       case "/2/sharing/create_shared_link_with_settings": {
-        if (path === undefined) return new Response("missing path", { status: 400 });
+        if (path === undefined) return missing(route, "path", "request body");
         if (!files.has(path.toLowerCase())) return notFound();
         const existing = links.get(path.toLowerCase());
         if (existing) {
@@ -314,6 +393,10 @@ export function startDropboxFake(): DropboxFake {
   }
 
   async function token(req: Request): Promise<Response> {
+    if (!/^application\/x-www-form-urlencoded/.test(req.headers.get("content-type") ?? "")) {
+      await req.body?.cancel();
+      return json(400, { error: "invalid_request", error_description: "Content-Type" });
+    }
     const form = new URLSearchParams(await req.text());
     if (form.get("grant_type") === "refresh_token") {
       const key = form.get("client_id") ?? "";
@@ -322,6 +405,7 @@ export function startDropboxFake(): DropboxFake {
       }
       const t = `sl.fake-${++issued}`;
       tokens.add(t);
+      if (expireNew) expired.add(t);
       return json(200, { access_token: t, token_type: "bearer", expires_in: 14400 });
     }
     if (form.get("grant_type") === "authorization_code") {
@@ -370,6 +454,7 @@ export function startDropboxFake(): DropboxFake {
     get: (path) => files.get(path.toLowerCase())?.bytes,
     addToken: (t) => void tokens.add(t),
     expire: (t) => void expired.add(t),
+    expireIssued: () => void (expireNew = true),
     addRefreshToken: (k, r) => void refresh.set(r, k),
     calls,
     verifiers,
@@ -378,6 +463,10 @@ export function startDropboxFake(): DropboxFake {
     failAppends: ({ after = 0, count, keep = false }) =>
       void (failing = { after, count, keep, seen: 0 }),
     expireSessions: () => sessions.clear(),
+    ranges,
+    dropDownloadOnce: (n) => void (dropAt = n),
+    corruptNextDownload: () => void (corrupt = true),
+    corruptNextSave: () => void (corruptSave = true),
     async stop() {
       ac.abort();
       await server.finished;

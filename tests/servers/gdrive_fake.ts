@@ -2,7 +2,7 @@
  * A strict fake of the Drive v3 API parts the google-drive client uses, written from Google's
  * documentation: `POST /token` (JWT-bearer grant, RS256 signature checked against registered
  * accounts), `GET/POST /drive/v3/files` (list with a `q` of `and`-joined clauses: mimeType=, name=,
- * trashed=false, '<id>' in parents, properties has { key='k' and value='v' }; pageToken paging),
+ * trashed=false, '<id>' in parents ('root': the top of My Drive), properties has { key='k' and value='v' }; pageToken paging),
  * `GET/DELETE /drive/v3/files/{id}` (alt=media, Range), the resumable upload session
  * (`POST /upload/drive/v3/files?uploadType=resumable`, then PUT), and `POST …/permissions`.
  * Errors use Google's `{error: {errors: [...], code, message}}` shape.
@@ -16,6 +16,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { freePort } from "./_port.ts";
 
 /** A stored file. */
@@ -61,6 +62,10 @@ export interface DriveFake {
   addClient(clientId: string, clientSecret: string): void;
   /** Revoke every refresh token. */
   revokeRefreshTokens(): void;
+  /** Flip a byte of the next upload Drive completes (bytes damaged on the way in). */
+  corruptNextUpload(): void;
+  /** A valid access token, as the token endpoint would issue (for tests that call the fake). */
+  issueToken(): Promise<string>;
   /** Expire every issued token (the next call answers 401). */
   expireTokens(): void;
   put(file: Partial<FakeFile> & { name: string }): FakeFile;
@@ -80,7 +85,32 @@ function b64urlDecode(s: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(b, (c) => c.charCodeAt(0));
 }
 
-const FIELDS = ["id", "name", "size", "modifiedTime", "properties"];
+const FIELDS = ["id", "name", "size", "modifiedTime", "properties", "sha256Checksum"];
+
+/** File fields Drive knows (a subset), for `fields` selections. */
+const KNOWN_FIELDS = new Set([
+  ...FIELDS,
+  "kind",
+  "mimeType",
+  "parents",
+  "trashed",
+  "md5Checksum",
+  "webViewLink",
+  "createdTime",
+  "contentHints",
+]);
+
+/** The unknown name in a `fields` selection (`nextPageToken,files(id,name)`), if any. */
+function badField(fields: string | null): string | undefined {
+  if (fields === null || fields.trim() === "*") return undefined;
+  const inner = fields.replace(/files\(([^)]*)\)/, (_, x) => `files,${x}`);
+  for (const raw of inner.split(",")) {
+    const f = raw.trim();
+    if (["nextPageToken", "files", "incompleteSearch", "kind"].includes(f)) continue;
+    if (!KNOWN_FIELDS.has(f)) return f;
+  }
+  return undefined;
+}
 
 /** Parse a q into predicates; undefined for an unsupported clause. */
 function parseQuery(q: string): ((f: FakeFile) => boolean)[] | undefined {
@@ -115,7 +145,8 @@ function parseQuery(q: string): ((f: FakeFile) => boolean)[] | undefined {
     } else if (c === "trashed=false" || c === "trashed = false") out.push((f) => !f.trashed);
     else if ((m = c.match(new RegExp(`^${str}\\s+in\\s+parents$`)))) {
       const id = un(m[1]);
-      out.push((f) => f.parents.includes(id));
+      // A file without parents is at the top of My Drive, which `'root'` names.
+      out.push((f) => f.parents.includes(id) || (id === "root" && f.parents.length === 0));
     } else if (
       (m = c.match(
         new RegExp(`^properties has \\{ key=${str} and value=${str} \\}$`),
@@ -143,6 +174,7 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
   const finished = new Map<string, string>();
   let faults: { after: number; count: number; persist: "none" | "half" } | undefined;
   let chunksSeen = 0;
+  let corruptNext = false;
   const stats = {
     tokens: 0,
     unauthorized: 0,
@@ -163,7 +195,11 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
   const newId = () => `f${++n}${crypto.randomUUID().slice(0, 8)}`;
 
   const view = (f: FakeFile) => {
-    const all: Record<string, unknown> = { ...f, size: String(f.bytes.length) };
+    const all: Record<string, unknown> = {
+      ...f,
+      size: String(f.bytes.length),
+      sha256Checksum: createHash("sha256").update(f.bytes).digest("hex"),
+    };
     return Object.fromEntries(FIELDS.map((k) => [k, all[k]]));
   };
 
@@ -337,6 +373,10 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
         o += part.length;
       }
       const { size: _, parts: _p, received: _r, ...meta } = s;
+      if (corruptNext) {
+        corruptNext = false;
+        all[all.length >> 1] ^= 0xff;
+      }
       const f = { ...meta, bytes: all };
       files.set(f.id, f);
       sessions.delete(uploadId);
@@ -404,6 +444,45 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
     return s.received === total ? complete() : kept();
   }
 
+  /**
+   * What Drive refuses in file metadata: a property whose key and value take more than 124 bytes
+   * (UTF-8), a property value that is not a string, and a contentHints.thumbnail that is not
+   * URL-safe base64 of at most 2 MB, or has no mimeType.
+   */
+  function checkMetadata(body: Record<string, unknown>): Response | undefined {
+    const props = body.properties;
+    if (props !== undefined) {
+      if (typeof props !== "object" || props === null) {
+        return gError(400, "Invalid value for: properties", "invalid");
+      }
+      for (const [k, v] of Object.entries(props)) {
+        if (typeof v !== "string") {
+          return gError(400, `Invalid value for property: ${k}`, "invalid");
+        }
+        if (new TextEncoder().encode(k + v).length > 124) {
+          return gError(
+            400,
+            `The size of the property ${k} exceeds the limit of 124 bytes for key and value`,
+            "invalidProperty",
+          );
+        }
+      }
+    }
+    const hints = body.contentHints as { thumbnail?: { image?: unknown; mimeType?: unknown } };
+    const t = hints?.thumbnail;
+    if (t !== undefined) {
+      if (typeof t.image !== "string" || !/^[A-Za-z0-9_-]*={0,2}$/.test(t.image)) {
+        return gError(400, "Invalid value for: contentHints.thumbnail.image", "invalid");
+      }
+      if (typeof t.mimeType !== "string" || t.mimeType === "") {
+        return gError(400, "Required: contentHints.thumbnail.mimeType", "required");
+      }
+      if (b64urlDecode(t.image.replace(/=+$/, "")).length > 2 * 1024 * 1024) {
+        return gError(400, "The thumbnail is larger than 2 MB", "thumbnailTooLarge");
+      }
+    }
+  }
+
   async function json(req: Request): Promise<Record<string, unknown> | Response> {
     if (!/^application\/json/.test(req.headers.get("content-type") ?? "")) {
       return gError(400, "Bad Request: Content-Type must be application/json", "badContent");
@@ -426,6 +505,10 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
       stats.unauthorized++;
       return gError(401, "Invalid Credentials", "authError");
     }
+    const unknownField = badField(url.searchParams.get("fields"));
+    if (unknownField !== undefined) {
+      return gError(400, `Invalid field selection ${unknownField}`, "invalidParameter");
+    }
     if (p === "/upload/drive/v3/files" && req.method === "POST") {
       if (url.searchParams.get("uploadType") !== "resumable") {
         return gError(400, "Invalid uploadType", "invalidParameter");
@@ -434,6 +517,8 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
       if (body instanceof Response) return body;
       const size = Number(req.headers.get("x-upload-content-length"));
       if (typeof body.name !== "string") return gError(400, "Required: name", "required");
+      const refused = checkMetadata(body);
+      if (refused) return refused;
       const id = crypto.randomUUID();
       sessions.set(id, {
         id: newId(),
@@ -559,6 +644,8 @@ export function startDriveFake(options: { pageSize?: number } = {}): DriveFake {
       chunksSeen = 0;
       faults = { after, count, persist };
     },
+    issueToken: () => Promise.resolve(issue()),
+    corruptNextUpload: () => void (corruptNext = true),
     expireTokens: () => {
       for (const k of tokens.keys()) tokens.set(k, 0);
     },
