@@ -124,6 +124,17 @@ Deno.test({
         assertEquals(await Deno.readFile(out), hello);
         assertEquals(lib.leakedAuth, [], "the object store got an Authorization header");
         assert(lib.storeLog.some((l) => l.startsWith("GET /lib-0/images/img-hello.sif?")));
+        // The image's hash as its tag (what search answers for an image) pulls it too.
+        const byHash = join(h.dir, "by-hash.sif");
+        const hashed = await cli([
+          "pull",
+          "--no-cache",
+          "--file",
+          byHash,
+          `library://lib/ns/hello:sha256.${await sha256(hello)}`,
+        ]);
+        assertEquals(hashed.code, 0, hashed.stderr);
+        assertEquals(await Deno.readFile(byHash), hello);
         const bad = await fake({ hashes: { hello: `sha256.${"0".repeat(64)}` } });
         const wrong = await bad.cli(["pull", "library://lib/ns/hello:v1"]);
         assertEquals(wrong.code, 6, wrong.stderr);
@@ -417,6 +428,13 @@ Deno.test({
         await (await fetch(`${reg.url}/v2/ns/pushed/manifests/${index.manifests[0].digest}`, {
           headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
         })).json();
+      // The media types SingularityCE writes and reads for a library SIF.
+      assertEquals(manifest.mediaType, "application/vnd.oci.image.manifest.v1+json");
+      assertEquals(manifest.config.mediaType, "application/vnd.sylabs.sif.config.v1+json");
+      assertEquals(manifest.layers.length, 1);
+      assertEquals(manifest.layers[0].mediaType, "application/vnd.sylabs.sif.layer.v1.sif");
+      assertEquals(manifest.layers[0].digest, `sha256:${await sha256(bytes)}`);
+      assertEquals(manifest.layers[0].size, bytes.length);
       const config = await (await fetch(`${reg.url}/v2/ns/pushed/blobs/${manifest.config.digest}`))
         .json();
       assertEquals(config.architecture, "arm64");
@@ -460,8 +478,183 @@ Deno.test({
         assert(sk.success, new TextDecoder().decode(sk.stderr));
         const raw = JSON.parse(new TextDecoder().decode(sk.stdout));
         assertEquals(raw.mediaType, "application/vnd.oci.image.index.v1+json");
+        assertEquals(raw.manifests[0].platform, { architecture: "arm64", os: "linux" });
+        const one = await new Deno.Command("skopeo", {
+          args: [
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            `docker://${reg.host}/ns/pushed@${raw.manifests[0].digest}`,
+          ],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert(one.success, new TextDecoder().decode(one.stderr));
+        const m = JSON.parse(new TextDecoder().decode(one.stdout));
+        assertEquals(
+          [m.config.mediaType, m.layers.map((l: { mediaType: string }) => l.mediaType)],
+          ["application/vnd.sylabs.sif.config.v1+json", [
+            "application/vnd.sylabs.sif.layer.v1.sif",
+          ]],
+        );
       }
     } finally {
+      await lib.stop();
+      await reg.stop();
+      await h.cleanup();
+    }
+  },
+});
+
+/** Put a blob into a registry repository (POST, then PUT ?digest=). */
+async function putBlob(registry: string, repo: string, bytes: Uint8Array): Promise<string> {
+  const digest = `sha256:${await sha256(bytes)}`;
+  const start = await fetch(`${registry}/v2/${repo}/blobs/uploads/`, { method: "POST" });
+  await start.body?.cancel();
+  const at = new URL(start.headers.get("location")!, registry);
+  at.searchParams.set("digest", digest);
+  const put = await fetch(at, {
+    method: "PUT",
+    headers: { "content-type": "application/octet-stream" },
+    body: bytes as Uint8Array<ArrayBuffer>,
+  });
+  await put.body?.cancel();
+  assertEquals(put.status, 201, `blob ${digest}`);
+  return digest;
+}
+
+Deno.test({
+  name:
+    "library: endpoints from config.prod.json; search of every kind; an OCI pull refuses a non-SIF config or two layers",
+  ignore: requirement(REGISTRY_BIN, onPath(REGISTRY_BIN)).ignore,
+  ...opts,
+  async fn() {
+    const bytes = buildSingularityLike({ labels: { "org.test": "discovery" } });
+    const reg = await startRegistry();
+    const lib = await startLibraryFake({
+      token: TOKEN,
+      registry: reg.url,
+      namespace: "tools",
+      images: { seeded: bytes },
+    });
+    // The remote the user names only publishes the endpoint map; the library API is elsewhere.
+    let config: "ok" | "html" = "ok";
+    const frontRequests: string[] = [];
+    const front = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+      const p = new URL(req.url).pathname;
+      frontRequests.push(`${req.method} ${p}`);
+      if (p !== "/assets/config/config.prod.json") return new Response("no", { status: 404 });
+      if (config === "html") return new Response("<html>login</html>", { status: 200 });
+      return Response.json({
+        libraryAPI: { uri: lib.url },
+        tokenAPI: { uri: lib.url },
+        keystoreAPI: { uri: "https://keys.invalid" },
+      });
+    });
+    const h = await tempHome();
+    const env = {
+      ...h.env,
+      ...FAST_ENV,
+      SREGISTRY_LIBRARY_BASE: `http://127.0.0.1:${front.addr.port}`,
+      SREGISTRY_LIBRARY_TOKEN: TOKEN,
+    };
+    const file = join(h.dir, "image.sif");
+    await Deno.writeFile(file, bytes);
+    try {
+      const push = await runCli(
+        ["--json", "push", file, "--name", "library://lib/tools/found:v1"],
+        {
+          env,
+        },
+      );
+      assertEquals(push.code, 0, push.stderr);
+      const out = join(h.dir, "back.sif");
+      const pull = await runCli(
+        ["--json", "pull", "--no-cache", "--file", out, "library://lib/tools/found:v1"],
+        { env },
+      );
+      assertEquals(pull.code, 0, pull.stderr);
+      assertEquals(await Deno.readFile(out), bytes);
+      assertEquals(new Set(frontRequests), new Set(["GET /assets/config/config.prod.json"]));
+      assert(lib.calls.some((c) => c.startsWith("GET /v1/oci-redirect")), `${lib.calls}`);
+
+      // search: containers, collections, entities and images (by hash), each a usable URI.
+      const hex = await sha256(bytes);
+      const search = async (q: string) => {
+        const r = await runCli(["--json", "search", q], { env });
+        assertEquals(r.code, 0, r.stderr);
+        return (JSON.parse(r.stdout) as { uri: string; details: { kind: string } }[])
+          .map((x) => `${x.details.kind} ${x.uri}`);
+      };
+      assert((await search("library://found")).includes("container library://lib/tools/found"));
+      assertEquals(await search(`library://sha256.${hex.slice(0, 12)}`), [
+        `image library://lib/tools/seeded:sha256.${hex}`,
+      ]);
+      assert((await search("library://tools")).includes("collection library://lib/tools"));
+      assert((await search("library://lib")).includes("entity library://lib"));
+      assertEquals(parseLibraryRef(`library://lib/tools/seeded:sha256.${hex}`).tags, [
+        `sha256.${hex}`,
+      ]);
+
+      // An OCI image that is not a library SIF: a wrong config type, or two layers.
+      const sif = await putBlob(reg.url, "tools/notsif", bytes);
+      const cfg = new TextEncoder().encode("{}");
+      const manifests: [string, unknown][] = [
+        ["notsif", {
+          schemaVersion: 2,
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          config: {
+            mediaType: "application/vnd.oci.image.config.v1+json",
+            digest: await putBlob(reg.url, "tools/notsif", cfg),
+            size: 2,
+          },
+          layers: [{
+            mediaType: "application/vnd.sylabs.sif.layer.v1.sif",
+            digest: sif,
+            size: bytes.length,
+          }],
+        }],
+        ["twolayers", {
+          schemaVersion: 2,
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          config: {
+            mediaType: "application/vnd.sylabs.sif.config.v1+json",
+            digest: await putBlob(reg.url, "tools/twolayers", cfg),
+            size: 2,
+          },
+          layers: [0, 1].map(() => ({
+            mediaType: "application/vnd.sylabs.sif.layer.v1.sif",
+            digest: sif,
+            size: bytes.length,
+          })),
+        }],
+      ];
+      await putBlob(reg.url, "tools/twolayers", bytes);
+      for (const [name, m] of manifests) {
+        const r = await fetch(`${reg.url}/v2/tools/${name}/manifests/v1`, {
+          method: "PUT",
+          headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
+          body: JSON.stringify(m),
+        });
+        await r.body?.cancel();
+        assertEquals(r.status, 201, name);
+      }
+      const notSif = await runCli(["--json", "pull", "library://lib/tools/notsif:v1"], { env });
+      assertEquals(notSif.code, 1, notSif.stderr);
+      match(notSif.stderr, /not a SIF image: its config is application\/vnd\.oci\.image\.config/);
+      const two = await runCli(["pull", "library://lib/tools/twolayers:v1"], { env });
+      assertEquals(two.code, 1, two.stderr);
+      match(two.stderr, /has 2 layers/);
+      const images = await runCli(["--json", "images"], { env });
+      assert(!/notsif|twolayers/.test(images.stdout), images.stdout);
+
+      // A remote whose endpoint map is not JSON: one clear line, exit 5.
+      config = "html";
+      const bad = await runCli(["pull", "library://lib/tools/found:v1"], { env });
+      assertEquals(bad.code, 5, bad.stderr);
+      match(bad.stderr, /config\.prod\.json is not the library's endpoint map/);
+    } finally {
+      await front.shutdown();
       await lib.stop();
       await reg.stop();
       await h.cleanup();

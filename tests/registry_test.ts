@@ -302,6 +302,71 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "registry: a 504 that lost the upload is checked, then re-sent signed for the hour it is sent in",
+  ...opts,
+  async fn() {
+    const s = await setup();
+    try {
+      s.fake.lostUploads = 1;
+      // Once the client has looked for the image after the 504, both clocks are an hour on: the
+      // retry must carry the new hour (a signature made for the first attempt would be stale).
+      const checked = () =>
+        s.fake.requests.some((r) => r.startsWith("GET /api/container/demo/lost:v1"));
+      Object.defineProperty(s.fake, "clockOffsetMs", { get: () => checked() ? HOUR : 0 });
+      const stderr = memorySink(true);
+      const factory = createRegistryFactory({ now: () => Date.now() + (checked() ? HOUR : 0) });
+      const app = createApp({
+        env: envFrom(s.env),
+        factories: [...FACTORIES.filter((f) => f.scheme !== "registry"), factory],
+        stdout: memorySink(),
+        stderr,
+      });
+      const c = app.getClient("registry://x/y").client;
+      const r = await c.push!(s.file, { name: "demo/lost:v1" });
+      app.close();
+      assertEquals(r.size, s.bytes.length);
+      const order = s.fake.requests.filter((x) => /^(POST \/upload|GET \/api\/container)/.test(x));
+      assertEquals(order, ["POST /upload", "GET /api/container/demo/lost:v1", "POST /upload"]);
+      assertEquals(s.fake.refusals, [], "a retry was signed for the hour of the first attempt");
+      assertEquals(s.fake.get("demo/lost:v1")?.data, s.bytes);
+      // The upload drew progress on the terminal, restarted for the retry.
+      assert(/demo\/lost:v1 .*195\.3 KiB\/195\.3 KiB/.test(stderr.text()), stderr.text());
+      assert(/retrying/.test(stderr.text()), stderr.text());
+    } finally {
+      await s.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "registry: push and delete with the host in the URI and no base (no /api lost)",
+  ...opts,
+  async fn() {
+    const s = await setup();
+    try {
+      const host = new URL(s.fake.url).host;
+      const env = { ...s.env, SREGISTRY_REGISTRY_BASE: "" };
+      const uri = `registry://${host}/lab/hosted:v1`;
+      const push = await runCli(["--json", "push", s.file, "--name", uri], { env });
+      assertEquals(push.code, 0, push.stderr);
+      assertEquals(JSON.parse(push.stdout).url, `${s.fake.api}/container/lab/hosted:v1`);
+      assert(s.fake.requests.includes("POST /api/upload/chunked_upload"), `${s.fake.requests}`);
+      const del = await runCli(["--json", "delete", "--force", uri], { env });
+      assertEquals(del.code, 0, del.stderr);
+      assertEquals(JSON.parse(del.stdout).deleted, [uri]);
+      assert(s.fake.requests.includes("DELETE /api/container/lab/hosted:v1"));
+      assertEquals(s.fake.get("lab/hosted:v1"), undefined);
+      const again = await runCli(["--json", "delete", "--force", uri], { env });
+      assertEquals(again.code, 3, again.stderr);
+      assertEquals(JSON.parse(again.stderr.trim().split("\n").at(-1)!).error.kind, "not_found");
+    } finally {
+      await s.stop();
+    }
+  },
+});
+
+Deno.test({
   name: "registry: delete asks unless --force; frozen is refused; labels and legacy credentials",
   ...opts,
   async fn() {
@@ -322,6 +387,14 @@ Deno.test({
         (JSON.parse(labels.stdout) as { uri: string }[]).map((x) => x.uri).sort(),
         ["lab/gone:v1", "lab/ice:v1"],
       );
+      const byValue = await runCli(["--json", "labels", "-k", "version", "-v", "1"], {
+        env: { ...s.env, SREGISTRY_CLIENT: "registry" },
+      });
+      assertEquals(byValue.code, 0, byValue.stderr);
+      assertEquals((JSON.parse(byValue.stdout) as { uri: string }[]).map((x) => x.uri), [
+        "lab/gone:v1",
+      ]);
+      assert(s.fake.requests.includes("GET /api/labels/search/version/key/1/value"));
       const local = await runCli(["--json", "labels", "-k", "maintainer"], { env: s.env });
       assertEquals(JSON.parse(local.stdout), [], "without the registry active: the catalog");
 
@@ -371,11 +444,13 @@ Deno.test({
         NetworkError,
       );
       app.close();
-      const cli = await runCli(["build", "--name", "registry://lab/cli:v1", recipe], {
+      const cli = await runCli(["--json", "build", "--name", "registry://lab/cli:v1", recipe], {
         env: s.env,
       });
       assertEquals(cli.code, 5, cli.stderr);
-      assert(/FAILURE/.test(cli.stderr), cli.stderr);
+      const err = JSON.parse(cli.stderr.trim().split("\n").at(-1)!).error;
+      assert(/FAILURE/.test(err.message), cli.stderr);
+      assertEquals(err.exitCode, 5);
     } finally {
       await s.stop();
     }

@@ -19,10 +19,10 @@ import type {
   RemoteRecord,
   SearchHit,
 } from "../types.ts";
-import { FormatError, NotFoundError, UsageError } from "../../core/errors.ts";
+import { FormatError, NetworkError, NotFoundError, UsageError } from "../../core/errors.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
 import type { BearerChallengeAuthorizer } from "../../core/auth/bearer_challenge.ts";
-import { download } from "../../core/transfer/mod.ts";
+import { download, MAX_STREAMS } from "../../core/transfer/mod.ts";
 import { hashFile } from "../../core/hasher.ts";
 import { hostPlatform } from "../../core/platform.ts";
 import { type Connection, downloadBlob, pulledSifLayer, resolveImage } from "../oci/client.ts";
@@ -136,10 +136,31 @@ export function createLibraryClient(ctx: Context): Client {
           ctx.log.verbose(`${remote} has no config.prod.json; using it as the library API`);
           return remote;
         }
-        const cfg = JSON.parse(await res.text()) as Record<string, { uri?: string } | undefined>;
-        const uri = cfg.libraryAPI?.uri;
-        if (!uri) return remote;
-        return new URL(uri, remote).href.replace(/\/+$/, "");
+        const text = await res.text();
+        let cfg: unknown;
+        try {
+          cfg = JSON.parse(text);
+        } catch {
+          cfg = undefined;
+        }
+        if (!cfg || typeof cfg !== "object" || Array.isArray(cfg)) {
+          throw new NetworkError(
+            `${remote}/assets/config/config.prod.json is not the library's endpoint map (${
+              JSON.stringify(text.slice(0, 40))
+            }); check SREGISTRY_LIBRARY_BASE or the host in the URI`,
+          );
+        }
+        const uri = (cfg as Record<string, { uri?: unknown } | undefined>).libraryAPI?.uri;
+        if (typeof uri !== "string" || uri === "") return remote;
+        try {
+          return new URL(uri, remote).href.replace(/\/+$/, "");
+        } catch {
+          throw new NetworkError(
+            `${remote}/assets/config/config.prod.json names a library API that is not a URL (${
+              JSON.stringify(uri)
+            })`,
+          );
+        }
       })();
       p.catch(() => apis.delete(remote));
       apis.set(remote, p);
@@ -259,6 +280,9 @@ export function createLibraryClient(ctx: Context): Client {
       dest: into.resumable,
       // Bound to the library's origin: the presigned URL it redirects to gets no Authorization.
       auth: auth(lib),
+      // Ranged parallel streams for a large file (SREGISTRY_WORKERS caps them), when the object
+      // store advertises ranges.
+      parallel: Math.min(ctx.globals.workers, MAX_STREAMS),
       expectedDigest: hex ? `sha256:${hex}` : undefined,
       expectedSize: rec.size,
       progress: ctx.progress,
@@ -391,13 +415,16 @@ export function createLibraryClient(ctx: Context): Client {
       for (const kind of ["entity", "collection", "container", "image"]) {
         for (const item of found?.[kind] ?? []) {
           const s = (k: string) => typeof item[k] === "string" ? item[k] as string : undefined;
-          const path = kind === "entity"
-            ? s("name")
+          // An image is named by its hash as a tag (`:sha256.<hex>`), which pull accepts.
+          const parts = kind === "entity"
+            ? [s("name")]
             : kind === "collection"
-            ? `${s("entityName")}/${s("name")}`
+            ? [s("entityName"), s("name")]
             : kind === "container"
-            ? `${s("entityName")}/${s("collectionName")}/${s("name")}`
-            : `${s("entityName")}/${s("collectionName")}/${s("containerName")}@${s("hash")}`;
+            ? [s("entityName"), s("collectionName"), s("name")]
+            : [s("entityName"), s("collectionName"), s("containerName")];
+          if (parts.some((p) => !p) || (kind === "image" && !s("hash"))) continue;
+          const path = `${parts.join("/")}${kind === "image" ? `:${s("hash")}` : ""}`;
           hits.push({
             uri: `library://${path}`,
             details: { kind, description: s("description"), arch: s("arch") },
