@@ -245,8 +245,8 @@ Deno.test({
             "--no-cache",
             "--file",
             out,
-            "--platform",
-            "linux/arm64",
+            "--arch",
+            "arm64",
             "library://me/big/arm:v1",
           ]);
           assertEquals(back.code, 0, back.stderr);
@@ -592,6 +592,14 @@ Deno.test({
       ]);
       assert((await search("library://tools")).includes("collection library://lib/tools"));
       assert((await search("library://lib")).includes("entity library://lib"));
+      // --endpoint: a remote other than SREGISTRY_LIBRARY_BASE, as a URL or a host.
+      for (const endpoint of [lib.url, lib.host]) {
+        const r = await runCli(["--json", "search", "--endpoint", endpoint, "library://found"], {
+          env: { ...env, SREGISTRY_LIBRARY_BASE: "http://127.0.0.1:9" },
+        });
+        assertEquals(r.code, 0, r.stderr);
+        assert(r.stdout.includes("library://lib/tools/found"), r.stdout);
+      }
       assertEquals(parseLibraryRef(`library://lib/tools/seeded:sha256.${hex}`).tags, [
         `sha256.${hex}`,
       ]);

@@ -8,15 +8,15 @@
 
 import { createHmac } from "node:crypto";
 import { join } from "node:path";
-import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import { runCli, tempHome } from "./_cli.ts";
 import { FAST_ENV } from "./conformance.ts";
 import { startSregistryServerFake } from "./servers/sregistry_server_fake.ts";
 import { createApp } from "../mod.ts";
 import { FACTORIES } from "../clients/mod.ts";
-import { createRegistryFactory, endpointsOf } from "../clients/registry/mod.ts";
+import { createRegistryFactory, endpointsOf, resolveEndpoints } from "../clients/registry/mod.ts";
 import { hmacTimestamp, registryAuthHeader, registryHmacAuth } from "../core/auth/hmac.ts";
-import { AuthError, NetworkError } from "../core/errors.ts";
+import { AuthError, ConfigError, NetworkError } from "../core/errors.ts";
 import { memorySink } from "../core/log.ts";
 import { envFrom } from "../core/settings.ts";
 
@@ -109,6 +109,22 @@ Deno.test("registry: endpoints from the parsed URL, no /api string surgery", () 
     assertEquals([ep.api.href, ep.root.href], [api, root], base);
   }
   assertEquals(endpointsOf("r.example.org", "true").api.protocol, "http:");
+  // A host in the URI: the base's path when it is the base's host, else the host's root; NOHTTPS
+  // picks the scheme of a host named without one.
+  assertEquals(
+    resolveEndpoints("r.example.org", "https://r.example.org/sub/api", undefined).api.href,
+    "https://r.example.org/sub/api/",
+  );
+  assertEquals(
+    resolveEndpoints("other.example.org", "https://r.example.org/sub", undefined).api.href,
+    "https://other.example.org/api/",
+  );
+  assertEquals(
+    resolveEndpoints("other.example.org:8000", undefined, "true").root.href,
+    "http://other.example.org:8000/",
+  );
+  assertEquals(resolveEndpoints(undefined, "r.example.org", "false").api.protocol, "https:");
+  assertThrows(() => resolveEndpoints(undefined, undefined, undefined), ConfigError);
 });
 
 Deno.test({
@@ -255,6 +271,11 @@ Deno.test({
       const limited = await runCli(["pull", "registry://lab/limited:v1"], { env: s.env });
       assertEquals(limited.code, 5, limited.stderr);
       assert(/download limit/.test(limited.stderr), limited.stderr);
+      // One read left: the lookup passes and the download itself hits the limit (403 HTML).
+      s.fake.put("lab/last:v1", s.bytes, { weeklyLimit: 1 });
+      const last = await runCli(["pull", "registry://lab/last:v1"], { env: s.env });
+      assertEquals(last.code, 5, last.stderr);
+      assert(/refused the download .*weekly download limit/.test(last.stderr), last.stderr);
 
       // No base at all: the host in the URI is the server (loopback: http).
       const host = new URL(s.fake.url).host;

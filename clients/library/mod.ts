@@ -397,15 +397,23 @@ export function createLibraryClient(ctx: Context): Client {
       }
       return { url: `library://${name(ref)}`, digest: layer.digest, size: layer.size };
     },
-    async search(query) {
+    async search(query, options) {
       const value = query ? query.replace(/^library:\/\//, "") : "";
       if (value.length < 3) {
         throw new UsageError(
           `Search ${JSON.stringify(value)} is too short: the library needs at least 3 characters`,
         );
       }
+      // --endpoint: another remote than SREGISTRY_LIBRARY_BASE (a URL, or a host).
+      const endpoint = options?.endpoint?.trim().replace(/\/+$/, "");
       const lib = await libraryApi(
-        remoteFor({ entity: "", collection: "", container: "", tags: [] }),
+        endpoint && /^https?:\/\//i.test(endpoint) ? endpoint : remoteFor({
+          host: endpoint || undefined,
+          entity: "",
+          collection: "",
+          container: "",
+          tags: [],
+        }),
       );
       const found = await api<Record<string, Record<string, unknown>[] | undefined>>(
         lib,
