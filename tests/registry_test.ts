@@ -380,6 +380,17 @@ Deno.test({
       assertEquals(s.fake.get("lab/hosted:v1"), undefined);
       const again = await runCli(["--json", "delete", "--force", uri], { env });
       assertEquals(again.code, 3, again.stderr);
+      // The collection check comes first: a user without push rights sends no upload at all.
+      const other = {
+        ...env,
+        SREGISTRY_REGISTRY_USERNAME: "other",
+        SREGISTRY_REGISTRY_TOKEN: "other-token-xyz",
+      };
+      const uploads = s.fake.requests.filter((x) => x === "POST /upload").length;
+      const refused = await runCli(["push", s.file, "--name", uri], { env: other });
+      assertEquals(refused.code, 4, refused.stderr);
+      assert(/push rights/.test(refused.stderr), refused.stderr);
+      assertEquals(s.fake.requests.filter((x) => x === "POST /upload").length, uploads);
       assertEquals(JSON.parse(again.stderr.trim().split("\n").at(-1)!).error.kind, "not_found");
     } finally {
       await s.stop();
@@ -418,6 +429,12 @@ Deno.test({
       assert(s.fake.requests.includes("GET /api/labels/search/version/key/1/value"));
       const local = await runCli(["--json", "labels", "-k", "maintainer"], { env: s.env });
       assertEquals(JSON.parse(local.stdout), [], "without the registry active: the catalog");
+      // Activated in the secrets file, as with SREGISTRY_CLIENT.
+      assertEquals((await runCli(["backend", "activate", "registry"], { env: s.env })).code, 0);
+      const active = await runCli(["--json", "labels", "-v", "vsoch"], { env: s.env });
+      assertEquals(active.code, 0, active.stderr);
+      assertEquals((JSON.parse(active.stdout) as unknown[]).length, 2, active.stdout);
+      assertEquals((await runCli(["backend", "deactivate"], { env: s.env })).code, 0);
 
       const yes = await runCli(["delete", "--force", "registry://lab/gone:v1"], { env: s.env });
       assertEquals(yes.code, 0, yes.stderr);
