@@ -251,6 +251,15 @@ Deno.test({
           ]);
           assertEquals(back.code, 0, back.stderr);
           assertEquals(await sha256(await Deno.readFile(out)), await sha256(new Uint8Array(bytes)));
+          // record and delete take no --arch: a tag with one architecture is found under it.
+          const rec = await cli(["--json", "record", "library://me/big/arm:v1"]);
+          assertEquals(rec.code, 0, rec.stderr);
+          assertEquals(JSON.parse(rec.stdout).platform, "linux/arm64");
+          const del = await cli(["--json", "delete", "--force", "library://me/big/arm:v1"]);
+          assertEquals(del.code, 0, del.stderr);
+          assert(lib.calls.some((c) => c === "DELETE /v1/images/me/big/arm:v1"), `${lib.calls}`);
+          const gone = await cli(["pull", "--arch", "arm64", "library://me/big/arm:v1"]);
+          assertEquals(gone.code, 3, gone.stderr);
         },
       );
 

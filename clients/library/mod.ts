@@ -247,6 +247,39 @@ export function createLibraryClient(ctx: Context): Client {
     return await api<ImageRecord>(lib, `v1/images/${refPath(ref)}:${ref.tags[0]}?arch=${arch}`);
   }
 
+  /**
+   * The architecture record and delete use (they take no --platform): this machine's when the tag
+   * has an image for it, else the only architecture the container's arch tags give the tag.
+   */
+  async function archForTag(lib: string, ref: LibraryRef): Promise<string> {
+    const host = archOf(undefined);
+    const tag = ref.tags[0];
+    if (tag.startsWith("sha256.")) return host;
+    let archTags: Record<string, Record<string, string> | undefined> | undefined;
+    try {
+      archTags = (await api<{ archTags?: typeof archTags }>(lib, `v1/containers/${refPath(ref)}`))
+        ?.archTags;
+    } catch (e) {
+      if (e instanceof NotFoundError) return host;
+      throw e;
+    }
+    const archs = Object.entries(archTags ?? {})
+      .filter(([, tags]) => tags && Object.hasOwn(tags, tag))
+      .map(([a]) => a);
+    if (archs.length === 0 || archs.includes(host)) return host;
+    if (archs.length === 1) {
+      ctx.log.info(
+        `library://${name(ref)} is ${archs[0]} only (this machine is ${host}): using it`,
+      );
+      return archs[0];
+    }
+    throw new NotFoundError(
+      `library://${name(ref)} has no ${host} image, only ${
+        archs.join(", ")
+      }: record and delete take this machine's architecture, or the only one a tag has; name the image by its hash (:sha256.<hex>, see search)`,
+    );
+  }
+
   async function pull(image: string, into: PullTarget): Promise<PulledImage> {
     const ref = parseLibraryRef(image);
     const lib = await libraryApi(remoteFor(ref));
@@ -447,7 +480,7 @@ export function createLibraryClient(ctx: Context): Client {
         throw new UsageError(`Delete one tag at a time, not ${JSON.stringify(ref.tags.join(","))}`);
       }
       const lib = await libraryApi(remoteFor(ref));
-      const arch = archOf(undefined);
+      const arch = await archForTag(lib, ref);
       const rec = await imageRecord(lib, ref, arch);
       // Deleting the image removes every tag that names it: say which before they go.
       const others: string[] = [];
@@ -482,7 +515,7 @@ export function createLibraryClient(ctx: Context): Client {
     async record(image): Promise<RemoteRecord> {
       const ref = parseLibraryRef(image);
       const lib = await libraryApi(remoteFor(ref));
-      const arch = archOf(undefined);
+      const arch = await archForTag(lib, ref);
       const rec = await imageRecord(lib, ref, arch);
       const hex = rec.hash?.startsWith("sha256.") ? rec.hash.slice(7) : undefined;
       return {
