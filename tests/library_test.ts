@@ -338,6 +338,30 @@ Deno.test({
         },
       );
 
+      await t.step("two pushes at once into a new container both succeed", async () => {
+        const { cli } = await fake();
+        const a = await file("twin-a.sif", bigSif(1 * MiB, "amd64"));
+        const b = await file("twin-b.sif", bigSif(1 * MiB, "amd64"));
+        // Both look the entity, collection and container up before either creates them; the
+        // loser of each creation gets 409 and uses the winner's.
+        const [ra, rb] = await Promise.all([
+          cli(["push", a, "--name", "library://twin/tools/img:a"]),
+          cli(["push", b, "--name", "library://twin/tools/img:b"]),
+        ]);
+        assertEquals([ra.code, rb.code], [0, 0], `${ra.stderr}\n${rb.stderr}`);
+        for (const tag of ["a", "b"]) {
+          const out = join(h.dir, `twin-${tag}-back.sif`);
+          const r = await cli([
+            "pull",
+            "--no-cache",
+            "--file",
+            out,
+            `library://twin/tools/img:${tag}`,
+          ]);
+          assertEquals(r.code, 0, r.stderr);
+        }
+      });
+
       await t.step("a library without multipart uploads gets a large file in one PUT", async () => {
         const { lib, cli } = await fake({ multipart: false });
         const bytes = bigSif(6 * MiB, "amd64");
@@ -515,6 +539,40 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "library: a plain-http base is refused unless it is loopback or NOHTTPS says so",
+  ...opts,
+  async fn() {
+    const h = await tempHome();
+    try {
+      const env = {
+        ...h.env,
+        ...FAST_ENV,
+        SREGISTRY_LIBRARY_BASE: "http://library.invalid",
+        SREGISTRY_LIBRARY_TOKEN: TOKEN,
+      };
+      const r = await runCli(["pull", "library://a/b/c:v1"], { env });
+      assertEquals(r.code, 2, r.stderr);
+      match(r.stderr, /must be https/);
+      assert(!r.stderr.includes(TOKEN));
+      // Asked for (the setting, or --plain-http): it is tried, and the host does not resolve.
+      for (const args of [["pull"], ["--plain-http", "pull"]]) {
+        const more: Record<string, string> = args.length === 1
+          ? { SREGISTRY_LIBRARY_NOHTTPS: "true" }
+          : {};
+        const t = await runCli([...args, "library://a/b/c:v1"], { env: { ...env, ...more } });
+        assertEquals(t.code, 5, t.stderr);
+      }
+      const ftp = await runCli(["pull", "library://a/b/c:v1"], {
+        env: { ...env, SREGISTRY_LIBRARY_BASE: "ftp://library.example.org" },
+      });
+      assertEquals(ftp.code, 2, ftp.stderr);
+    } finally {
+      await h.cleanup();
+    }
+  },
+});
+
 /** Put a blob into a registry repository (POST, then PUT ?digest=). */
 async function putBlob(registry: string, repo: string, bytes: Uint8Array): Promise<string> {
   const digest = `sha256:${await sha256(bytes)}`;
@@ -547,13 +605,16 @@ Deno.test({
       images: { seeded: bytes },
     });
     // The remote the user names only publishes the endpoint map; the library API is elsewhere.
-    let config: "ok" | "html" = "ok";
+    let config: "ok" | "html" | "http" = "ok";
     const frontRequests: string[] = [];
     const front = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
       const p = new URL(req.url).pathname;
       frontRequests.push(`${req.method} ${p}`);
       if (p !== "/assets/config/config.prod.json") return new Response("no", { status: 404 });
       if (config === "html") return new Response("<html>login</html>", { status: 200 });
+      if (config === "http") {
+        return Response.json({ libraryAPI: { uri: "http://library.invalid" } });
+      }
       return Response.json({
         libraryAPI: { uri: lib.url },
         tokenAPI: { uri: lib.url },
@@ -664,6 +725,12 @@ Deno.test({
       match(two.stderr, /has 2 layers/);
       const images = await runCli(["--json", "images"], { env });
       assert(!/notsif|twolayers/.test(images.stdout), images.stdout);
+
+      // An endpoint map naming a plain-http library API elsewhere: the token is not sent there.
+      config = "http";
+      const clear = await runCli(["pull", "library://lib/tools/found:v1"], { env });
+      assertEquals(clear.code, 2, clear.stderr);
+      match(clear.stderr, /not https: the token is not sent in clear text/);
 
       // A remote whose endpoint map is not JSON: one clear line, exit 5.
       config = "html";

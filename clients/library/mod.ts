@@ -19,7 +19,15 @@ import type {
   RemoteRecord,
   SearchHit,
 } from "../types.ts";
-import { FormatError, NetworkError, NotFoundError, UsageError } from "../../core/errors.ts";
+import {
+  ConfigError,
+  FormatError,
+  NetworkError,
+  NotFoundError,
+  UsageError,
+} from "../../core/errors.ts";
+import { isLoopback } from "../../core/http.ts";
+import { parseBoolean } from "../../core/settings.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
 import type { BearerChallengeAuthorizer } from "../../core/auth/bearer_challenge.ts";
 import { download, MAX_STREAMS } from "../../core/transfer/mod.ts";
@@ -112,14 +120,32 @@ export function createLibraryClient(ctx: Context): Client {
     if (ref.host) {
       return `${registryScheme(ref.host, get("SREGISTRY_LIBRARY_NOHTTPS"))}://${ref.host}`;
     }
-    const base = (get("SREGISTRY_LIBRARY_BASE") ?? DEFAULT_LIBRARY).replace(/\/+$/, "");
+    const base = (get("SREGISTRY_LIBRARY_BASE") || DEFAULT_LIBRARY).trim().replace(/\/+$/, "");
+    let url: URL;
     try {
-      return new URL(base).origin === "null" ? base : new URL(base).href.replace(/\/+$/, "");
+      url = new URL(base);
     } catch {
       throw new UsageError(
         `SREGISTRY_LIBRARY_BASE ${JSON.stringify(base)} is not a URL: use e.g. ${DEFAULT_LIBRARY}`,
       );
     }
+    if (url.protocol !== "https:" && url.protocol !== "http:") {
+      throw new UsageError(
+        `SREGISTRY_LIBRARY_BASE ${
+          JSON.stringify(base)
+        } is not an http(s) URL: use e.g. ${DEFAULT_LIBRARY}`,
+      );
+    }
+    // The token goes with every library call: plain http only to loopback, or when asked for.
+    const noHttps = get("SREGISTRY_LIBRARY_NOHTTPS");
+    if (url.protocol === "http:" && !isLoopback(url.host) && !(noHttps && parseBoolean(noHttps))) {
+      throw new ConfigError(
+        `SREGISTRY_LIBRARY_BASE ${
+          JSON.stringify(base)
+        } must be https (the token would travel in clear text): plain http only for a loopback host, or with SREGISTRY_LIBRARY_NOHTTPS=true (--plain-http)`,
+      );
+    }
+    return url.href.replace(/\/+$/, "");
   }
 
   /** The library API base, from the remote's config.prod.json (the remote itself when it has none). */
@@ -153,8 +179,21 @@ export function createLibraryClient(ctx: Context): Client {
         const uri = (cfg as Record<string, { uri?: unknown } | undefined>).libraryAPI?.uri;
         if (typeof uri !== "string" || uri === "") return remote;
         try {
-          return new URL(uri, remote).href.replace(/\/+$/, "");
-        } catch {
+          const api = new URL(uri, remote);
+          const noHttps = get("SREGISTRY_LIBRARY_NOHTTPS");
+          if (
+            api.protocol !== "https:" && !(api.protocol === "http:" && isLoopback(api.host)) &&
+            !(noHttps && parseBoolean(noHttps))
+          ) {
+            throw new ConfigError(
+              `${remote}/assets/config/config.prod.json names the library API ${
+                JSON.stringify(uri)
+              }, which is not https: the token is not sent in clear text (SREGISTRY_LIBRARY_NOHTTPS=true allows it)`,
+            );
+          }
+          return api.href.replace(/\/+$/, "");
+        } catch (e) {
+          if (e instanceof ConfigError) throw e;
           throw new NetworkError(
             `${remote}/assets/config/config.prod.json names a library API that is not a URL (${
               JSON.stringify(uri)
