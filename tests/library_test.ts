@@ -124,6 +124,17 @@ Deno.test({
         assertEquals(await Deno.readFile(out), hello);
         assertEquals(lib.leakedAuth, [], "the object store got an Authorization header");
         assert(lib.storeLog.some((l) => l.startsWith("GET /lib-0/images/img-hello.sif?")));
+        // The image's hash as its tag (what search answers for an image) pulls it too.
+        const byHash = join(h.dir, "by-hash.sif");
+        const hashed = await cli([
+          "pull",
+          "--no-cache",
+          "--file",
+          byHash,
+          `library://lib/ns/hello:sha256.${await sha256(hello)}`,
+        ]);
+        assertEquals(hashed.code, 0, hashed.stderr);
+        assertEquals(await Deno.readFile(byHash), hello);
         const bad = await fake({ hashes: { hello: `sha256.${"0".repeat(64)}` } });
         const wrong = await bad.cli(["pull", "library://lib/ns/hello:v1"]);
         assertEquals(wrong.code, 6, wrong.stderr);
@@ -234,12 +245,21 @@ Deno.test({
             "--no-cache",
             "--file",
             out,
-            "--platform",
-            "linux/arm64",
+            "--arch",
+            "arm64",
             "library://me/big/arm:v1",
           ]);
           assertEquals(back.code, 0, back.stderr);
           assertEquals(await sha256(await Deno.readFile(out)), await sha256(new Uint8Array(bytes)));
+          // record and delete take no --arch: a tag with one architecture is found under it.
+          const rec = await cli(["--json", "record", "library://me/big/arm:v1"]);
+          assertEquals(rec.code, 0, rec.stderr);
+          assertEquals(JSON.parse(rec.stdout).platform, "linux/arm64");
+          const del = await cli(["--json", "delete", "--force", "library://me/big/arm:v1"]);
+          assertEquals(del.code, 0, del.stderr);
+          assert(lib.calls.some((c) => c === "DELETE /v1/images/me/big/arm:v1"), `${lib.calls}`);
+          const gone = await cli(["pull", "--arch", "arm64", "library://me/big/arm:v1"]);
+          assertEquals(gone.code, 3, gone.stderr);
         },
       );
 
@@ -317,6 +337,30 @@ Deno.test({
           assertEquals(await sha256(await Deno.readFile(out)), await sha256(bytes));
         },
       );
+
+      await t.step("two pushes at once into a new container both succeed", async () => {
+        const { cli } = await fake();
+        const a = await file("twin-a.sif", bigSif(1 * MiB, "amd64"));
+        const b = await file("twin-b.sif", bigSif(1 * MiB, "amd64"));
+        // Both look the entity, collection and container up before either creates them; the
+        // loser of each creation gets 409 and uses the winner's.
+        const [ra, rb] = await Promise.all([
+          cli(["push", a, "--name", "library://twin/tools/img:a"]),
+          cli(["push", b, "--name", "library://twin/tools/img:b"]),
+        ]);
+        assertEquals([ra.code, rb.code], [0, 0], `${ra.stderr}\n${rb.stderr}`);
+        for (const tag of ["a", "b"]) {
+          const out = join(h.dir, `twin-${tag}-back.sif`);
+          const r = await cli([
+            "pull",
+            "--no-cache",
+            "--file",
+            out,
+            `library://twin/tools/img:${tag}`,
+          ]);
+          assertEquals(r.code, 0, r.stderr);
+        }
+      });
 
       await t.step("a library without multipart uploads gets a large file in one PUT", async () => {
         const { lib, cli } = await fake({ multipart: false });
@@ -417,6 +461,13 @@ Deno.test({
         await (await fetch(`${reg.url}/v2/ns/pushed/manifests/${index.manifests[0].digest}`, {
           headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
         })).json();
+      // The media types SingularityCE writes and reads for a library SIF.
+      assertEquals(manifest.mediaType, "application/vnd.oci.image.manifest.v1+json");
+      assertEquals(manifest.config.mediaType, "application/vnd.sylabs.sif.config.v1+json");
+      assertEquals(manifest.layers.length, 1);
+      assertEquals(manifest.layers[0].mediaType, "application/vnd.sylabs.sif.layer.v1.sif");
+      assertEquals(manifest.layers[0].digest, `sha256:${await sha256(bytes)}`);
+      assertEquals(manifest.layers[0].size, bytes.length);
       const config = await (await fetch(`${reg.url}/v2/ns/pushed/blobs/${manifest.config.digest}`))
         .json();
       assertEquals(config.architecture, "arm64");
@@ -460,8 +511,234 @@ Deno.test({
         assert(sk.success, new TextDecoder().decode(sk.stderr));
         const raw = JSON.parse(new TextDecoder().decode(sk.stdout));
         assertEquals(raw.mediaType, "application/vnd.oci.image.index.v1+json");
+        assertEquals(raw.manifests[0].platform, { architecture: "arm64", os: "linux" });
+        const one = await new Deno.Command("skopeo", {
+          args: [
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            `docker://${reg.host}/ns/pushed@${raw.manifests[0].digest}`,
+          ],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert(one.success, new TextDecoder().decode(one.stderr));
+        const m = JSON.parse(new TextDecoder().decode(one.stdout));
+        assertEquals(
+          [m.config.mediaType, m.layers.map((l: { mediaType: string }) => l.mediaType)],
+          ["application/vnd.sylabs.sif.config.v1+json", [
+            "application/vnd.sylabs.sif.layer.v1.sif",
+          ]],
+        );
       }
     } finally {
+      await lib.stop();
+      await reg.stop();
+      await h.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "library: a plain-http base is refused unless it is loopback or NOHTTPS says so",
+  ...opts,
+  async fn() {
+    const h = await tempHome();
+    try {
+      const env = {
+        ...h.env,
+        ...FAST_ENV,
+        SREGISTRY_LIBRARY_BASE: "http://library.invalid",
+        SREGISTRY_LIBRARY_TOKEN: TOKEN,
+      };
+      const r = await runCli(["pull", "library://a/b/c:v1"], { env });
+      assertEquals(r.code, 2, r.stderr);
+      match(r.stderr, /must be https/);
+      assert(!r.stderr.includes(TOKEN));
+      // Asked for (the setting, or --plain-http): it is tried, and the host does not resolve.
+      for (const args of [["pull"], ["--plain-http", "pull"]]) {
+        const more: Record<string, string> = args.length === 1
+          ? { SREGISTRY_LIBRARY_NOHTTPS: "true" }
+          : {};
+        const t = await runCli([...args, "library://a/b/c:v1"], { env: { ...env, ...more } });
+        assertEquals(t.code, 5, t.stderr);
+      }
+      const ftp = await runCli(["pull", "library://a/b/c:v1"], {
+        env: { ...env, SREGISTRY_LIBRARY_BASE: "ftp://library.example.org" },
+      });
+      assertEquals(ftp.code, 2, ftp.stderr);
+    } finally {
+      await h.cleanup();
+    }
+  },
+});
+
+/** Put a blob into a registry repository (POST, then PUT ?digest=). */
+async function putBlob(registry: string, repo: string, bytes: Uint8Array): Promise<string> {
+  const digest = `sha256:${await sha256(bytes)}`;
+  const start = await fetch(`${registry}/v2/${repo}/blobs/uploads/`, { method: "POST" });
+  await start.body?.cancel();
+  const at = new URL(start.headers.get("location")!, registry);
+  at.searchParams.set("digest", digest);
+  const put = await fetch(at, {
+    method: "PUT",
+    headers: { "content-type": "application/octet-stream" },
+    body: bytes as Uint8Array<ArrayBuffer>,
+  });
+  await put.body?.cancel();
+  assertEquals(put.status, 201, `blob ${digest}`);
+  return digest;
+}
+
+Deno.test({
+  name:
+    "library: endpoints from config.prod.json; search of every kind; an OCI pull refuses a non-SIF config or two layers",
+  ignore: requirement(REGISTRY_BIN, onPath(REGISTRY_BIN)).ignore,
+  ...opts,
+  async fn() {
+    const bytes = buildSingularityLike({ labels: { "org.test": "discovery" } });
+    const reg = await startRegistry();
+    const lib = await startLibraryFake({
+      token: TOKEN,
+      registry: reg.url,
+      namespace: "tools",
+      images: { seeded: bytes },
+    });
+    // The remote the user names only publishes the endpoint map; the library API is elsewhere.
+    let config: "ok" | "html" | "http" = "ok";
+    const frontRequests: string[] = [];
+    const front = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+      const p = new URL(req.url).pathname;
+      frontRequests.push(`${req.method} ${p}`);
+      if (p !== "/assets/config/config.prod.json") return new Response("no", { status: 404 });
+      if (config === "html") return new Response("<html>login</html>", { status: 200 });
+      if (config === "http") {
+        return Response.json({ libraryAPI: { uri: "http://library.invalid" } });
+      }
+      return Response.json({
+        libraryAPI: { uri: lib.url },
+        tokenAPI: { uri: lib.url },
+        keystoreAPI: { uri: "https://keys.invalid" },
+      });
+    });
+    const h = await tempHome();
+    const env = {
+      ...h.env,
+      ...FAST_ENV,
+      SREGISTRY_LIBRARY_BASE: `http://127.0.0.1:${front.addr.port}`,
+      SREGISTRY_LIBRARY_TOKEN: TOKEN,
+    };
+    const file = join(h.dir, "image.sif");
+    await Deno.writeFile(file, bytes);
+    try {
+      const push = await runCli(
+        ["--json", "push", file, "--name", "library://lib/tools/found:v1"],
+        {
+          env,
+        },
+      );
+      assertEquals(push.code, 0, push.stderr);
+      const out = join(h.dir, "back.sif");
+      const pull = await runCli(
+        ["--json", "pull", "--no-cache", "--file", out, "library://lib/tools/found:v1"],
+        { env },
+      );
+      assertEquals(pull.code, 0, pull.stderr);
+      assertEquals(await Deno.readFile(out), bytes);
+      assertEquals(new Set(frontRequests), new Set(["GET /assets/config/config.prod.json"]));
+      assert(lib.calls.some((c) => c.startsWith("GET /v1/oci-redirect")), `${lib.calls}`);
+
+      // search: containers, collections, entities and images (by hash), each a usable URI.
+      const hex = await sha256(bytes);
+      const search = async (q: string) => {
+        const r = await runCli(["--json", "search", q], { env });
+        assertEquals(r.code, 0, r.stderr);
+        return (JSON.parse(r.stdout) as { uri: string; details: { kind: string } }[])
+          .map((x) => `${x.details.kind} ${x.uri}`);
+      };
+      assert((await search("library://found")).includes("container library://lib/tools/found"));
+      assertEquals(await search(`library://sha256.${hex.slice(0, 12)}`), [
+        `image library://lib/tools/seeded:sha256.${hex}`,
+      ]);
+      assert((await search("library://tools")).includes("collection library://lib/tools"));
+      assert((await search("library://lib")).includes("entity library://lib"));
+      // --endpoint: a remote other than SREGISTRY_LIBRARY_BASE, as a URL or a host.
+      for (const endpoint of [lib.url, lib.host]) {
+        const r = await runCli(["--json", "search", "--endpoint", endpoint, "library://found"], {
+          env: { ...env, SREGISTRY_LIBRARY_BASE: "http://127.0.0.1:9" },
+        });
+        assertEquals(r.code, 0, r.stderr);
+        assert(r.stdout.includes("library://lib/tools/found"), r.stdout);
+      }
+      assertEquals(parseLibraryRef(`library://lib/tools/seeded:sha256.${hex}`).tags, [
+        `sha256.${hex}`,
+      ]);
+
+      // An OCI image that is not a library SIF: a wrong config type, or two layers.
+      const sif = await putBlob(reg.url, "tools/notsif", bytes);
+      const cfg = new TextEncoder().encode("{}");
+      const manifests: [string, unknown][] = [
+        ["notsif", {
+          schemaVersion: 2,
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          config: {
+            mediaType: "application/vnd.oci.image.config.v1+json",
+            digest: await putBlob(reg.url, "tools/notsif", cfg),
+            size: 2,
+          },
+          layers: [{
+            mediaType: "application/vnd.sylabs.sif.layer.v1.sif",
+            digest: sif,
+            size: bytes.length,
+          }],
+        }],
+        ["twolayers", {
+          schemaVersion: 2,
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          config: {
+            mediaType: "application/vnd.sylabs.sif.config.v1+json",
+            digest: await putBlob(reg.url, "tools/twolayers", cfg),
+            size: 2,
+          },
+          layers: [0, 1].map(() => ({
+            mediaType: "application/vnd.sylabs.sif.layer.v1.sif",
+            digest: sif,
+            size: bytes.length,
+          })),
+        }],
+      ];
+      await putBlob(reg.url, "tools/twolayers", bytes);
+      for (const [name, m] of manifests) {
+        const r = await fetch(`${reg.url}/v2/tools/${name}/manifests/v1`, {
+          method: "PUT",
+          headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
+          body: JSON.stringify(m),
+        });
+        await r.body?.cancel();
+        assertEquals(r.status, 201, name);
+      }
+      const notSif = await runCli(["--json", "pull", "library://lib/tools/notsif:v1"], { env });
+      assertEquals(notSif.code, 1, notSif.stderr);
+      match(notSif.stderr, /not a SIF image: its config is application\/vnd\.oci\.image\.config/);
+      const two = await runCli(["pull", "library://lib/tools/twolayers:v1"], { env });
+      assertEquals(two.code, 1, two.stderr);
+      match(two.stderr, /has 2 layers/);
+      const images = await runCli(["--json", "images"], { env });
+      assert(!/notsif|twolayers/.test(images.stdout), images.stdout);
+
+      // An endpoint map naming a plain-http library API elsewhere: the token is not sent there.
+      config = "http";
+      const clear = await runCli(["pull", "library://lib/tools/found:v1"], { env });
+      assertEquals(clear.code, 2, clear.stderr);
+      match(clear.stderr, /not https: the token is not sent in clear text/);
+
+      // A remote whose endpoint map is not JSON: one clear line, exit 5.
+      config = "html";
+      const bad = await runCli(["pull", "library://lib/tools/found:v1"], { env });
+      assertEquals(bad.code, 5, bad.stderr);
+      match(bad.stderr, /config\.prod\.json is not the library's endpoint map/);
+    } finally {
+      await front.shutdown();
       await lib.stop();
       await reg.stop();
       await h.cleanup();

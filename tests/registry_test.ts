@@ -8,15 +8,15 @@
 
 import { createHmac } from "node:crypto";
 import { join } from "node:path";
-import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import { runCli, tempHome } from "./_cli.ts";
 import { FAST_ENV } from "./conformance.ts";
 import { startSregistryServerFake } from "./servers/sregistry_server_fake.ts";
 import { createApp } from "../mod.ts";
 import { FACTORIES } from "../clients/mod.ts";
-import { createRegistryFactory, endpointsOf } from "../clients/registry/mod.ts";
+import { createRegistryFactory, endpointsOf, resolveEndpoints } from "../clients/registry/mod.ts";
 import { hmacTimestamp, registryAuthHeader, registryHmacAuth } from "../core/auth/hmac.ts";
-import { AuthError, NetworkError } from "../core/errors.ts";
+import { AuthError, ConfigError, NetworkError } from "../core/errors.ts";
 import { memorySink } from "../core/log.ts";
 import { envFrom } from "../core/settings.ts";
 
@@ -109,6 +109,22 @@ Deno.test("registry: endpoints from the parsed URL, no /api string surgery", () 
     assertEquals([ep.api.href, ep.root.href], [api, root], base);
   }
   assertEquals(endpointsOf("r.example.org", "true").api.protocol, "http:");
+  // A host in the URI: the base's path when it is the base's host, else the host's root; NOHTTPS
+  // picks the scheme of a host named without one.
+  assertEquals(
+    resolveEndpoints("r.example.org", "https://r.example.org/sub/api", undefined).api.href,
+    "https://r.example.org/sub/api/",
+  );
+  assertEquals(
+    resolveEndpoints("other.example.org", "https://r.example.org/sub", undefined).api.href,
+    "https://other.example.org/api/",
+  );
+  assertEquals(
+    resolveEndpoints("other.example.org:8000", undefined, "true").root.href,
+    "http://other.example.org:8000/",
+  );
+  assertEquals(resolveEndpoints(undefined, "r.example.org", "false").api.protocol, "https:");
+  assertThrows(() => resolveEndpoints(undefined, undefined, undefined), ConfigError);
 });
 
 Deno.test({
@@ -255,6 +271,11 @@ Deno.test({
       const limited = await runCli(["pull", "registry://lab/limited:v1"], { env: s.env });
       assertEquals(limited.code, 5, limited.stderr);
       assert(/download limit/.test(limited.stderr), limited.stderr);
+      // One read left: the lookup passes and the download itself hits the limit (403 HTML).
+      s.fake.put("lab/last:v1", s.bytes, { weeklyLimit: 1 });
+      const last = await runCli(["pull", "registry://lab/last:v1"], { env: s.env });
+      assertEquals(last.code, 5, last.stderr);
+      assert(/refused the download .*weekly download limit/.test(last.stderr), last.stderr);
 
       // No base at all: the host in the URI is the server (loopback: http).
       const host = new URL(s.fake.url).host;
@@ -302,6 +323,82 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "registry: a 504 that lost the upload is checked, then re-sent signed for the hour it is sent in",
+  ...opts,
+  async fn() {
+    const s = await setup();
+    try {
+      s.fake.lostUploads = 1;
+      // Once the client has looked for the image after the 504, both clocks are an hour on: the
+      // retry must carry the new hour (a signature made for the first attempt would be stale).
+      const checked = () =>
+        s.fake.requests.some((r) => r.startsWith("GET /api/container/demo/lost:v1"));
+      Object.defineProperty(s.fake, "clockOffsetMs", { get: () => checked() ? HOUR : 0 });
+      const stderr = memorySink(true);
+      const factory = createRegistryFactory({ now: () => Date.now() + (checked() ? HOUR : 0) });
+      const app = createApp({
+        env: envFrom(s.env),
+        factories: [...FACTORIES.filter((f) => f.scheme !== "registry"), factory],
+        stdout: memorySink(),
+        stderr,
+      });
+      const c = app.getClient("registry://x/y").client;
+      const r = await c.push!(s.file, { name: "demo/lost:v1" });
+      app.close();
+      assertEquals(r.size, s.bytes.length);
+      const order = s.fake.requests.filter((x) => /^(POST \/upload|GET \/api\/container)/.test(x));
+      assertEquals(order, ["POST /upload", "GET /api/container/demo/lost:v1", "POST /upload"]);
+      assertEquals(s.fake.refusals, [], "a retry was signed for the hour of the first attempt");
+      assertEquals(s.fake.get("demo/lost:v1")?.data, s.bytes);
+      // The upload drew progress on the terminal, restarted for the retry.
+      assert(/demo\/lost:v1 .*195\.3 KiB\/195\.3 KiB/.test(stderr.text()), stderr.text());
+      assert(/retrying/.test(stderr.text()), stderr.text());
+    } finally {
+      await s.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "registry: push and delete with the host in the URI and no base (no /api lost)",
+  ...opts,
+  async fn() {
+    const s = await setup();
+    try {
+      const host = new URL(s.fake.url).host;
+      const env = { ...s.env, SREGISTRY_REGISTRY_BASE: "" };
+      const uri = `registry://${host}/lab/hosted:v1`;
+      const push = await runCli(["--json", "push", s.file, "--name", uri], { env });
+      assertEquals(push.code, 0, push.stderr);
+      assertEquals(JSON.parse(push.stdout).url, `${s.fake.api}/container/lab/hosted:v1`);
+      assert(s.fake.requests.includes("POST /api/upload/chunked_upload"), `${s.fake.requests}`);
+      const del = await runCli(["--json", "delete", "--force", uri], { env });
+      assertEquals(del.code, 0, del.stderr);
+      assertEquals(JSON.parse(del.stdout).deleted, [uri]);
+      assert(s.fake.requests.includes("DELETE /api/container/lab/hosted:v1"));
+      assertEquals(s.fake.get("lab/hosted:v1"), undefined);
+      const again = await runCli(["--json", "delete", "--force", uri], { env });
+      assertEquals(again.code, 3, again.stderr);
+      // The collection check comes first: a user without push rights sends no upload at all.
+      const other = {
+        ...env,
+        SREGISTRY_REGISTRY_USERNAME: "other",
+        SREGISTRY_REGISTRY_TOKEN: "other-token-xyz",
+      };
+      const uploads = s.fake.requests.filter((x) => x === "POST /upload").length;
+      const refused = await runCli(["push", s.file, "--name", uri], { env: other });
+      assertEquals(refused.code, 4, refused.stderr);
+      assert(/push rights/.test(refused.stderr), refused.stderr);
+      assertEquals(s.fake.requests.filter((x) => x === "POST /upload").length, uploads);
+      assertEquals(JSON.parse(again.stderr.trim().split("\n").at(-1)!).error.kind, "not_found");
+    } finally {
+      await s.stop();
+    }
+  },
+});
+
+Deno.test({
   name: "registry: delete asks unless --force; frozen is refused; labels and legacy credentials",
   ...opts,
   async fn() {
@@ -322,8 +419,22 @@ Deno.test({
         (JSON.parse(labels.stdout) as { uri: string }[]).map((x) => x.uri).sort(),
         ["lab/gone:v1", "lab/ice:v1"],
       );
+      const byValue = await runCli(["--json", "labels", "-k", "version", "-v", "1"], {
+        env: { ...s.env, SREGISTRY_CLIENT: "registry" },
+      });
+      assertEquals(byValue.code, 0, byValue.stderr);
+      assertEquals((JSON.parse(byValue.stdout) as { uri: string }[]).map((x) => x.uri), [
+        "lab/gone:v1",
+      ]);
+      assert(s.fake.requests.includes("GET /api/labels/search/version/key/1/value"));
       const local = await runCli(["--json", "labels", "-k", "maintainer"], { env: s.env });
       assertEquals(JSON.parse(local.stdout), [], "without the registry active: the catalog");
+      // Activated in the secrets file, as with SREGISTRY_CLIENT.
+      assertEquals((await runCli(["backend", "activate", "registry"], { env: s.env })).code, 0);
+      const active = await runCli(["--json", "labels", "-v", "vsoch"], { env: s.env });
+      assertEquals(active.code, 0, active.stderr);
+      assertEquals((JSON.parse(active.stdout) as unknown[]).length, 2, active.stdout);
+      assertEquals((await runCli(["backend", "deactivate"], { env: s.env })).code, 0);
 
       const yes = await runCli(["delete", "--force", "registry://lab/gone:v1"], { env: s.env });
       assertEquals(yes.code, 0, yes.stderr);
@@ -371,11 +482,13 @@ Deno.test({
         NetworkError,
       );
       app.close();
-      const cli = await runCli(["build", "--name", "registry://lab/cli:v1", recipe], {
+      const cli = await runCli(["--json", "build", "--name", "registry://lab/cli:v1", recipe], {
         env: s.env,
       });
       assertEquals(cli.code, 5, cli.stderr);
-      assert(/FAILURE/.test(cli.stderr), cli.stderr);
+      const err = JSON.parse(cli.stderr.trim().split("\n").at(-1)!).error;
+      assert(/FAILURE/.test(err.message), cli.stderr);
+      assertEquals(err.exitCode, 5);
     } finally {
       await s.stop();
     }

@@ -110,7 +110,15 @@ async function getOrCreate<T extends Named>(
   }
   const c = create();
   job.ctx.log.verbose(`Creating ${path.replace(/^v1\//, "")} in the library`);
-  const made = await job.api.call<T>(c.path, { method: "POST", body: c.body });
+  let made: T;
+  try {
+    made = await job.api.call<T>(c.path, { method: "POST", body: c.body });
+  } catch (e) {
+    // Another push (a parallel CI job) created it since the lookup: use that one.
+    if (!(e instanceof NetworkError && e.status === 409)) throw e;
+    job.ctx.log.verbose(`${path.replace(/^v1\//, "")} was created meanwhile; using it`);
+    made = await job.api.call<T>(path);
+  }
   if (!made?.id) {
     throw new NetworkError(`The library gave no id for the new ${c.path.replace(/^v1\//, "")}`);
   }

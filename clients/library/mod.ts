@@ -19,10 +19,18 @@ import type {
   RemoteRecord,
   SearchHit,
 } from "../types.ts";
-import { FormatError, NotFoundError, UsageError } from "../../core/errors.ts";
+import {
+  ConfigError,
+  FormatError,
+  NetworkError,
+  NotFoundError,
+  UsageError,
+} from "../../core/errors.ts";
+import { isLoopback } from "../../core/http.ts";
+import { parseBoolean } from "../../core/settings.ts";
 import type { Authorizer } from "../../core/auth/types.ts";
 import type { BearerChallengeAuthorizer } from "../../core/auth/bearer_challenge.ts";
-import { download } from "../../core/transfer/mod.ts";
+import { download, MAX_STREAMS } from "../../core/transfer/mod.ts";
 import { hashFile } from "../../core/hasher.ts";
 import { hostPlatform } from "../../core/platform.ts";
 import { type Connection, downloadBlob, pulledSifLayer, resolveImage } from "../oci/client.ts";
@@ -112,14 +120,32 @@ export function createLibraryClient(ctx: Context): Client {
     if (ref.host) {
       return `${registryScheme(ref.host, get("SREGISTRY_LIBRARY_NOHTTPS"))}://${ref.host}`;
     }
-    const base = (get("SREGISTRY_LIBRARY_BASE") ?? DEFAULT_LIBRARY).replace(/\/+$/, "");
+    const base = (get("SREGISTRY_LIBRARY_BASE") || DEFAULT_LIBRARY).trim().replace(/\/+$/, "");
+    let url: URL;
     try {
-      return new URL(base).origin === "null" ? base : new URL(base).href.replace(/\/+$/, "");
+      url = new URL(base);
     } catch {
       throw new UsageError(
         `SREGISTRY_LIBRARY_BASE ${JSON.stringify(base)} is not a URL: use e.g. ${DEFAULT_LIBRARY}`,
       );
     }
+    if (url.protocol !== "https:" && url.protocol !== "http:") {
+      throw new UsageError(
+        `SREGISTRY_LIBRARY_BASE ${
+          JSON.stringify(base)
+        } is not an http(s) URL: use e.g. ${DEFAULT_LIBRARY}`,
+      );
+    }
+    // The token goes with every library call: plain http only to loopback, or when asked for.
+    const noHttps = get("SREGISTRY_LIBRARY_NOHTTPS");
+    if (url.protocol === "http:" && !isLoopback(url.host) && !(noHttps && parseBoolean(noHttps))) {
+      throw new ConfigError(
+        `SREGISTRY_LIBRARY_BASE ${
+          JSON.stringify(base)
+        } must be https (the token would travel in clear text): plain http only for a loopback host, or with SREGISTRY_LIBRARY_NOHTTPS=true (--plain-http)`,
+      );
+    }
+    return url.href.replace(/\/+$/, "");
   }
 
   /** The library API base, from the remote's config.prod.json (the remote itself when it has none). */
@@ -136,10 +162,44 @@ export function createLibraryClient(ctx: Context): Client {
           ctx.log.verbose(`${remote} has no config.prod.json; using it as the library API`);
           return remote;
         }
-        const cfg = JSON.parse(await res.text()) as Record<string, { uri?: string } | undefined>;
-        const uri = cfg.libraryAPI?.uri;
-        if (!uri) return remote;
-        return new URL(uri, remote).href.replace(/\/+$/, "");
+        const text = await res.text();
+        let cfg: unknown;
+        try {
+          cfg = JSON.parse(text);
+        } catch {
+          cfg = undefined;
+        }
+        if (!cfg || typeof cfg !== "object" || Array.isArray(cfg)) {
+          throw new NetworkError(
+            `${remote}/assets/config/config.prod.json is not the library's endpoint map (${
+              JSON.stringify(text.slice(0, 40))
+            }); check SREGISTRY_LIBRARY_BASE or the host in the URI`,
+          );
+        }
+        const uri = (cfg as Record<string, { uri?: unknown } | undefined>).libraryAPI?.uri;
+        if (typeof uri !== "string" || uri === "") return remote;
+        try {
+          const api = new URL(uri, remote);
+          const noHttps = get("SREGISTRY_LIBRARY_NOHTTPS");
+          if (
+            api.protocol !== "https:" && !(api.protocol === "http:" && isLoopback(api.host)) &&
+            !(noHttps && parseBoolean(noHttps))
+          ) {
+            throw new ConfigError(
+              `${remote}/assets/config/config.prod.json names the library API ${
+                JSON.stringify(uri)
+              }, which is not https: the token is not sent in clear text (SREGISTRY_LIBRARY_NOHTTPS=true allows it)`,
+            );
+          }
+          return api.href.replace(/\/+$/, "");
+        } catch (e) {
+          if (e instanceof ConfigError) throw e;
+          throw new NetworkError(
+            `${remote}/assets/config/config.prod.json names a library API that is not a URL (${
+              JSON.stringify(uri)
+            })`,
+          );
+        }
       })();
       p.catch(() => apis.delete(remote));
       apis.set(remote, p);
@@ -226,6 +286,39 @@ export function createLibraryClient(ctx: Context): Client {
     return await api<ImageRecord>(lib, `v1/images/${refPath(ref)}:${ref.tags[0]}?arch=${arch}`);
   }
 
+  /**
+   * The architecture record and delete use (they take no --platform): this machine's when the tag
+   * has an image for it, else the only architecture the container's arch tags give the tag.
+   */
+  async function archForTag(lib: string, ref: LibraryRef): Promise<string> {
+    const host = archOf(undefined);
+    const tag = ref.tags[0];
+    if (tag.startsWith("sha256.")) return host;
+    let archTags: Record<string, Record<string, string> | undefined> | undefined;
+    try {
+      archTags = (await api<{ archTags?: typeof archTags }>(lib, `v1/containers/${refPath(ref)}`))
+        ?.archTags;
+    } catch (e) {
+      if (e instanceof NotFoundError) return host;
+      throw e;
+    }
+    const archs = Object.entries(archTags ?? {})
+      .filter(([, tags]) => tags && Object.hasOwn(tags, tag))
+      .map(([a]) => a);
+    if (archs.length === 0 || archs.includes(host)) return host;
+    if (archs.length === 1) {
+      ctx.log.info(
+        `library://${name(ref)} is ${archs[0]} only (this machine is ${host}): using it`,
+      );
+      return archs[0];
+    }
+    throw new NotFoundError(
+      `library://${name(ref)} has no ${host} image, only ${
+        archs.join(", ")
+      }: record and delete take this machine's architecture, or the only one a tag has; name the image by its hash (:sha256.<hex>, see search)`,
+    );
+  }
+
   async function pull(image: string, into: PullTarget): Promise<PulledImage> {
     const ref = parseLibraryRef(image);
     const lib = await libraryApi(remoteFor(ref));
@@ -259,6 +352,9 @@ export function createLibraryClient(ctx: Context): Client {
       dest: into.resumable,
       // Bound to the library's origin: the presigned URL it redirects to gets no Authorization.
       auth: auth(lib),
+      // Ranged parallel streams for a large file (SREGISTRY_WORKERS caps them), when the object
+      // store advertises ranges.
+      parallel: Math.min(ctx.globals.workers, MAX_STREAMS),
       expectedDigest: hex ? `sha256:${hex}` : undefined,
       expectedSize: rec.size,
       progress: ctx.progress,
@@ -373,15 +469,23 @@ export function createLibraryClient(ctx: Context): Client {
       }
       return { url: `library://${name(ref)}`, digest: layer.digest, size: layer.size };
     },
-    async search(query) {
+    async search(query, options) {
       const value = query ? query.replace(/^library:\/\//, "") : "";
       if (value.length < 3) {
         throw new UsageError(
           `Search ${JSON.stringify(value)} is too short: the library needs at least 3 characters`,
         );
       }
+      // --endpoint: another remote than SREGISTRY_LIBRARY_BASE (a URL, or a host).
+      const endpoint = options?.endpoint?.trim().replace(/\/+$/, "");
       const lib = await libraryApi(
-        remoteFor({ entity: "", collection: "", container: "", tags: [] }),
+        endpoint && /^https?:\/\//i.test(endpoint) ? endpoint : remoteFor({
+          host: endpoint || undefined,
+          entity: "",
+          collection: "",
+          container: "",
+          tags: [],
+        }),
       );
       const found = await api<Record<string, Record<string, unknown>[] | undefined>>(
         lib,
@@ -391,13 +495,16 @@ export function createLibraryClient(ctx: Context): Client {
       for (const kind of ["entity", "collection", "container", "image"]) {
         for (const item of found?.[kind] ?? []) {
           const s = (k: string) => typeof item[k] === "string" ? item[k] as string : undefined;
-          const path = kind === "entity"
-            ? s("name")
+          // An image is named by its hash as a tag (`:sha256.<hex>`), which pull accepts.
+          const parts = kind === "entity"
+            ? [s("name")]
             : kind === "collection"
-            ? `${s("entityName")}/${s("name")}`
+            ? [s("entityName"), s("name")]
             : kind === "container"
-            ? `${s("entityName")}/${s("collectionName")}/${s("name")}`
-            : `${s("entityName")}/${s("collectionName")}/${s("containerName")}@${s("hash")}`;
+            ? [s("entityName"), s("collectionName"), s("name")]
+            : [s("entityName"), s("collectionName"), s("containerName")];
+          if (parts.some((p) => !p) || (kind === "image" && !s("hash"))) continue;
+          const path = `${parts.join("/")}${kind === "image" ? `:${s("hash")}` : ""}`;
           hits.push({
             uri: `library://${path}`,
             details: { kind, description: s("description"), arch: s("arch") },
@@ -412,7 +519,7 @@ export function createLibraryClient(ctx: Context): Client {
         throw new UsageError(`Delete one tag at a time, not ${JSON.stringify(ref.tags.join(","))}`);
       }
       const lib = await libraryApi(remoteFor(ref));
-      const arch = archOf(undefined);
+      const arch = await archForTag(lib, ref);
       const rec = await imageRecord(lib, ref, arch);
       // Deleting the image removes every tag that names it: say which before they go.
       const others: string[] = [];
@@ -447,7 +554,7 @@ export function createLibraryClient(ctx: Context): Client {
     async record(image): Promise<RemoteRecord> {
       const ref = parseLibraryRef(image);
       const lib = await libraryApi(remoteFor(ref));
-      const arch = archOf(undefined);
+      const arch = await archForTag(lib, ref);
       const rec = await imageRecord(lib, ref, arch);
       const hex = rec.hash?.startsWith("sha256.") ? rec.hash.slice(7) : undefined;
       return {

@@ -356,6 +356,18 @@ function createRegistryClient(ctx: Context, now: () => number, buildInterval: nu
         progress: ctx.progress,
         signal: ctx.signal,
         label: displayName(names),
+      }).catch((e) => {
+        // No credentials went with it, so a 403 is the server's weekly download limit (which
+        // HEAD and GET both count) or a collection secret that changed since the lookup.
+        if (e instanceof AuthError) {
+          throw new NetworkError(
+            `The registry at ${new URL(rec.url!).host} refused the download of ${
+              displayName(names)
+            } (403): its weekly download limit for the container is probably reached, or the collection's secret changed; try again later`,
+            { status: 403 },
+          );
+        }
+        throw e;
       });
       if (/^[0-9a-f]{32}$/.test(version)) {
         const got = await md5File(r.path);

@@ -76,6 +76,7 @@ Deno.test({
       fake.put("vsoch/badhash:latest", bytes, { version: "0".repeat(32) });
       fake.put("vsoch/badsize:latest", bytes, { size: 12 });
       fake.put("vsoch/noversion:latest", bytes, { version: null, size: null });
+      fake.put("vsoch/badsha:latest", bytes, { version: `sha256.${"0".repeat(64)}` });
       const env = { ...h.env, ...FAST_ENV, SREGISTRY_HUB_BASE: fake.api };
       const r = await runCli(["--json", "pull", "vsoch/hello-world"], { env });
       assertEquals(r.code, 0, r.stderr);
@@ -84,9 +85,28 @@ Deno.test({
       assert(out.uri.startsWith("vsoch/hello-world:latest@"), out.uri);
       assert(fake.requests.includes("GET /api/container/vsoch/hello-world:latest"));
 
+      // The manifest's fields are the row's metadata.
+      const ins = await runCli(["--json", "inspect", out.uri], { env });
+      assertEquals(ins.code, 0, ins.stderr);
+      const metrics = JSON.parse(ins.stdout).metrics as Record<string, unknown>;
+      assertEquals(typeof metrics.commit, "string");
+      assertEquals(metrics.name, "vsoch/hello-world");
+      assertEquals(metrics.selfLink, `${fake.api}/container/vsoch/hello-world:latest`);
+      // @version asks the hub for that version.
+      const version = out.uri.split("@")[1];
+      const pinned = await runCli(["--json", "pull", "--force", `vsoch/hello-world@${version}`], {
+        env,
+      });
+      assertEquals(pinned.code, 0, pinned.stderr);
+      assert(fake.requests.includes(`GET /api/container/vsoch/hello-world:latest@${version}`));
+      const stale = await runCli(["pull", `vsoch/hello-world@${"f".repeat(32)}`], { env });
+      assertEquals(stale.code, 3, stale.stderr);
+
       const bad = await runCli(["pull", "shub://vsoch/badhash"], { env });
       assertEquals(bad.code, 6, bad.stderr);
       assert(/md5/.test(bad.stderr), bad.stderr);
+      const sha = await runCli(["pull", "shub://vsoch/badsha"], { env });
+      assertEquals(sha.code, 6, sha.stderr);
       const size = await runCli(["pull", "hub://vsoch/badsize"], { env });
       assertEquals(size.code, 6, size.stderr);
       const nov = await runCli(["--json", "pull", "shub://vsoch/noversion"], { env });

@@ -744,7 +744,26 @@ export async function startLibraryFake(o: LibraryFakeOptions): Promise<LibraryFa
           container.push({ name, entityName: "lib", collectionName: o.namespace });
         }
       }
-      return ok({ entity: [], collection: [], container, image: [] });
+      const entity = [...entities.values()].filter((e) => hit(e.name)).map((e) => ({
+        name: e.name,
+      }));
+      const collection = [...collections.values()].filter((c) => hit(c.name))
+        .map((c) => ({ name: c.name, entityName: c.entityName }));
+      // Images are found by their hash (`sha256.<hex>` or a prefix of it).
+      const image = [...images.values()].filter((i) => i.uploaded && i.hash.includes(value))
+        .flatMap((i) => {
+          const n = [...containers.values()].find((c) => c.id === i.container);
+          return n
+            ? [{
+              hash: i.hash,
+              arch: i.arch,
+              containerName: n.name,
+              collectionName: n.collectionName,
+              entityName: n.entityName,
+            }]
+            : [];
+        });
+      return ok({ entity, collection, container, image });
     }
     return envelope(404, "Not found");
   });

@@ -18,6 +18,8 @@
  *   `upload`, over the collection's name) -> `{"message": "Upload Complete"}`. Bodies over the
  *   nginx limit are **413 HTML**. The version is the md5 at first and `sha256.<hex>` a moment
  *   later, as the background worker does.
+ * - `gatewayTimeouts` answers 504 after storing the upload (nginx timed out, the server finished);
+ *   `lostUploads` answers 504 without storing it.
  * - `DELETE /api/container/<c>/<n>:<t>` (kind `delete`) -> 204; frozen -> 403.
  * - `POST /google_build/build/` (kind `build`) -> 201; the container then reports
  *   `metadata.build_metadata.status` QUEUED, WORKING, then SUCCESS (or FAILURE when the recipe
@@ -97,6 +99,8 @@ export interface SregistryFake {
   clockOffsetMs: number;
   /** The next this many `/upload` requests store the image, then answer 504 (a proxy timeout). */
   gatewayTimeouts: number;
+  /** The next this many `/upload` requests answer 504 without storing (the upload was lost). */
+  lostUploads: number;
   /** Requests as `METHOD /path?query`. */
   readonly requests: string[];
   /** Why signatures were refused (for assertions). */
@@ -147,6 +151,7 @@ export function startSregistryServerFake(options: SregistryFakeOptions): Sregist
     api: "",
     clockOffsetMs: 0,
     gatewayTimeouts: 0,
+    lostUploads: 0,
     requests,
     refusals,
     put(uri, data, o = {}) {
@@ -499,6 +504,10 @@ export function startSregistryServerFake(options: SregistryFakeOptions): Sregist
       const image = { collection, name, tag };
       const user = check(event, "upload", image);
       if (!user || (auth !== null && auth !== event)) return serverError("Invalid credentials");
+      if (fake.lostUploads > 0) {
+        fake.lostUploads--;
+        return html(504, "Gateway Time-out");
+      }
       store(collection, name, tag, new Uint8Array(await file.arrayBuffer()));
       if (fake.gatewayTimeouts > 0) {
         fake.gatewayTimeouts--;
