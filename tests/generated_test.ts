@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
 import { ROOT } from "./_cli.ts";
 import { FACTORIES } from "../clients/mod.ts";
+import { robotPng } from "../tools/make_robot.ts";
 import { COMMANDS } from "../cli/command_table.ts";
 import { commandNames } from "../cli/program.ts";
 import {
@@ -63,6 +64,15 @@ Deno.test("generated: the README's command table is up to date (run deno task ge
       `README.md's command table lacks ${c.name}: run deno task gen`,
     );
   }
+});
+
+Deno.test("generated: the built-in thumbnail is tools/make_robot.ts's, wide enough for Drive", () => {
+  const png = Deno.readFileSync(join(ROOT, "core", "data", "robot.png"));
+  assertEquals(png, robotPng(), "run deno run -W tools/make_robot.ts");
+  const view = new DataView(png.buffer, png.byteOffset);
+  // IHDR width and height: Drive ignores thumbnails under 220 px wide, and refuses over 2 MB.
+  assert(view.getUint32(16) >= 220 && view.getUint32(20) >= 220, "at least 220 px");
+  assert(png.length < 2 * 1024 * 1024);
 });
 
 Deno.test("generated: a hand-written app outside the markers is replaced on the next gen", async () => {
