@@ -362,6 +362,30 @@ Deno.test({
         }
       });
 
+      await t.step("one image pushed four times at once: every push succeeds", async () => {
+        const { cli } = await fake();
+        // Two pushes of one path (they share the saved upload: the second waits for the first) and
+        // two of copies elsewhere (parallel CI jobs): one image record, one upload slot; a push
+        // whose upload the library refuses finds the image uploaded and succeeds.
+        const bytes = bigSif(1 * MiB + 7, "amd64");
+        const src = await file("quad.sif", bytes);
+        const copies = [src, src, await file("quad-1.sif", bytes), await file("quad-2.sif", bytes)];
+        const rs = await Promise.all(
+          copies.map((f, i) => cli(["push", f, "--name", `library://quad/tools/img:t${i}`])),
+        );
+        assertEquals(rs.map((r) => r.code), [0, 0, 0, 0], rs.map((r) => r.stderr).join("\n"));
+        const out = join(h.dir, "quad-back.sif");
+        const back = await cli([
+          "pull",
+          "--no-cache",
+          "--file",
+          out,
+          "library://quad/tools/img:t3",
+        ]);
+        assertEquals(back.code, 0, back.stderr);
+        assertEquals(await sha256(await Deno.readFile(out)), await sha256(bytes));
+      });
+
       await t.step("a library without multipart uploads gets a large file in one PUT", async () => {
         const { lib, cli } = await fake({ multipart: false });
         const bytes = bigSif(6 * MiB, "amd64");

@@ -18,7 +18,10 @@ import {
   SregistryError,
   UnsupportedError,
 } from "../../core/errors.ts";
+import { join } from "node:path";
+import { acquireLock } from "../../core/lock.ts";
 import { pool } from "../../core/pool.ts";
+import { sleep } from "../../core/sleep.ts";
 import { nextProgressId } from "../../core/progress_events.ts";
 import type { Context } from "../types.ts";
 import { type LibraryApi, versionAtLeast } from "./_api.ts";
@@ -125,6 +128,21 @@ async function getOrCreate<T extends Named>(
   return made;
 }
 
+/** How long a push whose upload another push replaced waits for that one to finish. */
+const OTHER_UPLOAD_WAIT_MS = 60_000;
+
+/** Whether the image at `imagePath` is (or within {@link OTHER_UPLOAD_WAIT_MS} becomes) uploaded. */
+async function uploadedMeanwhile(job: LegacyPushJob, imagePath: string): Promise<boolean> {
+  const until = Date.now() + OTHER_UPLOAD_WAIT_MS;
+  for (let wait = 200;; wait = Math.min(wait * 2, 5000)) {
+    const image = await job.api.call<ImageRecord>(imagePath).catch(() => null);
+    if (image?.uploaded) return true;
+    if (!image || Date.now() + wait > until) return false;
+    if (wait === 200) job.ctx.log.info("Another push is uploading this image; waiting for it");
+    await sleep(wait, job.ctx.signal);
+  }
+}
+
 /** Push `job.file` through the library's own upload; returns the image's digest and size. */
 export async function legacyPush(job: LegacyPushJob): Promise<{ digest: string; size: number }> {
   const { ctx, api, ref } = job;
@@ -132,6 +150,20 @@ export async function legacyPush(job: LegacyPushJob): Promise<{ digest: string; 
   const size = stat.size;
   const mtimeMs = stat.mtime?.getTime() ?? 0;
   const storeKey = `upload ${api.base} ${refPath(ref)} ${job.file}`;
+  // Two pushes of this file at once on this machine would share one saved upload: the second waits
+  // for the first, then finds the image uploaded.
+  await using _lock = await acquireLock(
+    join(
+      ctx.globals.tmpDir,
+      `sregistry-library-push-${
+        createHash("sha256").update(storeKey).digest("hex").slice(0, 16)
+      }.lock`,
+    ),
+    {
+      signal: ctx.signal,
+      onWait: () => ctx.log.info(`Waiting for another push of ${job.file} to finish`),
+    },
+  );
   const saved = ctx.credentials.get<SavedUpload>(storeKey);
   const same = saved && saved.size === size && saved.mtimeMs === mtimeMs;
   // A resumed upload already knows the file's checksums: no second pass over a big file.
@@ -157,9 +189,10 @@ export async function legacyPush(job: LegacyPushJob): Promise<{ digest: string; 
     body: { name: ref.container, description: "No description", collection: collection.id },
   }));
   const hash = `sha256.${sums.sha256}`;
+  const imagePath = `v1/images/${refPath(ref)}:${hash}?arch=${encodeURIComponent(job.arch)}`;
   const image = await getOrCreate<ImageRecord>(
     job,
-    `v1/images/${refPath(ref)}:${hash}?arch=${encodeURIComponent(job.arch)}`,
+    imagePath,
     () => ({ path: "v1/images", body: { hash, container: container.id, description: "" } }),
   );
 
@@ -172,9 +205,21 @@ export async function legacyPush(job: LegacyPushJob): Promise<{ digest: string; 
         }; sregistry uploads with API ${API_V2_UPLOAD} or later (or the OCI redirect)`,
       );
     }
-    const sent = size > job.threshold &&
-      await multipartUpload(job, image.id, size, mtimeMs, sums, storeKey);
-    if (!sent) await singleUpload(job, image.id, size, sums);
+    try {
+      const sent = size > job.threshold &&
+        await multipartUpload(job, image.id, size, mtimeMs, sums, storeKey);
+      if (!sent) await singleUpload(job, image.id, size, sums);
+    } catch (e) {
+      // Two pushes of the same file (parallel CI jobs) share one image record, and the library
+      // keeps one upload per image: starting one drops the other's, whose next call is refused.
+      // The upload that started last goes on; once it is done the image is there, with this
+      // file's hash, so the refused push waits for that and has then succeeded too.
+      const refused = e instanceof NotFoundError ||
+        (e instanceof NetworkError && e.status !== undefined && e.status < 500);
+      if (!refused || !(await uploadedMeanwhile(job, imagePath))) throw e;
+      ctx.log.info("Another push uploaded this image meanwhile; using it");
+      ctx.credentials.delete(storeKey);
+    }
   } else {
     ctx.log.info("The library already has this image; not uploading it again");
     ctx.credentials.delete(storeKey);
