@@ -2,9 +2,10 @@
  * Library push benchmark: `sregistry push library://...` through the legacy v2 multipart upload of
  * the library fake (tests/servers/library_fake.ts), which presigns its parts against the real S3
  * API of a local Swift (tests/servers/swift.ts), at `SREGISTRY_LIBRARY_CONCURRENCY` 1 (parts one
- * at a time, as the reference Go client sends them), 4 (the default) and 8; against `s3cmd put`
- * (parts one at a time) and `rclone copyto` at `--s3-upload-concurrency` 1 and 4 uploading the
- * same file to the same Swift S3 endpoint with the same part size. Every command runs in a fresh
+ * at a time, as the reference Go client sends them), 4 (the default) and 8; against the same
+ * client's `s3://` push straight to Swift (1 and 4 parts at a time, to show what the library path
+ * adds), `s3cmd put` (parts one at a time) and `rclone copyto` at `--s3-upload-concurrency` 1
+ * and 4, all uploading the same file to the same Swift S3 endpoint with the same part size. Every command runs in a fresh
  * bucket (and for sregistry a fresh fake, so the image is really uploaded), which is emptied
  * after; the tools take turns within each run. Peak RSS from `/usr/bin/time -f %M` (else VmHWM
  * polled from /proc). Writes the "## Library push" section of bench/RESULTS.md.
@@ -164,14 +165,19 @@ try {
     name: string,
     cmd: string,
     args: (file: string, bucket: string) => string[],
-    env: Record<string, string>,
+    env: Record<string, string> | ((bucket: string) => Record<string, string>),
   ): Tool => ({
     name,
     push: async (file) => {
       const bucket = `ref-${++buckets}`;
       await swift.createBucket(bucket);
       try {
-        const r = await run(cmd, args(file, bucket), env, work);
+        const r = await run(
+          cmd,
+          args(file, bucket),
+          typeof env === "function" ? env(bucket) : env,
+          work,
+        );
         const names = await swift.listObjects(bucket);
         if (names.length !== 1) throw new Error(`${name} left ${names.length} objects`);
         return r;
@@ -193,10 +199,32 @@ try {
       f,
       `sw:${b}/big.sif`,
     ], rclone);
+  // The same client on the same endpoint with the same part size but straight (its s3:// backend,
+  // no library fake and no gateway): what the library path adds to sregistry's own cost.
+  const sregistryS3 = (c: number) =>
+    bucketed(
+      `sregistry push s3:// (straight), ${c} part${c > 1 ? "s" : ""} at a time`,
+      deno,
+      (f) => [...CLI_ARGS, "push", f, "--name", "s3://bench/big:v1"],
+      (bucket) => ({
+        ...base,
+        DENO_DIR,
+        SREGISTRY_DATABASE: join(home, "db"),
+        SREGISTRY_STORAGE: join(home, "storage"),
+        SREGISTRY_S3_BASE: swift.url,
+        AWS_ACCESS_KEY_ID: swift.s3.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: swift.s3.secretAccessKey,
+        SREGISTRY_S3_PART_SIZE: String(PART_MIB),
+        SREGISTRY_S3_BUCKET: bucket,
+        SREGISTRY_S3_CONCURRENCY: String(c),
+      }),
+    );
   const tools: Tool[] = [
     sregistry(1),
     sregistry(4),
     sregistry(8),
+    sregistryS3(1),
+    sregistryS3(4),
     bucketed("s3cmd put, parts one at a time", "s3cmd", (f, b) => [
       "-c",
       s3cfg,
@@ -251,7 +279,7 @@ try {
     "",
     `\`deno run -A bench/push_library.ts ${SIZES.join(",")} ${RUNS} ${PART_MIB}\` on ${
       new Date().toISOString().slice(0, 10)
-    }, ${await machine()}; load average at the end ${load}. A SIF (amd64 squashfs partition of random bytes) pushed through the library fake's v2 multipart upload (\`_multipart\`, ${PART_MIB} MiB parts as the fake hands out, above sregistry's 64 MiB threshold; each part presigned by the fake with its sha256, PUT through the fake's gateway to Swift's s3api on 127.0.0.1, data on tmpfs), every push into a fresh bucket; s3cmd and rclone upload the same file to the same Swift S3 endpoint in ${PART_MIB} MiB parts, straight (no fake, no gateway). Median of ${RUNS} runs after one warm-up, the commands taking turns; peak RSS the most of those runs (${
+    }, ${await machine()}; load average at the end ${load}. A SIF (amd64 squashfs partition of random bytes) pushed through the library fake's v2 multipart upload (\`_multipart\`, ${PART_MIB} MiB parts as the fake hands out, above sregistry's 64 MiB threshold; each part presigned by the fake with its sha256, PUT through the fake's gateway to Swift's s3api on 127.0.0.1, data on tmpfs), every push into a fresh bucket; sregistry's own \`s3://\` backend, s3cmd and rclone upload the same file to the same Swift S3 endpoint in ${PART_MIB} MiB parts, straight (no fake, no gateway). Median of ${RUNS} runs after one warm-up, the commands taking turns; peak RSS the most of those runs (${
       TIME ? "/usr/bin/time %M" : "VmHWM polled"
     }). Every sregistry push was checked to send every part, at most that many at once.`,
     "",
@@ -282,11 +310,13 @@ try {
       SIZES.map((s) =>
         `${s} MiB **${ratio(s, names[0], names[1])}** / **${ratio(s, names[0], names[2])}**`
       ).join(", ")
+    }; sregistry s3:// straight (1 / 4) ${
+      SIZES.map((s) => `${s} MiB **${ratio(s, names[3], names[4])}**`).join(", ")
     }; rclone (1 / 4) ${
-      SIZES.map((s) => `${s} MiB **${ratio(s, names[4], names[5])}**`).join(", ")
+      SIZES.map((s) => `${s} MiB **${ratio(s, names[6], names[7])}**`).join(", ")
     }.`,
     `sregistry (default) against s3cmd (s3cmd time / sregistry time): ${
-      SIZES.map((s) => `${s} MiB **${ratio(s, names[3], names[1])}**`).join(", ")
+      SIZES.map((s) => `${s} MiB **${ratio(s, names[5], names[1])}**`).join(", ")
     }. Of every sregistry figure, the fake's own check of the stored object before it answers \`_multipart_complete\` (a GET of the whole object and its sha256) takes about ${
       SIZES.map((s) => `${verify.get(s)!.toFixed(2)} s at ${s} MiB`).join(", ")
     } (measured alone).`,
