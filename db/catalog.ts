@@ -250,6 +250,9 @@ export function openCatalog(options: CatalogOptions): Catalog {
     ).get(collId, name, tag) as RawRow | undefined;
   }
 
+  /** A version that may be the start of a hash: 4 to 63 hex characters, `sha256:` allowed. */
+  const HASH_PREFIX = /^(sha256:)?[0-9a-fA-F]{4,63}$/;
+
   function mustGet(query: string): ContainerRow {
     const row = catalog.get(query);
     if (!row) {
@@ -541,21 +544,38 @@ export function openCatalog(options: CatalogOptions): Catalog {
         where.push("c.tag = ?");
         params.push(n.tag);
       }
-      if (n.version) {
+      // A hash version as `images` shows it (its first 12 hex characters) finds its image, as
+      // docker's short ids do; an exact version always wins over a prefix.
+      const prefix = n.version && HASH_PREFIX.test(n.version) ? n.version.toLowerCase() : undefined;
+      if (prefix) {
+        where.push("(c.version = ? OR c.version LIKE ? ESCAPE '\\')");
+        params.push(n.version!, `${prefix}%`);
+      } else if (n.version) {
         where.push("c.version = ?");
         params.push(n.version);
       }
       // No tag given: any tag, `latest` first (the original only looked at `latest`); then, among
       // platform variants of one name, this machine's (or one of unknown platform); then newest.
       const platform = options.platform ?? hostPlatform();
-      const r = db.prepare(
+      const rows = db.prepare(
         `${SELECT_ROWS} WHERE ${where.join(" AND ")}
-         ORDER BY (c.tag = 'latest') DESC,
+         ORDER BY ${prefix ? "(c.version = ?) DESC, " : ""}(c.tag = 'latest') DESC,
            (c.platform IS NULL OR c.platform = ? OR c.platform LIKE ? ESCAPE '\\') DESC,
-           c.created_at DESC, c.id DESC LIMIT 1`,
-      ).get(...params, platform, `${platform.replace(/[\\%_]/g, (c) => `\\${c}`)}/%`) as
-        | RawRow
-        | undefined;
+           c.created_at DESC, c.id DESC LIMIT ${prefix ? 2 : 1}`,
+      ).all(
+        ...params,
+        ...(prefix ? [n.version!] : []),
+        platform,
+        `${platform.replace(/[\\%_]/g, (c) => `\\${c}`)}/%`,
+      ) as unknown as RawRow[];
+      const [r, other] = rows;
+      if (prefix && r && other && r.version !== n.version && other.version !== r.version) {
+        throw new UsageError(
+          `Version ${JSON.stringify(n.version)} of ${
+            JSON.stringify(removeUri(query).split("@")[0])
+          } is the start of more than one version: give more of it (sregistry images --no-trunc)`,
+        );
+      }
       return r ? toRow(r) : undefined;
     },
 

@@ -318,6 +318,30 @@ Deno.test("fixed: get without a tag finds any tag, latest first, else the newest
   });
 });
 
+Deno.test("get finds a hash version by the start `images` shows; exact wins; ambiguous is usage", async () => {
+  await withFixture(async (f) => {
+    const c = f.open();
+    const a = await c.record({ uri: `p/q:t@ab12${"0".repeat(60)}`, client: "local" });
+    const b = await c.record({ uri: `p/q:t@ab12${"1".repeat(60)}`, client: "local" });
+    const d = await c.record({ uri: `p/q:u@sha256:${"cd34".repeat(16)}`, client: "local" });
+    const e = await c.record({ uri: "p/q:t@beef", client: "local" });
+    // 12 characters, as images prints them, with or without the tag, with or without sha256:.
+    assertEquals(c.get(`p/q:t@ab12${"0".repeat(8)}`)?.id, a.container.id);
+    assertEquals(c.get(`p/q@ab12${"1".repeat(8)}`)?.id, b.container.id);
+    assertEquals(c.get(`p/q:u@sha256:${"cd34".repeat(3)}`)?.id, d.container.id);
+    assertEquals(c.get(`p/q:u@ab12${"0".repeat(8)}`), undefined);
+    // An exact version wins over the start of another; too short is exact only; a common start
+    // of two versions is a usage error that says what to do.
+    assertEquals(c.get("p/q:t@beef")?.id, e.container.id);
+    assertEquals(c.get("p/q:t@ab1"), undefined);
+    assert.throws(() => c.get("p/q:t@ab12"), (err: unknown) => {
+      assert(err instanceof UsageError, String(err));
+      assert(/more than one version.*--no-trunc/.test(err.message), err.message);
+      return true;
+    });
+  });
+});
+
 Deno.test("images follows the original's match rules; '' and '*' list all", async () => {
   await withFixture(async (f) => {
     const c = f.open();

@@ -239,6 +239,10 @@ Deno.test("images: short versions, --no-trunc, fits COLUMNS, --format templates"
     assert(!short.includes(a.version), short);
     assertIncludes(short, "vsoch/b:v1@1.0");
     assertIncludes(ok(await cli(["images", "--no-trunc"])).stdout, `@${a.version}`);
+    // The short version finds its image, as docker's short ids do.
+    const shortName = `vsoch/a-rather-long-image-name-here:latest@${a.version.slice(0, 12)}`;
+    assertIncludes(ok(await cli(["get", shortName])).stdout, a.version);
+    assertEquals(JSON.parse(ok(await cli(["inspect", shortName])).stdout).version, a.version);
 
     const narrow = ok(await cli(["images"], { COLUMNS: "50" })).stdout;
     const lines = narrow.trimEnd().split("\n");
