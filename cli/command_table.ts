@@ -336,9 +336,18 @@ export const COMMANDS: readonly CommandSpec[] = [
         description: "where the image can be fetched from",
       },
       { ...METADATA, description: "metadata: a JSON object or @file.json" },
+      {
+        name: "platform",
+        type: "string",
+        value: "<os/arch>",
+        description:
+          "with a client URI: which image of a multi-platform name (default: this machine's)",
+      },
+      ARCH,
     ],
     examples: [
       "sregistry record docker://alpine:3.20          # metadata from the registry, no download",
+      "sregistry record docker://alpine:3.20 --arch arm64",
       "sregistry record vsoch/hello-world:v1 --url https://example.org/hello.sif",
       "sregistry record docker://alpine:3.20 --metadata @alpine.json",
     ],
@@ -346,7 +355,11 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: async () => {
       const m = await import("./commands/local.ts");
       return (app, [name], o) =>
-        m.recordCommand(app, name, { url: str(o.url), metadata: str(o.metadata) });
+        m.recordCommand(app, name, {
+          url: str(o.url),
+          metadata: str(o.metadata),
+          platform: platformOf(o),
+        });
     },
   },
   {
@@ -508,12 +521,25 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: "delete",
     summary: "delete an image on a remote",
     args: [{ name: "image", required: true, description: "remote image URI" }],
-    options: [{ ...FORCE, description: "do not ask for confirmation" }],
-    examples: ["sregistry delete oras://127.0.0.1:5000/demo/hello:1.0"],
+    options: [
+      { ...FORCE, description: "do not ask for confirmation" },
+      {
+        name: "platform",
+        type: "string",
+        value: "<os/arch>",
+        description: "which image of a multi-platform name (default: this machine's)",
+      },
+      ARCH,
+    ],
+    examples: [
+      "sregistry delete oras://127.0.0.1:5000/demo/hello:1.0",
+      "sregistry delete --arch arm64 library://demo/tools/hello:1.0",
+    ],
     needs: ["catalog", "clients"],
     load: async () => {
       const m = await import("./commands/remote.ts");
-      return (app, [image], o) => m.deleteCommand(app, image, { force: bool(o.force) });
+      return (app, [image], o) =>
+        m.deleteCommand(app, image, { force: bool(o.force), platform: platformOf(o) });
     },
   },
   {

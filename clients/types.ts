@@ -105,6 +105,23 @@ export interface PushOptions {
   platform?: string;
 }
 
+/** Options of {@link Client.record}. */
+export interface RecordOptions {
+  /**
+   * `--platform` (or `--arch`), `os/arch[/variant]`: which image of a multi-platform name
+   * (default: this machine's).
+   */
+  platform?: string;
+}
+
+/** Options of {@link Client.delete}. */
+export interface DeleteOptions {
+  /** `--force`: the user confirmed nothing; do not ask, name what else goes in a warning. */
+  force?: boolean;
+  /** `--platform` (or `--arch`): which image of a multi-platform name (default: this machine's). */
+  platform?: string;
+}
+
 /** The outcome of a push. */
 export interface PushResult {
   /** Where the image now lives remotely. */
@@ -140,12 +157,12 @@ export interface Client {
   /** List remote images matching a query (all when undefined). */
   search?(query: string | undefined, options?: SearchOptions): Promise<SearchHit[]>;
   /** A remote image's metadata, without downloading it; the core stores a file-less row. */
-  record?(image: string): Promise<RemoteRecord>;
+  record?(image: string, options?: RecordOptions): Promise<RemoteRecord>;
   /**
    * Delete a remote image. The CLI has confirmed the deletion (or got --force); ask `ctx.prompt`
    * again before removing more than `image` names (other tags), unless `force`.
    */
-  delete?(image: string, options: { force?: boolean }): Promise<DeleteResult | void>;
+  delete?(image: string, options: DeleteOptions): Promise<DeleteResult | void>;
   /** Share a remote image with someone. */
   share?(image: string, options: { shareTo?: string }): Promise<string>;
   /**

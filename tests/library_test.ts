@@ -251,11 +251,37 @@ Deno.test({
           ]);
           assertEquals(back.code, 0, back.stderr);
           assertEquals(await sha256(await Deno.readFile(out)), await sha256(new Uint8Array(bytes)));
-          // record and delete take no --arch: a tag with one architecture is found under it.
+          // Without --arch, record and delete find a tag with one architecture under it; with
+          // --arch they ask for that one (none for amd64 here: exit 3).
           const rec = await cli(["--json", "record", "library://me/big/arm:v1"]);
           assertEquals(rec.code, 0, rec.stderr);
           assertEquals(JSON.parse(rec.stdout).platform, "linux/arm64");
-          const del = await cli(["--json", "delete", "--force", "library://me/big/arm:v1"]);
+          const recArm = await cli([
+            "--json",
+            "record",
+            "--arch",
+            "arm64",
+            "library://me/big/arm:v1",
+          ]);
+          assertEquals(JSON.parse(recArm.stdout).platform, "linux/arm64", recArm.stderr);
+          const recAmd = await cli([
+            "record",
+            "--platform",
+            "linux/amd64",
+            "library://me/big/arm:v1",
+          ]);
+          assertEquals(recAmd.code, 3, recAmd.stderr);
+          const delAmd = await cli([
+            "delete",
+            "--force",
+            "--arch",
+            "amd64",
+            "library://me/big/arm:v1",
+          ]);
+          assertEquals(delAmd.code, 3, delAmd.stderr);
+          const del = await cli(
+            ["--json", "delete", "--force", "--arch", "arm64", "library://me/big/arm:v1"],
+          );
           assertEquals(del.code, 0, del.stderr);
           assert(lib.calls.some((c) => c === "DELETE /v1/images/me/big/arm:v1"), `${lib.calls}`);
           const gone = await cli(["pull", "--arch", "arm64", "library://me/big/arm:v1"]);

@@ -158,6 +158,20 @@ Deno.test({
     );
     assertEquals(got.platform, host);
 
+    // record asks for one platform of the index too (--arch is short for linux/<arch>).
+    const recHome = await tempHome();
+    try {
+      const rec = await runCli(
+        ["--json", "record", "--arch", "arm64", `docker://${reg.host}/test/multi:v1`],
+        { env: recHome.env },
+      );
+      assertEquals(rec.code, 0, rec.stderr);
+      assertEquals(JSON.parse(rec.stdout).platform, "linux/arm64/v8");
+      assertMatch(rec.stdout, new RegExp(idx.images[1].digest));
+    } finally {
+      await recHome.cleanup();
+    }
+
     const none = await runCli([
       "pull",
       "--platform",

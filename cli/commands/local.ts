@@ -438,12 +438,16 @@ export async function rmCommand(app: App, image: string): Promise<void> {
 export async function recordCommand(
   app: App,
   name: string,
-  opts: { url?: string; metadata?: string },
+  opts: { url?: string; metadata?: string; platform?: string },
 ): Promise<void> {
   const metadata = await parseMetadataOption(opts.metadata);
   // Loaded here: the client side of record (and the store step) is not needed by images or get.
   const { recordImage } = await import("../operations/record.ts");
-  const { container, created } = await recordImage(app, name, { url: opts.url, metadata });
+  const { container, created } = await recordImage(app, name, {
+    url: opts.url,
+    metadata,
+    platform: opts.platform,
+  });
   app.log.info(`[container][${created ? "new" : "update"}] ${container.uri}`);
   printRow(app, container, container.uri);
 }

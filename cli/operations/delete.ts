@@ -10,7 +10,11 @@ import { capability } from "./capability.ts";
  * `sregistry delete`: asks "Delete <uri>? [y/N]" unless --force; no (or no terminal and no answer on
  * stdin) deletes nothing and is exit 0. The client may ask again before other names go with it.
  */
-export async function deleteCommand(app: App, image: string, opts: { force?: boolean }) {
+export async function deleteCommand(
+  app: App,
+  image: string,
+  opts: { force?: boolean; platform?: string },
+) {
   const { client, ctx } = app.getClient(image);
   const del = capability(client, "delete");
   const nothing = () => {
@@ -20,7 +24,10 @@ export async function deleteCommand(app: App, image: string, opts: { force?: boo
   if (!opts.force && !(await ctx.prompt.confirm(`Delete ${image}?`, { default: false }))) {
     return nothing();
   }
-  const result = await del(image, { force: opts.force ?? false });
+  const result = await del(image, {
+    force: opts.force ?? false,
+    ...(opts.platform ? { platform: opts.platform } : {}),
+  });
   const deleted = result ? result.deleted : [image];
   if (deleted.length === 0) return nothing();
   if (app.json) app.out.json({ deleted, image, client: client.name });

@@ -12,18 +12,20 @@ import { capability } from "./capability.ts";
 import { storeName } from "./store.ts";
 
 /** Options of {@link recordImage}. */
-export interface RecordOptions {
+export interface RecordImageOptions {
   /** --url. */
   url?: string;
   /** --metadata, parsed. */
   metadata?: Metadata;
+  /** --platform (or --arch): which image of a multi-platform remote name. */
+  platform?: string;
 }
 
 /** Record `name` in the catalog; returns the row and whether it is new. */
 export async function recordImage(
   app: App,
   name: string,
-  opts: RecordOptions,
+  opts: RecordImageOptions,
 ): Promise<AddResult> {
   // Any scheme a registered client answers to (not only sregistry-cli's list): a new backend's too.
   const scheme = getUri(name, false);
@@ -31,7 +33,7 @@ export async function recordImage(
   if (scheme !== undefined && opts.url === undefined && opts.metadata === undefined) {
     const { client } = app.getClient(name);
     const record = capability(client, "record");
-    const remote = await record(name);
+    const remote = await record(name, opts.platform ? { platform: opts.platform } : {});
     // Named as a pull of the same URI would be, so a later pull updates this row.
     const names = storeName(remote, undefined);
     return await catalog.record({

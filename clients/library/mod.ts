@@ -287,10 +287,11 @@ export function createLibraryClient(ctx: Context): Client {
   }
 
   /**
-   * The architecture record and delete use (they take no --platform): this machine's when the tag
-   * has an image for it, else the only architecture the container's arch tags give the tag.
+   * The architecture record and delete use: `--platform`/`--arch` when given; else this machine's
+   * when the tag has an image for it, else the only architecture the container's arch tags give it.
    */
-  async function archForTag(lib: string, ref: LibraryRef): Promise<string> {
+  async function archForTag(lib: string, ref: LibraryRef, platform?: string): Promise<string> {
+    if (platform) return archOf(platform);
     const host = archOf(undefined);
     const tag = ref.tags[0];
     if (tag.startsWith("sha256.")) return host;
@@ -315,7 +316,7 @@ export function createLibraryClient(ctx: Context): Client {
     throw new NotFoundError(
       `library://${name(ref)} has no ${host} image, only ${
         archs.join(", ")
-      }: record and delete take this machine's architecture, or the only one a tag has; name the image by its hash (:sha256.<hex>, see search)`,
+      }: choose one with --arch (or --platform linux/<arch>), or name the image by its hash (:sha256.<hex>, see search)`,
     );
   }
 
@@ -519,7 +520,7 @@ export function createLibraryClient(ctx: Context): Client {
         throw new UsageError(`Delete one tag at a time, not ${JSON.stringify(ref.tags.join(","))}`);
       }
       const lib = await libraryApi(remoteFor(ref));
-      const arch = await archForTag(lib, ref);
+      const arch = await archForTag(lib, ref, options.platform);
       const rec = await imageRecord(lib, ref, arch);
       // Deleting the image removes every tag that names it: say which before they go.
       const others: string[] = [];
@@ -551,10 +552,10 @@ export function createLibraryClient(ctx: Context): Client {
       });
       return { deleted: uris };
     },
-    async record(image): Promise<RemoteRecord> {
+    async record(image, options): Promise<RemoteRecord> {
       const ref = parseLibraryRef(image);
       const lib = await libraryApi(remoteFor(ref));
-      const arch = await archForTag(lib, ref);
+      const arch = await archForTag(lib, ref, options?.platform);
       const rec = await imageRecord(lib, ref, arch);
       const hex = rec.hash?.startsWith("sha256.") ? rec.hash.slice(7) : undefined;
       return {

@@ -49,7 +49,7 @@ export function createNvidiaClient(ctx: Context, deps: OciDeps = {}): Client {
   return {
     name: "nvidia",
     pull: (image, into) => pullImage(ctx, config, image, into, deps),
-    record: (image) => recordImage(ctx, config, image, deps),
+    record: (image, options) => recordImage(ctx, config, image, deps, options?.platform),
     search: (query) => searchRegistry(ctx, config, query, deps),
   };
 }

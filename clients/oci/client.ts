@@ -443,10 +443,11 @@ export async function recordImage(
   config: OciClientConfig,
   image: string,
   deps: OciDeps = {},
+  platform?: string,
 ): Promise<RemoteRecord> {
   const conn = connect(ctx, config, image, deps);
   const { ref, registry } = conn;
-  const img = await resolveImage(conn, undefined);
+  const img = await resolveImage(conn, platform);
   const name = suggestedName(ref, config.defaultRegistry, img.digest);
   if (isSifArtifact(img.manifest)) {
     const layer = img.manifest.layers[0];
