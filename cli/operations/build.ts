@@ -8,6 +8,7 @@ import type { BuiltImage } from "../../clients/types.ts";
 import { removeUri } from "../../core/names.ts";
 import type { App } from "../app.ts";
 import { capability } from "./capability.ts";
+import { remoteMetadata } from "./record.ts";
 
 /** `sregistry build`. */
 export async function buildCommand(
@@ -29,11 +30,7 @@ export async function buildCommand(
     const r = await catalog.record({
       uri: b.uri,
       url: b.url,
-      metadata: {
-        ...(b.metadata ?? {}),
-        ...(b.digest ? { digest: b.digest } : {}),
-        ...(b.size !== undefined ? { size: b.size } : {}),
-      },
+      metadata: remoteMetadata(b),
       client: client.name,
     });
     result.recorded = r.container.uri;

@@ -5,8 +5,9 @@
  * @module
  */
 
+import type { RemoteRecord } from "../../clients/types.ts";
 import { getUri } from "../../core/names.ts";
-import type { AddResult, Metadata } from "../../db/types.ts";
+import type { AddResult, Catalog, Metadata } from "../../db/types.ts";
 import type { App } from "../app.ts";
 import { capability } from "./capability.ts";
 import { storeName } from "./store.ts";
@@ -19,6 +20,38 @@ export interface RecordImageOptions {
   metadata?: Metadata;
   /** --platform (or --arch): which image of a multi-platform remote name. */
   platform?: string;
+}
+
+/** A remote image's metadata as its catalog row keeps it: the client's, with digest and size. */
+export function remoteMetadata(
+  remote: Pick<RemoteRecord, "metadata" | "digest" | "size">,
+  extra: Metadata = {},
+): Metadata {
+  return {
+    ...(remote.metadata ?? {}),
+    ...(remote.digest ? { digest: remote.digest } : {}),
+    ...(remote.size !== undefined ? { size: remote.size } : {}),
+    ...extra,
+  };
+}
+
+/**
+ * The file-less row of what a client said about a remote image (`record <uri>`, a share), named as
+ * a pull of the same URI would be, so a later pull updates this row. `extra` joins its metadata.
+ */
+export async function recordRemote(
+  catalog: Catalog,
+  client: string,
+  remote: RemoteRecord,
+  extra: Metadata = {},
+): Promise<AddResult> {
+  return await catalog.record({
+    uri: storeName(remote, undefined).uri,
+    url: remote.url,
+    metadata: remoteMetadata(remote, extra),
+    client,
+    platform: remote.platform,
+  });
 }
 
 /** Record `name` in the catalog; returns the row and whether it is new. */
@@ -34,19 +67,7 @@ export async function recordImage(
     const { client } = app.getClient(name);
     const record = capability(client, "record");
     const remote = await record(name, opts.platform ? { platform: opts.platform } : {});
-    // Named as a pull of the same URI would be, so a later pull updates this row.
-    const names = storeName(remote, undefined);
-    return await catalog.record({
-      uri: names.uri,
-      url: remote.url,
-      metadata: {
-        ...(remote.metadata ?? {}),
-        ...(remote.digest ? { digest: remote.digest } : {}),
-        ...(remote.size !== undefined ? { size: remote.size } : {}),
-      },
-      client: client.name,
-      platform: remote.platform,
-    });
+    return await recordRemote(catalog, client.name, remote);
   }
   return await catalog.record({
     uri: name,

@@ -9,7 +9,7 @@
 import { InterruptedError } from "../../core/errors.ts";
 import type { App } from "../app.ts";
 import { capability } from "./capability.ts";
-import { storeName } from "./store.ts";
+import { recordRemote } from "./record.ts";
 
 /** `sregistry share`. */
 export async function shareCommand(app: App, image: string, opts: { email?: string }) {
@@ -21,19 +21,9 @@ export async function shareCommand(app: App, image: string, opts: { email?: stri
   if (catalog && client.record) {
     try {
       const remote = await client.record(image);
-      const names = storeName(remote, undefined);
-      const r = await catalog.record({
-        uri: names.uri,
-        url: remote.url,
-        metadata: {
-          ...(remote.metadata ?? {}),
-          ...(remote.digest ? { digest: remote.digest } : {}),
-          ...(remote.size !== undefined ? { size: remote.size } : {}),
-          shared: link,
-          ...(opts.email ? { shared_with: opts.email } : {}),
-        },
-        client: client.name,
-        platform: remote.platform,
+      const r = await recordRemote(catalog, client.name, remote, {
+        shared: link,
+        ...(opts.email ? { shared_with: opts.email } : {}),
       });
       recorded = r.container.uri;
     } catch (e) {
