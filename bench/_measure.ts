@@ -37,7 +37,11 @@ export const HYPERFINE: string | undefined = ["/usr/bin/hyperfine", "/usr/local/
   .find(have);
 const TIME = have("/usr/bin/time") ? "/usr/bin/time" : undefined;
 
-function median(xs: number[]): number {
+/** How {@link timeCommand} takes peak RSS, for the results. */
+export const PEAK_METHOD: string = TIME ? "max RSS from /usr/bin/time" : "VmHWM polled from /proc";
+
+/** The median of `xs`. */
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
@@ -47,41 +51,85 @@ function quote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
-async function runOnce(
-  cmd: string[],
-  env: Record<string, string>,
-  tmp: string,
-): Promise<{ ms: number; rssKb: number; lines: number }> {
-  const timeFile = join(tmp, "time.out");
-  const argv = TIME ? [TIME, "-f", "%M", "-o", timeFile, ...cmd] : cmd;
-  const start = performance.now();
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    env,
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let hwm = 0;
-  const poll = TIME ? undefined : setInterval(() => {
+/**
+ * Poll a running child's VmHWM (peak RSS) every `everyMs`; the returned function stops polling and
+ * gives the highest value seen, in KiB. For commands that cannot run under `/usr/bin/time`.
+ */
+export function pollPeak(child: Deno.ChildProcess, everyMs = 10): () => number {
+  let peak = 0;
+  const poll = setInterval(() => {
     try {
       const m = Deno.readTextFileSync(`/proc/${child.pid}/status`).match(/VmHWM:\s+(\d+)/);
-      if (m) hwm = Math.max(hwm, Number(m[1]));
+      if (m) peak = Math.max(peak, Number(m[1]));
     } catch {
       // exited
     }
-  }, 2);
-  const out = await child.output();
-  const ms = performance.now() - start;
-  if (poll !== undefined) clearInterval(poll);
-  if (out.code !== 0) {
-    throw new Error(
-      `${cmd.join(" ")} failed (${out.code}): ${new TextDecoder().decode(out.stderr)}`,
-    );
+  }, everyMs);
+  return () => {
+    clearInterval(poll);
+    return peak;
+  };
+}
+
+/** One timed run of a command ({@link timeCommand}). */
+export interface Timed {
+  /** Wall time, seconds. */
+  secs: number;
+  /** Peak RSS, KiB. */
+  peakKiB: number;
+  /** Standard output. */
+  stdout: string;
+}
+
+/**
+ * Run `cmd args` to the end in a clean environment: wall time and peak RSS (`/usr/bin/time`'s %M
+ * when it is installed, else VmHWM polled from /proc). Throws, with the end of stderr, when the
+ * command fails.
+ */
+export async function timeCommand(
+  cmd: string,
+  args: readonly string[],
+  env: Record<string, string>,
+): Promise<Timed> {
+  const timeFile = TIME ? await Deno.makeTempFile({ prefix: "sreg-bench-time-" }) : undefined;
+  try {
+    const argv = timeFile ? [TIME!, "-f", "%M", "-o", timeFile, cmd, ...args] : [cmd, ...args];
+    const start = performance.now();
+    const child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      env,
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stop = timeFile ? undefined : pollPeak(child, 2);
+    const out = await child.output();
+    const secs = (performance.now() - start) / 1000;
+    let peakKiB = stop?.() ?? 0;
+    if (out.code !== 0) {
+      throw new Error(
+        `${[cmd, ...args].join(" ")} failed (${out.code}): ${
+          new TextDecoder().decode(out.stderr).slice(-800)
+        }`,
+      );
+    }
+    if (timeFile) peakKiB = Number((await Deno.readTextFile(timeFile)).trim().split("\n").pop());
+    return { secs, peakKiB, stdout: new TextDecoder().decode(out.stdout) };
+  } finally {
+    if (timeFile) await Deno.remove(timeFile).catch(() => {});
   }
-  if (TIME) hwm = Number((await Deno.readTextFile(timeFile)).trim().split("\n").pop());
-  const text = new TextDecoder().decode(out.stdout);
-  return { ms, rssKb: hwm, lines: text.split("\n").filter((l) => l !== "").length };
+}
+
+async function runOnce(
+  cmd: string[],
+  env: Record<string, string>,
+): Promise<{ ms: number; rssKb: number; lines: number }> {
+  const t = await timeCommand(cmd[0], cmd.slice(1), env);
+  return {
+    ms: t.secs * 1000,
+    rssKb: t.peakKiB,
+    lines: t.stdout.split("\n").filter((l) => l !== "").length,
+  };
 }
 
 /**
@@ -124,9 +172,9 @@ export async function measure(
     results.forEach((r, i) => times.set(commands[i].label, r.times.map((t) => t * 1000)));
   } else {
     for (const c of commands) times.set(c.label, []);
-    for (let i = 0; i < warmup; i++) for (const c of commands) await runOnce(c.cmd, env, tmp);
+    for (let i = 0; i < warmup; i++) for (const c of commands) await runOnce(c.cmd, env);
     for (let i = 0; i < runs; i++) {
-      for (const c of commands) times.get(c.label)!.push((await runOnce(c.cmd, env, tmp)).ms);
+      for (const c of commands) times.get(c.label)!.push((await runOnce(c.cmd, env)).ms);
     }
   }
   const results: Measured[] = [];
@@ -134,7 +182,7 @@ export async function measure(
     let rss = 0;
     let lines = 0;
     for (let i = 0; i < 3; i++) {
-      const r = await runOnce(c.cmd, env, tmp);
+      const r = await runOnce(c.cmd, env);
       rss = Math.max(rss, r.rssKb);
       lines = r.lines;
     }
@@ -158,9 +206,9 @@ export async function measure(
 
 /** How the figures were taken, for the results. */
 export function methodNote(): string {
-  return `${HYPERFINE ? "hyperfine -N (commands taking turns)" : "own timing loop"}; peak RSS ${
-    TIME ? "max RSS from /usr/bin/time" : "VmHWM polled from /proc"
-  }`;
+  return `${
+    HYPERFINE ? "hyperfine -N (commands taking turns)" : "own timing loop"
+  }; peak RSS ${PEAK_METHOD}`;
 }
 
 /** The machine, for the results. */

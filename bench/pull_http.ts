@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CLI_ARGS, DENO_DIR } from "../tests/_cli.ts";
 import { makeLargeFile, startNginx } from "../tests/servers/nginx.ts";
+import { pollPeak } from "./_measure.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SIZE_MIB = Number(Deno.args[0] ?? 1024);
@@ -39,15 +40,9 @@ async function measure(
 ): Promise<{ secs: number; peakKiB: number; ok: boolean; err: string }> {
   const t0 = performance.now();
   const child = cmd.spawn();
-  let peak = 0;
-  const poll = setInterval(() => {
-    try {
-      const m = Deno.readTextFileSync(`/proc/${child.pid}/status`).match(/VmHWM:\s+(\d+)/);
-      if (m) peak = Math.max(peak, Number(m[1]));
-    } catch { /* exited */ }
-  }, 20);
+  const stop = pollPeak(child, 20);
   const out = await child.output();
-  clearInterval(poll);
+  const peak = stop();
   return {
     secs: (performance.now() - t0) / 1000,
     peakKiB: peak,

@@ -20,44 +20,19 @@ import { CLI_ARGS, DENO_DIR } from "../tests/_cli.ts";
 import { fakeSquashfs, layoutSif, primaryPartition, writeSif } from "../tests/_sif_writer.ts";
 import { presignS3, startLibraryFake } from "../tests/servers/library_fake.ts";
 import { startSwift } from "../tests/servers/swift.ts";
-import { have, machine, writeSection } from "./_measure.ts";
+import { machine, median, PEAK_METHOD, timeCommand, writeSection } from "./_measure.ts";
+import { s3Tools } from "./_s3_tools.ts";
 
 const MiB = 1024 * 1024;
 const SIZES = (Deno.args[0] ?? "256,1024").split(",").map(Number);
 const RUNS = Number(Deno.args[1] ?? 3);
 const PART_MIB = Number(Deno.args[2] ?? 5);
 const TOKEN = "bench-token";
-const TIME = have("/usr/bin/time") ? "/usr/bin/time" : undefined;
 
-/** Run a command; wall seconds and peak RSS in MiB. */
-async function run(cmd: string, args: string[], env: Record<string, string>, tmp: string) {
-  const timeFile = join(tmp, "time.out");
-  const argv = TIME ? [TIME, "-f", "%M", "-o", timeFile, cmd, ...args] : [cmd, ...args];
-  const t0 = performance.now();
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    env,
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let peak = 0;
-  const poll = TIME ? undefined : setInterval(() => {
-    try {
-      const m = Deno.readTextFileSync(`/proc/${child.pid}/status`).match(/VmHWM:\s+(\d+)/);
-      if (m) peak = Math.max(peak, Number(m[1]));
-    } catch { /* exited */ }
-  }, 5);
-  const out = await child.output();
-  const secs = (performance.now() - t0) / 1000;
-  if (poll !== undefined) clearInterval(poll);
-  if (!out.success) {
-    throw new Error(
-      `${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr).slice(-800)}`,
-    );
-  }
-  if (TIME) peak = Number((await Deno.readTextFile(timeFile)).trim().split("\n").pop());
-  return { secs, peakMiB: peak / 1024 };
+/** One push: wall seconds and peak RSS in MiB. */
+async function run(cmd: string, args: string[], env: Record<string, string>) {
+  const t = await timeCommand(cmd, args, env);
+  return { secs: t.secs, peakMiB: t.peakKiB / 1024 };
 }
 
 /** A SIF of `mib` MiB (amd64 squashfs primary partition), random after the superblock. */
@@ -79,35 +54,13 @@ async function writeBigSif(path: string, mib: number): Promise<number> {
   return size;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 const swift = await startSwift();
 const work = await Deno.makeTempDir({ prefix: "sreg-bench-library-" });
 const lines: string[] = [];
 try {
   const home = join(work, "home");
   const base = { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: home };
-  const s3cfg = join(work, "s3cfg");
-  await Deno.writeTextFile(
-    s3cfg,
-    `[default]\naccess_key = ${swift.s3.accessKeyId}\nsecret_key = ${swift.s3.secretAccessKey}\n` +
-      `host_base = ${swift.host}\nhost_bucket = ${swift.host}\nuse_https = False\n` +
-      `signature_v2 = False\nbucket_location = us-east-1\nprogress_meter = False\n`,
-  );
-  const rclone = {
-    ...base,
-    RCLONE_CONFIG_SW_TYPE: "s3",
-    RCLONE_CONFIG_SW_PROVIDER: "Other",
-    RCLONE_CONFIG_SW_ACCESS_KEY_ID: swift.s3.accessKeyId,
-    RCLONE_CONFIG_SW_SECRET_ACCESS_KEY: swift.s3.secretAccessKey,
-    RCLONE_CONFIG_SW_ENDPOINT: swift.url,
-    RCLONE_CONFIG_SW_REGION: "us-east-1",
-    RCLONE_CONFIG_SW_FORCE_PATH_STYLE: "true",
-  };
+  const { s3cfg, rcloneEnv: rclone } = await s3Tools(swift, work, base);
   const deno = Deno.execPath();
   let buckets = 0;
   /** Empty and remove a bucket and its multipart segments. */
@@ -146,7 +99,6 @@ try {
           deno,
           [...CLI_ARGS, "push", file, "--name", "library://bench/push/big:v1"],
           env,
-          work,
         );
         const parts = Math.ceil((await Deno.stat(file)).size / (PART_MIB * MiB));
         if (lib.partsPresigned.length !== parts || lib.maxPartsInFlight > concurrency) {
@@ -176,7 +128,6 @@ try {
           cmd,
           args(file, bucket),
           typeof env === "function" ? env(bucket) : env,
-          work,
         );
         const names = await swift.listObjects(bucket);
         if (names.length !== 1) throw new Error(`${name} left ${names.length} objects`);
@@ -262,7 +213,7 @@ try {
     // does before it answers `_multipart_complete`): part of every sregistry figure above.
     const bucket = `chk-${++buckets}`;
     await swift.createBucket(bucket);
-    await run("s3cmd", ["-c", s3cfg, "put", file, `s3://${bucket}/big.sif`], base, work);
+    await run("s3cmd", ["-c", s3cfg, "put", file, `s3://${bucket}/big.sif`], base);
     const t0 = performance.now();
     const res = await fetch(presignS3(swift.s3, "GET", `/${bucket}/big.sif`));
     const h = createHash("sha256");
@@ -279,9 +230,7 @@ try {
     "",
     `\`deno run -A bench/push_library.ts ${SIZES.join(",")} ${RUNS} ${PART_MIB}\` on ${
       new Date().toISOString().slice(0, 10)
-    }, ${await machine()}; load average at the end ${load}. A SIF (amd64 squashfs partition of random bytes) pushed through the library fake's v2 multipart upload (\`_multipart\`, ${PART_MIB} MiB parts as the fake hands out, above sregistry's 64 MiB threshold; each part presigned by the fake with its sha256, PUT through the fake's gateway to Swift's s3api on 127.0.0.1, data on tmpfs), every push into a fresh bucket; sregistry's own \`s3://\` backend, s3cmd and rclone upload the same file to the same Swift S3 endpoint in ${PART_MIB} MiB parts, straight (no fake, no gateway). Median of ${RUNS} runs after one warm-up, the commands taking turns; peak RSS the most of those runs (${
-      TIME ? "/usr/bin/time %M" : "VmHWM polled"
-    }). Every sregistry push was checked to send every part, at most that many at once.`,
+    }, ${await machine()}; load average at the end ${load}. A SIF (amd64 squashfs partition of random bytes) pushed through the library fake's v2 multipart upload (\`_multipart\`, ${PART_MIB} MiB parts as the fake hands out, above sregistry's 64 MiB threshold; each part presigned by the fake with its sha256, PUT through the fake's gateway to Swift's s3api on 127.0.0.1, data on tmpfs), every push into a fresh bucket; sregistry's own \`s3://\` backend, s3cmd and rclone upload the same file to the same Swift S3 endpoint in ${PART_MIB} MiB parts, straight (no fake, no gateway). Median of ${RUNS} runs after one warm-up, the commands taking turns; peak RSS the most of those runs (${PEAK_METHOD}). Every sregistry push was checked to send every part, at most that many at once.`,
     "",
   );
   const names = tools.map((t) => t.name);

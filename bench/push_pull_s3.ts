@@ -13,39 +13,18 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CLI_ARGS, DENO_DIR } from "../tests/_cli.ts";
 import { startSwift } from "../tests/servers/swift.ts";
+import { PEAK_METHOD, timeCommand } from "./_measure.ts";
+import { s3Tools } from "./_s3_tools.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SIZE_MIB = Number(Deno.args[0] ?? 1024);
 const RUNS = Number(Deno.args[1] ?? 3);
 const BUCKET = "bench";
 
-/** Run a command, polling VmHWM; seconds and peak KiB. */
+/** Run a command; wall seconds and peak RSS in MiB. */
 async function measure(cmd: string, args: string[], env: Record<string, string>) {
-  const t0 = performance.now();
-  const child = new Deno.Command(cmd, {
-    args,
-    env,
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .spawn();
-  let peak = 0;
-  const poll = setInterval(() => {
-    try {
-      const m = Deno.readTextFileSync(`/proc/${child.pid}/status`).match(/VmHWM:\s+(\d+)/);
-      if (m) peak = Math.max(peak, Number(m[1]));
-    } catch { /* exited */ }
-  }, 10);
-  const out = await child.output();
-  clearInterval(poll);
-  const secs = (performance.now() - t0) / 1000;
-  if (!out.success) {
-    throw new Error(
-      `${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr).slice(-500)}`,
-    );
-  }
-  return { secs, peakMiB: peak / 1024 };
+  const t = await timeCommand(cmd, args, env);
+  return { secs: t.secs, peakMiB: t.peakKiB / 1024 };
 }
 
 async function writeRandom(path: string, mib: number) {
@@ -83,23 +62,7 @@ try {
     AWS_ACCESS_KEY_ID: swift.s3.accessKeyId,
     AWS_SECRET_ACCESS_KEY: swift.s3.secretAccessKey,
   };
-  const s3cfg = join(work, "s3cfg");
-  await Deno.writeTextFile(
-    s3cfg,
-    `[default]\naccess_key = ${swift.s3.accessKeyId}\nsecret_key = ${swift.s3.secretAccessKey}\n` +
-      `host_base = ${swift.host}\nhost_bucket = ${swift.host}\nuse_https = False\n` +
-      `signature_v2 = False\nbucket_location = us-east-1\nprogress_meter = False\n`,
-  );
-  const rclone = {
-    ...base,
-    RCLONE_CONFIG_SW_TYPE: "s3",
-    RCLONE_CONFIG_SW_PROVIDER: "Other",
-    RCLONE_CONFIG_SW_ACCESS_KEY_ID: swift.s3.accessKeyId,
-    RCLONE_CONFIG_SW_SECRET_ACCESS_KEY: swift.s3.secretAccessKey,
-    RCLONE_CONFIG_SW_ENDPOINT: swift.url,
-    RCLONE_CONFIG_SW_REGION: "us-east-1",
-    RCLONE_CONFIG_SW_FORCE_PATH_STYLE: "true",
-  };
+  const { s3cfg, rcloneEnv: rclone } = await s3Tools(swift, work, base);
   const deno = Deno.execPath();
   const out = join(work, "out.sif");
   type Tool = {
@@ -179,7 +142,7 @@ try {
     "",
     `Measured by \`deno run -A bench/push_pull_s3.ts ${SIZE_MIB} ${RUNS}\` on ${
       new Date().toISOString().slice(0, 10)
-    }, Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} CPUs, Swift ${"2.30"} s3api on 127.0.0.1 (single node, data on tmpfs), best of ${RUNS} runs, the tools taking turns, every pull compared with cmp. sregistry hashes the file (sha256) before a push and verifies it on pull (and fsyncs); s3cmd and rclone compute MD5s. Defaults everywhere (sregistry: 16 MiB parts, 4 at a time, one stream on loopback; s3cmd: 15 MiB parts, one at a time; rclone: 5 MiB parts, 4 at a time, --ignore-times so it uploads again).`,
+    }, Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} CPUs, Swift ${"2.30"} s3api on 127.0.0.1 (single node, data on tmpfs), best of ${RUNS} runs, the tools taking turns (peak RSS ${PEAK_METHOD}), every pull compared with cmp. sregistry hashes the file (sha256) before a push and verifies it on pull (and fsyncs); s3cmd and rclone compute MD5s. Defaults everywhere (sregistry: 16 MiB parts, 4 at a time, one stream on loopback; s3cmd: 15 MiB parts, one at a time; rclone: 5 MiB parts, 4 at a time, --ignore-times so it uploads again).`,
     "",
     `| ${SIZE_MIB} MiB | sregistry | s3cmd | rclone | s3cmd / sregistry | rclone / sregistry |`,
     "|---|---|---|---|---|---|",

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CLI_ARGS, DENO_DIR } from "../tests/_cli.ts";
 import { startSwift, type Swift } from "../tests/servers/swift.ts";
+import { pollPeak } from "./_measure.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SIZE_MIB = Number(Deno.args[0] ?? 1024);
@@ -27,15 +28,9 @@ interface Run {
 async function measure(cmd: Deno.Command, what: string): Promise<Run> {
   const t0 = performance.now();
   const child = cmd.spawn();
-  let peak = 0;
-  const poll = setInterval(() => {
-    try {
-      const m = Deno.readTextFileSync(`/proc/${child.pid}/status`).match(/VmHWM:\s+(\d+)/);
-      if (m) peak = Math.max(peak, Number(m[1]));
-    } catch { /* exited */ }
-  }, 10);
+  const stop = pollPeak(child, 10);
   const out = await child.output();
-  clearInterval(poll);
+  const peak = stop();
   if (!out.success) {
     throw new Error(`${what} failed: ${new TextDecoder().decode(out.stderr).slice(-400)}`);
   }
