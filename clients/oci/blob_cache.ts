@@ -11,8 +11,9 @@
  */
 
 import { join } from "node:path";
-import { InterruptedError, UsageError } from "../../core/errors.ts";
+import { UsageError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
+import { sleep } from "../../core/sleep.ts";
 
 /** Options of {@link openBlobCache}. */
 export interface BlobCacheOptions {
@@ -76,21 +77,6 @@ export function openBlobCache(root: string, options: BlobCacheOptions = {}): Blo
       return false;
     }
   };
-
-  async function sleep(ms: number, signal?: AbortSignal) {
-    if (signal?.aborted) throw signal.reason ?? new InterruptedError("Interrupted");
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      const onAbort = () => {
-        clearTimeout(t);
-        reject(signal?.reason ?? new InterruptedError("Interrupted"));
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
-  }
 
   return {
     root,
