@@ -8,8 +8,8 @@
  */
 
 import type { Authorizer } from "../../core/auth/types.ts";
-import { AuthError, ConfigError, NetworkError, NotFoundError } from "../../core/errors.ts";
-import { type Http, isLoopback, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
+import { AuthError, NetworkError, NotFoundError } from "../../core/errors.ts";
+import { type Http, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
 
 /** How to reach the Transfer API. */
 export interface TransferApi {
@@ -97,22 +97,6 @@ export interface GlobusErrorDoc {
   message?: string;
   /** Globus's request id (quoted in support requests). */
   request_id?: string;
-}
-
-/** The base URL setting: https, or plain http for a loopback host. */
-export function baseUrl(name: string, value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ConfigError(`${name} ${JSON.stringify(value)} is not a URL: use https://host/path`);
-  }
-  if (url.protocol !== "https:" && !(url.protocol === "http:" && isLoopback(url.host))) {
-    throw new ConfigError(
-      `${name} ${JSON.stringify(value)} must be https (plain http only for a loopback host)`,
-    );
-  }
-  return url.href.replace(/\/+$/, "");
 }
 
 function describe(e: GlobusErrorDoc, status: number): string {

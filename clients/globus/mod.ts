@@ -20,6 +20,7 @@ import {
   NotFoundError,
   UsageError,
 } from "../../core/errors.ts";
+import { serviceBase } from "../../core/base_url.ts";
 import { hashFile } from "../../core/hasher.ts";
 import { parseImageName } from "../../core/names.ts";
 import type {
@@ -32,7 +33,6 @@ import type {
   SearchHit,
 } from "../types.ts";
 import {
-  baseUrl,
   call,
   ENDPOINT_SEARCH_MAX,
   type EndpointDoc,
@@ -106,8 +106,11 @@ function createGlobusClient(ctx: Context): Client {
 
   const api = (): TransferApi => {
     if (apiCache) return apiCache;
-    const authBase = baseUrl(AUTH_BASE, ctx.settings.get(AUTH_BASE) ?? "https://auth.globus.org");
-    const base = baseUrl(
+    const authBase = serviceBase(
+      AUTH_BASE,
+      ctx.settings.get(AUTH_BASE) ?? "https://auth.globus.org",
+    );
+    const base = serviceBase(
       TRANSFER_BASE,
       ctx.settings.get(TRANSFER_BASE) ?? "https://transfer.api.globus.org/v0.10",
     );

@@ -7,7 +7,8 @@
 
 import type { Authorizer } from "../../core/auth/types.ts";
 import { ConfigError, NetworkError, NotFoundError, UsageError } from "../../core/errors.ts";
-import { type Http, isLoopback, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
+import { serviceBase } from "../../core/base_url.ts";
+import { type Http, MAX_JSON_BYTES, readBody } from "../../core/http.ts";
 
 /** Google's Cloud Build origin. */
 export const CLOUD_BUILD_ORIGIN = "https://cloudbuild.googleapis.com";
@@ -62,18 +63,8 @@ export interface CloudBuild {
 export function cloudBuildOrigin(value: string | undefined, setting: string): string {
   const v = value?.trim();
   if (!v) return CLOUD_BUILD_ORIGIN;
-  let url: URL;
-  try {
-    url = new URL(v);
-  } catch {
-    throw new ConfigError(`${setting} ${JSON.stringify(v)} is not a URL: use https://host`);
-  }
-  if (url.protocol !== "https:" && !(url.protocol === "http:" && isLoopback(url.host))) {
-    throw new ConfigError(
-      `${setting} ${JSON.stringify(v)} is not https; plain http only for a loopback host`,
-    );
-  }
-  if (url.pathname !== "/" || url.search || url.username || url.password) {
+  const url = new URL(serviceBase(setting, v));
+  if (url.pathname !== "/") {
     throw new ConfigError(`${setting} ${JSON.stringify(v)} must be an origin, without a path`);
   }
   return url.origin;
